@@ -27,6 +27,7 @@ from typing import Mapping, Optional, Sequence
 # Paths relative to the source root (the repository, or the copy of ``cc/``
 # that is shipped inside the installed package).
 CORE_HEADERS = (
+    "cc/core/cpu.h",
     "cc/core/id_set.h",
     "cc/core/masking.h",
     "cc/core/philox.h",

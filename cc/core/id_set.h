@@ -6,11 +6,66 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "cc/core/cpu.h"
 #include "cc/core/ragged.h"
 
 namespace tf_mlm {
+
+namespace internal {
+
+// Up to kSmallIdSet ids of type T, padded by repeating the first: the form
+// the vector scan compares against.
+constexpr int kSmallIdSet = 4;
+
+// Calls fn(i), in increasing i, for every i in [0, len) with v[i] one of
+// ids[0..kSmallIdSet). Blocks of 64 bytes are tested with vector compares;
+// only blocks holding a member (rare: special tokens) are walked one by one.
+template <typename T, typename Fn>
+inline __attribute__((always_inline)) void ScanSmallSet(const T* v, int64_t len, const T* ids,
+                                                        Fn&& fn) {
+  typedef T Vec __attribute__((vector_size(16)));
+  constexpr int kLanes = 16 / sizeof(T), kBlock = 64 / sizeof(T);
+  const T a = ids[0], b = ids[1], c = ids[2], d = ids[3];
+  const Vec va = Vec{} + a, vb = Vec{} + b, vc = Vec{} + c, vd = Vec{} + d;
+  auto member = [&](T x) { return (x == a) | (x == b) | (x == c) | (x == d); };
+  int64_t i = 0;
+  for (; i + kBlock <= len; i += kBlock) {
+    Vec hits = {};
+    for (int k = 0; k < kBlock; k += kLanes) {
+      Vec x;
+      std::memcpy(&x, v + i + k, sizeof(x));
+      hits |= (x == va) | (x == vb) | (x == vc) | (x == vd);
+    }
+    uint64_t words[2];
+    std::memcpy(words, &hits, sizeof(words));
+    if ((words[0] | words[1]) == 0) continue;
+    for (int k = 0; k < kBlock; ++k) {
+      if (member(v[i + k])) fn(i + k);
+    }
+  }
+  for (; i < len; ++i) {
+    if (member(v[i])) fn(i);
+  }
+}
+
+#if TF_MLM_HAVE_AVX2_DISPATCH
+template <typename T, typename Fn>
+TF_MLM_TARGET_AVX2 void ScanSmallSetAvx2(const T* v, int64_t len, const T* ids, Fn&& fn) {
+  ScanSmallSet(v, len, ids, fn);
+}
+#endif
+
+template <typename T, typename Fn>
+void ScanSmallSetBaseline(const T* v, int64_t len, const T* ids, Fn&& fn) {
+  ScanSmallSet(v, len, ids, fn);
+}
+
+}  // namespace internal
 
 class IdSet {
  public:
@@ -39,6 +94,9 @@ class IdSet {
     bit_limit_ = static_cast<int64_t>(bits_.size()) * 64;
     std::sort(others_.begin(), others_.end());
     others_.erase(std::unique(others_.begin(), others_.end()), others_.end());
+    for (int64_t i = 0; i < ids.size; ++i) members_.push_back(static_cast<int64_t>(ids[i]));
+    std::sort(members_.begin(), members_.end());
+    members_.erase(std::unique(members_.begin(), members_.end()), members_.end());
   }
 
   bool empty() const { return bits_.empty() && others_.empty(); }
@@ -49,10 +107,42 @@ class IdSet {
     return std::binary_search(others_.begin(), others_.end(), id);
   }
 
+  // Calls fn(i), in increasing i, for every i in [0, len) with v[i] in the
+  // set. Sets of up to internal::kSmallIdSet ids (the usual special tokens)
+  // take the vector scan; larger ones a per-token lookup.
+  template <typename T, typename Fn>
+  void ForEachMember(const T* v, int64_t len, Fn&& fn) const {
+    static_assert(std::is_integral<T>::value, "ids are integers");
+    T small[internal::kSmallIdSet];
+    int num_small = 0;
+    bool fits = members_.size() <= static_cast<size_t>(internal::kSmallIdSet);
+    for (size_t i = 0; fits && i < members_.size(); ++i) {
+      // An id T cannot represent never matches a value of type T.
+      if (members_[i] < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+          members_[i] > static_cast<int64_t>(std::numeric_limits<T>::max())) {
+        continue;
+      }
+      small[num_small++] = static_cast<T>(members_[i]);
+    }
+    if (!fits) {
+      for (int64_t i = 0; i < len; ++i) {
+        if (Contains(static_cast<int64_t>(v[i]))) fn(i);
+      }
+      return;
+    }
+    if (num_small == 0) return;
+    for (int i = num_small; i < internal::kSmallIdSet; ++i) small[i] = small[0];
+#if TF_MLM_HAVE_AVX2_DISPATCH
+    if (CpuHasAvx2()) return internal::ScanSmallSetAvx2(v, len, small, fn);
+#endif
+    internal::ScanSmallSetBaseline(v, len, small, fn);
+  }
+
  private:
   std::vector<uint64_t> bits_;
   int64_t bit_limit_ = 0;
   std::vector<int64_t> others_;
+  std::vector<int64_t> members_;  // all ids, sorted and unique
 };
 
 }  // namespace tf_mlm

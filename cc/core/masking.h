@@ -352,7 +352,7 @@ void ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const 
 // masked tokens is known. Positions share the row-splits dtype S.
 template <typename T, typename S>
 struct MaskOutputs {
-  T* masked_values = nullptr;    // [num_values]
+  T* masked_values = nullptr;    // [num_values]; may be the input values' own buffer
   S* position_splits = nullptr;  // [num_rows + 1]
   S* positions = nullptr;        // [num_masked]
   T* masked_ids = nullptr;       // [num_masked]
@@ -463,11 +463,15 @@ inline int CountFlags8(const uint8_t* flags) {
 
 // The fused pass when items are tokens (axis == ragged rank), the common
 // BERT case, in two sweeps over the tokens instead of five:
-//  1. per row: selectability flags and their count, hence the number k of
-//     tokens to mask (also the row's number of outputs);
+//  1. per row: find the unselectable tokens (vector scan; usually only the
+//     special tokens, a few per row) and keep up to kKeptPerRow of their
+//     indices; hence the row's number of selectable tokens n and of tokens
+//     to mask k (also the row's number of outputs);
 //  2. per row, after allocation: copy the row, draw the k chosen ranks into
-//     a bitmap, and walk its set bits in order, finding the token of each
-//     rank by skipping 8 flags at a time; write position, id, new value.
+//     a bitmap and walk its set bits in order. The token of rank r is found
+//     by stepping over the kept unselectable tokens (O(1) per token); a row
+//     with more of them than kept recomputes its flags and skips 8 at a time.
+//     Write position, id, new value.
 // Same random draws as SelectInRow / ChooseValues, so the results equal the
 // general path's and the composed ops' bit for bit.
 template <typename T, typename S>
@@ -475,31 +479,26 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
                   const SelectionOptions& selection, const ValueOptions& value_opts,
                   const Seed& seed, const AllocateMaskOutputs<T, S>& allocate,
                   const ParallelFor& parallel_for, int64_t pad_length) {
+  constexpr int64_t kKeptPerRow = 8;
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const bool dense = pad_length >= 0;
   const ValueChooser choose(value_opts);
-  // Flags padded by 8 so that the 8-byte reads never leave the buffer.
-  std::vector<uint8_t> flags(static_cast<size_t>(values.size + 8), 0);
-  std::vector<int64_t> selectable(static_cast<size_t>(rows)), counts(static_cast<size_t>(rows));
-  const int64_t cost = 6 * (values.size / (rows + 1) + 1);
+  std::vector<int64_t> kept(static_cast<size_t>(rows * kKeptPerRow));
+  std::vector<int64_t> num_unselectable(static_cast<size_t>(rows)), counts(static_cast<size_t>(rows));
+  const int64_t cost = 4 * (values.size / (rows + 1) + 1);
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
-      int64_t n = 0;
-      if (unselectable.empty()) {
-        std::memset(flags.data() + t0, 1, static_cast<size_t>(t1 - t0));
-        n = t1 - t0;
-      } else {
-        for (int64_t t = t0; t < t1; ++t) {
-          const uint8_t ok = !unselectable.Contains(static_cast<int64_t>(values[t]));
-          flags[t] = ok;
-          n += ok;
-        }
-      }
+      int64_t* row_kept = kept.data() + b * kKeptPerRow;
+      int64_t e = 0;
+      unselectable.ForEachMember(values.data + t0, t1 - t0, [&](int64_t i) {
+        if (e < kKeptPerRow) row_kept[e] = t0 + i;
+        ++e;
+      });
       RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
-      selectable[b] = n;
-      counts[b] = DrawSelectionCount(rng, n, selection);
+      num_unselectable[b] = e;
+      counts[b] = DrawSelectionCount(rng, t1 - t0 - e, selection);
     }
   });
   int64_t total = 0;
@@ -514,14 +513,14 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
     for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(offsets[b]);
     out.position_splits[rows] = static_cast<S>(total);
   }
-  parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
+  parallel_for(rows, 2 * cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
       if (out.masked_values != values.data && t1 > t0) {
         std::memcpy(out.masked_values + t0, values.data + t0,
                     static_cast<size_t>(t1 - t0) * sizeof(T));
       }
-      const int64_t n = selectable[b], k = counts[b];
+      const int64_t e = num_unselectable[b], n = t1 - t0 - e, k = counts[b];
       int64_t j = offsets[b];
       const int64_t j_end = dense ? j + pad_length : j + k;
       RowStream values_rng(seed, Domain::kValues, static_cast<uint64_t>(b));
@@ -533,38 +532,63 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
         out.masked_values[t] = choose(values_rng, values[t]);
         ++j;
       };
-      if (k > 0 && k == n) {
-        for (int64_t t = t0; t < t1; ++t) {
-          if (flags[t]) emit(t);
+      // on_rank(r) for the chosen ranks among the row's n selectable tokens,
+      // in increasing order.
+      auto for_each_chosen_rank = [&](auto&& on_rank) {
+        if (k == n) {
+          for (int64_t r = 0; r < n; ++r) on_rank(r);
+          return;
         }
-      } else if (k > 0) {
         RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
         if (selection.mode == SelectionMode::kBernoulli) rng.Skip(static_cast<uint64_t>(n));
         std::vector<uint64_t>& bits = ScratchBits(n);
         MarkUniformSubset(rng, n, k, bits);
-        int64_t t = t0, rank_at_t = 0;  // rank_at_t: selectable tokens in [t0, t)
         const int64_t words = (n + 63) / 64;
         for (int64_t w = 0; w < words; ++w) {
           uint64_t word = bits[w];
           bits[w] = 0;
           while (word) {
-            const int64_t r = w * 64 + __builtin_ctzll(word);
+            on_rank(w * 64 + __builtin_ctzll(word));
             word &= word - 1;
-            while (t + 8 <= t1) {
-              const int c = CountFlags8(flags.data() + t);
-              if (rank_at_t + c > r) break;
-              rank_at_t += c;
-              t += 8;
-            }
-            while (!flags[t] || rank_at_t != r) {
-              rank_at_t += flags[t];
-              ++t;
-            }
-            emit(t);
-            ++t;
-            ++rank_at_t;
           }
         }
+      };
+      if (k > 0 && e <= kKeptPerRow) {
+        // The token of rank r is t0 + r plus the unselectable tokens before it.
+        const int64_t* row_kept = kept.data() + b * kKeptPerRow;
+        int64_t skipped = 0;
+        for_each_chosen_rank([&](int64_t r) {
+          int64_t t = t0 + r + skipped;
+          while (skipped < e && row_kept[skipped] <= t) {
+            ++skipped;
+            ++t;
+          }
+          emit(t);
+        });
+      } else if (k > 0) {
+        // Many unselectable tokens (e.g. padding): flags, padded by 8 so that
+        // the 8-byte reads never leave the buffer.
+        thread_local std::vector<uint8_t> flags;
+        if (flags.size() < static_cast<size_t>(t1 - t0 + 8)) flags.resize(static_cast<size_t>(t1 - t0 + 8));
+        std::memset(flags.data(), 1, static_cast<size_t>(t1 - t0));
+        std::memset(flags.data() + (t1 - t0), 0, 8);
+        unselectable.ForEachMember(values.data + t0, t1 - t0, [&](int64_t i) { flags[i] = 0; });
+        int64_t i = 0, rank_at_i = 0;  // rank_at_i: selectable tokens in [t0, t0 + i)
+        for_each_chosen_rank([&](int64_t r) {
+          while (i + 8 <= t1 - t0) {
+            const int c = CountFlags8(flags.data() + i);
+            if (rank_at_i + c > r) break;
+            rank_at_i += c;
+            i += 8;
+          }
+          while (!flags[i] || rank_at_i != r) {
+            rank_at_i += flags[i];
+            ++i;
+          }
+          emit(t0 + i);
+          ++i;
+          ++rank_at_i;
+        });
       }
       for (; dense && j < j_end; ++j) {
         out.positions[j] = 0;

@@ -165,8 +165,17 @@ AllocateMaskOutputs<T, S> Allocator(OpKernelContext* ctx, int64_t rows, int valu
       if (!s.ok()) ctx->CtxFailure(__FILE__, __LINE__, s);
       return s.ok();
     };
+    // The masked values reuse the input values' buffer when TF may hand it
+    // over (nothing else holds it): no allocation and no copy. The core
+    // reads each token before it writes it.
+    auto forward_values = [&](int index) -> bool {
+      const absl::Status s =
+          ctx->forward_input_or_allocate_output({0}, index, ctx->input(0).shape(), &t);
+      if (!s.ok()) ctx->CtxFailure(__FILE__, __LINE__, s);
+      return s.ok();
+    };
     if (values_index >= 0) {
-      if (!alloc(values_index, ctx->input(0).shape())) return Status::Invalid("allocation failed");
+      if (!forward_values(values_index)) return Status::Invalid("allocation failed");
       out->masked_values = t->flat<T>().data();
     }
     if (!alloc(positions_index, TensorShape({total}))) return Status::Invalid("allocation failed");
@@ -189,7 +198,16 @@ AllocateMaskOutputs<T, S> DenseAllocator(OpKernelContext* ctx, int64_t rows, int
       if (!s.ok()) ctx->CtxFailure(__FILE__, __LINE__, s);
       return s.ok();
     };
-    if (!alloc(0, ctx->input(0).shape())) return Status::Invalid("allocation failed");
+    // The masked values reuse the input values' buffer when TF may hand it
+    // over (nothing else holds it): no allocation and no copy. The core
+    // reads each token before it writes it.
+    auto forward_values = [&](int index) -> bool {
+      const absl::Status s =
+          ctx->forward_input_or_allocate_output({0}, index, ctx->input(0).shape(), &t);
+      if (!s.ok()) ctx->CtxFailure(__FILE__, __LINE__, s);
+      return s.ok();
+    };
+    if (!forward_values(0)) return Status::Invalid("allocation failed");
     out->masked_values = t->flat<T>().data();
     if (!alloc(1, TensorShape({rows, length}))) return Status::Invalid("allocation failed");
     out->positions = t->flat<S>().data();

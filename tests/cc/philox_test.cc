@@ -29,6 +29,48 @@ TEST(Philox4x32, KnownAnswerPiDigits) {
             (PhiloxBlock{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}));
 }
 
+// A refill computes several blocks at once; its words must be the blocks in
+// order, whatever the CPU path, including across a carry into the counter's
+// high word.
+std::vector<uint32_t> BlocksOneByOne(uint64_t counter, uint32_t lo, uint32_t hi, uint32_t k0,
+                                     uint32_t k1) {
+  std::vector<uint32_t> out;
+  for (int i = 0; i < internal::kPhiloxBatch; ++i) {
+    const uint64_t c = counter + static_cast<uint64_t>(i);
+    for (uint32_t w : Philox4x32({static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), lo, hi},
+                                 k0, k1)) {
+      out.push_back(w);
+    }
+  }
+  return out;
+}
+
+TEST(PhiloxBatch, ScalarIsBlocksInOrder) {
+  for (uint64_t counter : {uint64_t{0}, uint64_t{5}, uint64_t{0xFFFFFFFDull}, ~uint64_t{3}}) {
+    std::vector<uint32_t> words(4 * internal::kPhiloxBatch);
+    internal::PhiloxBatchScalar(counter, 0x9abcdef0u, 0x12345678u, 0xdeadbeefu, 0xfeedf00du,
+                                words.data());
+    EXPECT_EQ(words, BlocksOneByOne(counter, 0x9abcdef0u, 0x12345678u, 0xdeadbeefu, 0xfeedf00du));
+  }
+}
+
+#if TF_MLM_HAVE_AVX2_DISPATCH
+TEST(PhiloxBatch, Avx2EqualsScalar) {
+  if (!CpuHasAvx2()) GTEST_SKIP() << "this CPU has no AVX2";
+  uint64_t state = 1;
+  for (int trial = 0; trial < 2000; ++trial) {
+    state = Mix64(state);
+    const uint64_t counter = trial < 4 ? 0xFFFFFFFCull + trial : state;
+    const uint32_t lo = static_cast<uint32_t>(Mix64(state + 1)), hi = static_cast<uint32_t>(Mix64(state + 2));
+    const uint32_t k0 = static_cast<uint32_t>(Mix64(state + 3)), k1 = static_cast<uint32_t>(Mix64(state + 4) >> 32);
+    std::vector<uint32_t> scalar(4 * internal::kPhiloxBatch), avx2(4 * internal::kPhiloxBatch);
+    internal::PhiloxBatchScalar(counter, lo, hi, k0, k1, scalar.data());
+    internal::PhiloxBatchAvx2(counter, lo, hi, k0, k1, avx2.data());
+    ASSERT_EQ(avx2, scalar) << "counter " << counter;
+  }
+}
+#endif
+
 std::vector<uint32_t> Draw(RowStream rng, int n) {
   std::vector<uint32_t> out(n);
   for (uint32_t& x : out) x = rng.NextU32();
