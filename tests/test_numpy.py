@@ -612,6 +612,16 @@ def test_invalid_options(kwargs, error, match):
      ValueError, "same length"),
     (lambda: _core.scatter_to_dense(np.array([0, 1]), np.array([0, 3]), np.array([1, 2]), 4, 0),
      ValueError, "must end with"),
+    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((2, 9), np.int32)),
+     TypeError, "dtype"),
+    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((2, 8), np.int64)),
+     ValueError, "shape"),
+    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((9, 2), np.int64).T),
+     ValueError, "C-contiguous"),
+    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=[[0] * 9] * 2), TypeError,
+     "NumPy array"),
+    (lambda: _core.scatter_to_dense(np.array([0, 1]), np.array([0, 1, 2]), np.array([1, 2]), 4,
+                                    0, out=np.zeros(8, np.int64)), ValueError, "shape"),
 ])
 def test_core_module_validates_its_arguments(call, error, match):
     with pytest.raises(error, match=match):
@@ -652,3 +662,25 @@ def test_core_out_values_in_place_and_checks():
     shifted = np.concatenate([values, values[:1]])
     with pytest.raises(ValueError, match="overlaps"):
         _core.mask_language_model(shifted[:-1], splits, *args, out_values=shifted[1:])
+
+
+def test_dense_outputs_written_into_a_given_array():
+    out = np.full((2, 9), 7, np.int64)
+    got = _core.ragged_to_dense(VALUES, SPLITS, 9, -1, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, _core.ragged_to_dense(VALUES, SPLITS, 9, -1))
+    labels = np.full((2, 4), 7, np.int64)
+    got = _core.scatter_to_dense(np.array([0, 3]), np.array([0, 1, 2]), np.array([5, 6]), 4, -100,
+                                 out=labels)
+    assert got is labels
+    assert labels.tolist() == [[5, -100, -100, -100], [-100, -100, -100, 6]]
+    frozen = np.zeros((2, 9), np.int64)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=frozen)
+    # writing into the values it reads would corrupt them
+    both = np.zeros(40, np.int64)
+    both[:VALUES.shape[0]] = VALUES
+    with pytest.raises(ValueError, match="overlap"):
+        _core.ragged_to_dense(both[:VALUES.shape[0]], SPLITS, 9, 0,
+                              out=both[:18].reshape(2, 9))

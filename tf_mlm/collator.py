@@ -16,7 +16,9 @@ or jax is imported on the first call that asks for its tensors.
 
 from __future__ import annotations
 
-from typing import Optional
+import sys
+import threading
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -24,11 +26,65 @@ from tf_mlm import _core
 from tf_mlm import numpy as _mlm
 from tf_mlm.numpy import resolve_seed
 from tf_mlm.numpy import (  # pylint: disable=protected-access
-    _core_options, _int_arg, _is_int, _vector)
+    _ID_DTYPES, _core_options, _int_arg, _is_int, _vector)
 
 __all__ = ["MLMCollator"]
 
 LABEL_IGNORE = -100  # PyTorch's CrossEntropyLoss ignore_index, HuggingFace's label pad
+
+
+class _Recycler:
+    """The dense arrays of the previous batch, handed out again once nothing
+    but this cache references them.
+
+    A fresh megabyte-sized array costs more in page faults (the allocator
+    returns it to the OS when freed, and the OS zeroes every page again) than
+    masking the batch does. An array is reused only when CPython's reference
+    count shows that no batch, view, torch/jax tensor or other object still
+    holds it, so a batch the caller keeps is never overwritten.
+    """
+
+    def __init__(self):
+        self._arrays: Dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()  # one collator may serve several threads
+
+    def get(self, name: str, shape: Tuple[int, int], dtype) -> Optional[np.ndarray]:
+        """The cached array for `name` if free and of this shape and dtype,
+        else None (the caller allocates). Either way `keep` caches the array
+        the caller ends up with. A returned array leaves the cache until
+        then, so no other thread can get it meanwhile."""
+        with self._lock:
+            array = self._arrays.get(name)
+            # 3 references when free: the dict, `array`, getrefcount's argument
+            if (array is None or array.shape != shape or array.dtype != dtype
+                    or sys.getrefcount(array) > 3):
+                return None
+            del self._arrays[name]
+            return array
+
+    def flat(self, name: str, size: int, dtype) -> np.ndarray:
+        """A 1-D array of `size` elements: a view of the cached buffer for
+        `name` when free and large enough, else of a new one (kept)."""
+        with self._lock:
+            array = self._arrays.get(name)
+            if (array is not None and array.shape[0] >= size and array.dtype == dtype
+                    and sys.getrefcount(array) <= 3):
+                return array[:size]
+            array = np.empty(max(size, 1) * 5 // 4 + 64, dtype)  # room for longer batches
+            self._arrays[name] = array
+            return array[:size]
+
+    def __getstate__(self):  # a pickled collator (DataLoader workers) starts empty
+        return {}
+
+    def __setstate__(self, state):
+        del state
+        self.__init__()
+
+    def keep(self, name: str, array: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._arrays[name] = array
+        return array
 
 
 class MLMCollator:
@@ -144,6 +200,7 @@ class MLMCollator:
             pad_to=mask_selection_length, excluded_ids=excluded_ids,
             replacement_frequencies=replacement_frequencies)
         self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._buffers = _Recycler()
         # Fail now, not on the first batch, on bad rates or ids.
         self._mask(np.zeros(0, np.int64), np.zeros(1, np.int64), seed=(0, 0))
 
@@ -155,24 +212,47 @@ class MLMCollator:
         return _mlm.MaskResult(*_core.mask_language_model(
             values, nested, seed=seed, out_values=values, **self._options))
 
+    def _concatenate(self, sequences):
+        """(values, row_splits) into the recycled values buffer when every
+        example is a 1-D NumPy array of one id dtype (the usual case), else
+        None."""
+        if not sequences:
+            return None
+        dtype = getattr(sequences[0], "dtype", None)
+        if dtype not in _ID_DTYPES or not all(
+                type(s) is np.ndarray and s.ndim == 1 and s.dtype == dtype for s in sequences):
+            return None
+        splits = np.zeros(len(sequences) + 1, dtype=np.int64)
+        np.cumsum([s.shape[0] for s in sequences], out=splits[1:])
+        values = self._buffers.flat("values", int(splits[-1]), dtype)
+        np.concatenate(sequences, out=values)
+        return values, splits
+
     def __call__(self, examples) -> dict:
         """Collates ``examples`` (a list of id sequences or of dicts with
         ``"input_ids"``) into a masked batch; see the class docstring."""
         if not isinstance(examples, (list, tuple)):
             raise TypeError("`examples` must be a list of id sequences or of dicts with "
                             f"'input_ids', got {type(examples).__name__}")
-        values, splits = _mlm.ragged_from_sequences([_input_ids(e, i) for i, e in
-                                                     enumerate(examples)])
-        if len(splits) != 1:
-            raise ValueError("examples must be 1-D sequences of token ids")
-        splits = splits[0]
+        sequences = [_input_ids(e, i) for i, e in enumerate(examples)]
+        flat = self._concatenate(sequences)
+        if flat is not None:
+            values, splits = flat
+        else:  # lists, mixed dtypes, words...: converted and checked
+            values, nested = _mlm.ragged_from_sequences(sequences)
+            if len(nested) != 1:
+                raise ValueError("examples must be 1-D sequences of token ids")
+            splits = nested[0]
         result = self._mask(values, splits, resolve_seed(self._rng))
         rows = splits.shape[0] - 1
         lengths = np.diff(splits)
         width = int(lengths.max()) if rows else 0
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        input_ids = _core.ragged_to_dense(result.masked_values, splits, width, self.pad_token)
+        shape, dtype = (rows, width), result.masked_values.dtype
+        input_ids = self._buffers.keep("input_ids", _core.ragged_to_dense(
+            result.masked_values, splits, width, self.pad_token,
+            out=self._buffers.get("input_ids", shape, dtype)))
         if result.masked_weights is None:
             positions, position_splits = result.masked_positions, result.masked_positions_row_splits
             ids = result.masked_ids
@@ -181,9 +261,15 @@ class MLMCollator:
             position_splits = np.zeros(rows + 1, dtype=np.int64)
             np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
             positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
-        labels = _core.scatter_to_dense(positions, position_splits, ids, width, LABEL_IGNORE)
-        batch = {"input_ids": input_ids, "labels": labels,
-                 "attention_mask": (np.arange(width) < lengths[:, None]).astype(values.dtype)}
+        labels = self._buffers.keep("labels", _core.scatter_to_dense(
+            positions, position_splits, ids, width, LABEL_IGNORE,
+            out=self._buffers.get("labels", shape, dtype)))
+        attention_mask = self._buffers.get("attention_mask", shape, values.dtype)
+        if attention_mask is None:
+            attention_mask = self._buffers.keep("attention_mask", np.empty(shape, values.dtype))
+        np.less(np.arange(width), lengths[:, None], out=attention_mask, casting="unsafe")
+        del shape, dtype
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if result.masked_weights is not None:
             batch["mask_positions"] = result.masked_positions
             batch["mask_ids"] = result.masked_ids

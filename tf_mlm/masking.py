@@ -95,5 +95,5 @@ def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *
                 tf.cast(tf.reshape(new_ids, [-1]), rt.dtype))
     masked_input_ids = restore(rt.with_flat_values(new_values))
     masked_positions = tf.RaggedTensor.from_row_splits(positions, position_splits, validate=False)
-    masked_ids = tf.RaggedTensor.from_row_splits(masked_ids, position_splits, validate=False)
+    masked_ids = masked_positions.with_values(masked_ids)  # shares the row partition
     return masked_input_ids, masked_positions, masked_ids

@@ -398,16 +398,44 @@ Span<S> CheckedSplits(const py::array& splits, int64_t num_values, std::vector<S
   return span;
 }
 
-// A new [rows, width] array of T, written by fn(fill, data) -> Status
-// without the GIL.
+// A [rows, width] array of T, written by fn(fill, data) -> Status without
+// the GIL: a new one, or `out` when given (a caller recycling the array of an
+// earlier batch; it must be exactly that: C-contiguous, writable, dtype T,
+// shape [rows, width], and overlap none of `inputs`).
 template <typename T, typename Fn>
-py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, Fn&& fn) {
+py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, const py::object& out_h,
+                      std::initializer_list<const py::array*> inputs, Fn&& fn) {
   if (width < 0) throw py::value_error("width must be >= 0, got " + std::to_string(width));
   if (width > 0 && rows > (int64_t{1} << 40) / width) {
     throw py::value_error("rows * width is too large");
   }
   const T fill_value = FillValue<T>(fill);
-  py::array_t<T> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
+  py::array_t<T> out;
+  if (out_h.is_none()) {
+    out = py::array_t<T>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
+  } else {
+    if (!py::isinstance<py::array>(out_h)) throw py::type_error("out must be a NumPy array");
+    const py::array given = py::reinterpret_borrow<py::array>(out_h);
+    if (!given.dtype().equal(py::dtype::of<T>())) {
+      throw py::type_error("out must have dtype " + std::string(py::str(py::dtype::of<T>())) +
+                           ", got " + std::string(py::str(given.dtype())));
+    }
+    if (given.ndim() != 2 || given.shape(0) != rows || given.shape(1) != width) {
+      throw py::value_error("out must have shape (" + std::to_string(rows) + ", " +
+                            std::to_string(width) + ")");
+    }
+    if (!(given.flags() & py::array::c_style) || !given.writeable()) {
+      throw py::value_error("out must be C-contiguous and writable");
+    }
+    out = py::reinterpret_borrow<py::array_t<T>>(out_h);
+    const char* o0 = static_cast<const char*>(given.data());
+    const char* o1 = o0 + given.nbytes();
+    for (const py::array* in : inputs) {
+      const char* i0 = static_cast<const char*>(in->data());
+      const char* i1 = i0 + in->nbytes();
+      if (o0 < i1 && i0 < o1) throw py::value_error("out must not overlap the inputs");
+    }
+  }
   T* data = out.mutable_data();
   Status status;
   {
@@ -419,7 +447,7 @@ py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, Fn&& fn) {
 }
 
 py::array RaggedToDensePy(const py::handle& values_h, const py::handle& splits_h, int64_t width,
-                          int64_t fill) {
+                          int64_t fill, const py::object& out) {
   const py::array values = Vector1D(values_h, "values");
   const py::array splits = Vector1D(splits_h, "row_splits");
   return WithIntType(IntDtype(values, "values"), [&](auto t) -> py::array {
@@ -428,15 +456,17 @@ py::array RaggedToDensePy(const py::handle& values_h, const py::handle& splits_h
       using S = decltype(s);
       std::vector<S> copy;
       const Span<S> span = CheckedSplits<S>(splits, values.size(), &copy);
-      return DenseOutput<T>(span.size - 1, width, fill, [&](T fill_value, T* out) {
-        return RaggedToDense(AsSpan<T>(values), span, width, fill_value, out);
+      return DenseOutput<T>(span.size - 1, width, fill, out, {&values, &splits},
+                            [&](T fill_value, T* data) {
+        return RaggedToDense(AsSpan<T>(values), span, width, fill_value, data);
       });
     });
   });
 }
 
 py::array ScatterToDensePy(const py::handle& positions_h, const py::handle& splits_h,
-                           const py::handle& values_h, int64_t width, int64_t fill) {
+                           const py::handle& values_h, int64_t width, int64_t fill,
+                           const py::object& out) {
   const py::array positions = Vector1D(positions_h, "positions");
   const py::array splits = Vector1D(splits_h, "row_splits");
   const py::array values = Vector1D(values_h, "values");
@@ -448,9 +478,10 @@ py::array ScatterToDensePy(const py::handle& positions_h, const py::handle& spli
         using P = decltype(p);
         std::vector<S> copy;
         const Span<S> span = CheckedSplits<S>(splits, positions.size(), &copy);
-        return DenseOutput<T>(span.size - 1, width, fill, [&](T fill_value, T* out) {
+        return DenseOutput<T>(span.size - 1, width, fill, out, {&positions, &splits, &values},
+                              [&](T fill_value, T* data) {
           return ScatterToDense(AsSpan<P>(positions), span, AsSpan<T>(values), width, fill_value,
-                                out);
+                                data);
         });
       });
     });
@@ -659,13 +690,17 @@ alias tables (build_alias_table) from which random replacements are drawn.
 Returns (masked_values, positions, position_splits or None, masked_ids,
 weights or None). Raises ValueError / TypeError on invalid arguments.)doc");
   m.def("ragged_to_dense", &tf_mlm::RaggedToDensePy, py::arg("values"), py::arg("row_splits"),
-        py::arg("width"), py::arg("fill"),
+        py::arg("width"), py::arg("fill"), py::arg("out") = py::none(),
         R"doc(Rows of a rank-2 ragged batch as a dense [rows, width] array padded with
-fill (dtype of values). Raises ValueError if a row is longer than width.)doc");
+fill (dtype of values). Raises ValueError if a row is longer than width.
+out: None, or a C-contiguous writable [rows, width] array of that dtype,
+overlapping no input, to write into (returned).)doc");
   m.def("scatter_to_dense", &tf_mlm::ScatterToDensePy, py::arg("positions"),
         py::arg("row_splits"), py::arg("values"), py::arg("width"), py::arg("fill"),
+        py::arg("out") = py::none(),
         R"doc(A dense [rows, width] array of fill with out[b, positions[j]] = values[j]
-for the j of row b (ragged positions / values sharing row_splits).)doc");
+for the j of row b (ragged positions / values sharing row_splits). out: as
+for ragged_to_dense.)doc");
   m.def("build_alias_table", &tf_mlm::BuildAliasTablePy, py::arg("weights"),
         R"doc(Walker/Vose alias tables of 1-D float32/float64 weights (finite, >= 0,
 positive sum): (prob float32, alias int64), for drawing i with probability
