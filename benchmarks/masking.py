@@ -21,6 +21,12 @@ from benchmarks import reference, timing
 
 FLOOR = "floor: tf.identity(x) + 0"
 FUSED_OP = "fused op only (tf.function)"
+RAGGED_FLOOR = "floor (ragged I/O)"
+IN_GRAPH = "tf.function, in graph"
+WHOLE_WORD_IN_GRAPH = "whole-word tf.function, in graph"
+# batches masked per call in the in-graph modes: the Python cost of one
+# tf.function call (RaggedTensor arguments and results) is shared by them
+IN_GRAPH_BATCHES = 16
 
 
 def _tf():
@@ -50,6 +56,35 @@ def traced_once(fn: Callable, example) -> Callable:
     compiled = tf.function(fn, input_signature=[spec])
     compiled.get_concrete_function()
     return compiled
+
+
+def in_graph(fn: Callable, example, batches: int = IN_GRAPH_BATCHES) -> Callable:
+    """One `tf.function` call that masks `example` `batches` times in a row
+    (a `tf.while_loop`, one iteration at a time): what masking costs inside
+    a training step or pipeline graph, without the per-call Python cost."""
+    tf = _tf()
+
+    def many(x):
+        def body(i, total):
+            positions = fn(x)[1]
+            return i + 1, total + tf.size(positions.flat_values, tf.int64)
+        return tf.while_loop(lambda i, _: i < batches, body,
+                             (tf.constant(0), tf.constant(0, tf.int64)),
+                             parallel_iterations=1)[1]
+    compiled = traced_once(many, example)
+    return lambda: compiled(example)
+
+
+def per_batch(t: timing.Timing, batches: int) -> timing.Timing:
+    return timing.Timing([s / batches for s in t.samples])
+
+
+def ragged_floor_fn(rt):
+    """A `tf.function` that takes the batch and returns three RaggedTensors
+    (identities), like a masking call: the Python cost of calling any
+    masker with this signature, which no kernel can go below."""
+    tf = _tf()
+    return traced_once(lambda x: (tf.identity(x), tf.identity(x), tf.identity(x)), rt)
 
 
 def floor_fn(example_values):
@@ -101,10 +136,13 @@ def bench_function_and_floor(systems, ref, repeats) -> List[dict]:
     for name, mod in _available(systems).items():
         compiled[name] = traced_once(masker(mod, ref), rt)
         fns[name] = (lambda f: lambda: f(rt))(compiled[name])
+        fns[(name, IN_GRAPH)] = in_graph(masker(mod, ref), rt)
     if systems.get("tf_mlm") is not None:
         fns[FUSED_OP] = fused_op_fn(rt, ref)
     floor = floor_fn(rt.flat_values)
     fns[FLOOR] = lambda: floor(rt.flat_values)
+    ragged_floor = ragged_floor_fn(rt)
+    fns[RAGGED_FLOOR] = lambda: ragged_floor(rt)
     times = timing.interleaved(fns, repeats)
     tokens = int(rt.flat_values.shape[0])
     rows = []
@@ -113,6 +151,12 @@ def bench_function_and_floor(systems, ref, repeats) -> List[dict]:
             rows.append(_row("tf_mlm", FUSED_OP, t, tokens))
         elif name == FLOOR:
             rows.append(_row("floor", "tf.identity(x) + 0 (tf.function)", t, tokens))
+        elif name == RAGGED_FLOOR:
+            rows.append(_row(RAGGED_FLOOR, "tf.function: ragged in, 3 ragged identities out",
+                             t, tokens))
+        elif isinstance(name, tuple):
+            rows.append(_row(name[0], name[1], per_batch(t, IN_GRAPH_BATCHES), tokens,
+                             batches_per_call=IN_GRAPH_BATCHES))
         else:
             retraces = int(compiled[name].experimental_get_tracing_count())
             rows.append(_row(name, "tf.function", t, tokens, traces=retraces))
@@ -136,10 +180,13 @@ def bench_whole_word_function(systems, ref, repeats) -> List[dict]:
     for name, mod in _available(systems).items():
         f = traced_once(masker(mod, ref), rt)
         fns[name] = (lambda g: lambda: g(rt))(f)
+        fns[(name, WHOLE_WORD_IN_GRAPH)] = in_graph(masker(mod, ref), rt)
     times = timing.interleaved(fns, repeats)
     tokens = int(rt.flat_values.shape[0])
     words = int(rt.values.shape[0])
-    return [_row(name, "whole-word tf.function", t, tokens, words=words)
+    return [_row(name[0], name[1], per_batch(t, IN_GRAPH_BATCHES), tokens, words=words,
+                 batches_per_call=IN_GRAPH_BATCHES) if isinstance(name, tuple)
+            else _row(name, "whole-word tf.function", t, tokens, words=words)
             for name, t in times.items()]
 
 

@@ -45,7 +45,9 @@ def test_peer_ratio_in_the_same_run():
     rows = report.add_ratios(masking.bench_function_and_floor(systems, TINY, repeats=1))
     ours = {r["mode"]: r for r in rows if r["system"] == "tf_mlm"}
     assert ours["tf.function"]["vs_peer"] > 0 and ours[masking.FUSED_OP]["vs_peer"] > 0
-    assert {r["system"] for r in rows} == {"tf_mlm", "tensorflow_text", "floor"}
+    assert ours[masking.IN_GRAPH]["vs_peer"] > 0
+    assert {r["system"] for r in rows} == {"tf_mlm", "tensorflow_text", "floor",
+                                           masking.RAGGED_FLOOR}
 
 
 def test_reference_batches_share_tokens():
@@ -70,9 +72,13 @@ def test_rows_cover_every_system_and_mode(results):
     assert all(ROW_KEYS <= set(r) for r in rows)
     modes = {(r["system"], r["mode"]) for r in rows}
     for mode in ("tf.function", "eager", "whole-word tf.function", "whole-word eager",
-                 "tf.data (AUTOTUNE map, prefetch)"):
+                 "tf.data (AUTOTUNE map, prefetch)", "tf.function, in graph",
+                 "whole-word tf.function, in graph"):
         assert ("tf_mlm", mode) in modes
     assert any(r["system"] == "floor" for r in rows)
+    assert any(r["system"] == "floor (ragged I/O)" for r in rows)
+    in_graph = next(r for r in rows if r["mode"] == "tf.function, in graph")
+    assert in_graph["batches_per_call"] == 16 and in_graph["ms"] > 0
     ours = next(r for r in rows if r["system"] == "tf_mlm" and r["mode"] == "tf.function")
     assert ours["traces"] == 1 and ours["vs_floor"] > 0
     assert ours["vs_peer"] is None  # no peer in this run
