@@ -22,9 +22,37 @@ namespace internal {
 // the vector scan compares against.
 constexpr int kSmallIdSet = 4;
 
-// Calls fn(i), in increasing i, for every i in [0, len) with v[i] one of
-// ids[0..kSmallIdSet). Blocks of 64 bytes are tested with vector compares;
-// only blocks holding a member (rare: special tokens) are walked one by one.
+// Collects indices into maximal runs of consecutive indices and calls
+// fn(start, count) for each, in increasing order.
+template <typename Fn>
+class RunCollector {
+ public:
+  explicit RunCollector(Fn& fn) : fn_(fn) {}
+  void Add(int64_t start, int64_t count) {
+    if (count_ > 0 && start_ + count_ == start) {
+      count_ += count;
+      return;
+    }
+    Flush();
+    start_ = start;
+    count_ = count;
+  }
+  void Flush() {
+    if (count_ > 0) fn_(start_, count_);
+    count_ = 0;
+  }
+
+ private:
+  Fn& fn_;
+  int64_t start_ = 0, count_ = 0;
+};
+
+// Calls fn(start, count) for every maximal run of indices i in [0, len) with
+// v[i] one of ids[0..kSmallIdSet), in increasing order. Blocks of 64 bytes
+// are tested with vector compares: a block without a member (the usual case:
+// members are special tokens) costs a few instructions, a block of members
+// only (padding) extends the current run at once, and only mixed blocks are
+// walked one by one.
 template <typename T, typename Fn>
 inline __attribute__((always_inline)) void ScanSmallSet(const T* v, int64_t len, const T* ids,
                                                         Fn&& fn) {
@@ -33,24 +61,33 @@ inline __attribute__((always_inline)) void ScanSmallSet(const T* v, int64_t len,
   const T a = ids[0], b = ids[1], c = ids[2], d = ids[3];
   const Vec va = Vec{} + a, vb = Vec{} + b, vc = Vec{} + c, vd = Vec{} + d;
   auto member = [&](T x) { return (x == a) | (x == b) | (x == c) | (x == d); };
+  RunCollector<Fn> runs(fn);
   int64_t i = 0;
   for (; i + kBlock <= len; i += kBlock) {
-    Vec hits = {};
+    Vec any = {}, all = (Vec{} == Vec{});  // all lanes set
     for (int k = 0; k < kBlock; k += kLanes) {
       Vec x;
       std::memcpy(&x, v + i + k, sizeof(x));
-      hits |= (x == va) | (x == vb) | (x == vc) | (x == vd);
+      const Vec hit = (x == va) | (x == vb) | (x == vc) | (x == vd);
+      any |= hit;
+      all &= hit;
     }
-    uint64_t words[2];
-    std::memcpy(words, &hits, sizeof(words));
-    if ((words[0] | words[1]) == 0) continue;
+    uint64_t any_words[2], all_words[2];
+    std::memcpy(any_words, &any, sizeof(any_words));
+    std::memcpy(all_words, &all, sizeof(all_words));
+    if ((any_words[0] | any_words[1]) == 0) continue;
+    if ((all_words[0] & all_words[1]) == ~uint64_t{0}) {
+      runs.Add(i, kBlock);
+      continue;
+    }
     for (int k = 0; k < kBlock; ++k) {
-      if (member(v[i + k])) fn(i + k);
+      if (member(v[i + k])) runs.Add(i + k, 1);
     }
   }
   for (; i < len; ++i) {
-    if (member(v[i])) fn(i);
+    if (member(v[i])) runs.Add(i, 1);
   }
+  runs.Flush();
 }
 
 #if TF_MLM_HAVE_AVX2_DISPATCH
@@ -107,11 +144,12 @@ class IdSet {
     return std::binary_search(others_.begin(), others_.end(), id);
   }
 
-  // Calls fn(i), in increasing i, for every i in [0, len) with v[i] in the
-  // set. Sets of up to internal::kSmallIdSet ids (the usual special tokens)
-  // take the vector scan; larger ones a per-token lookup.
+  // Calls fn(start, count), in increasing order, for every maximal run of
+  // indices i in [0, len) with v[i] in the set. Sets of up to
+  // internal::kSmallIdSet ids (the usual special tokens) take the vector
+  // scan; larger ones a per-token lookup.
   template <typename T, typename Fn>
-  void ForEachMember(const T* v, int64_t len, Fn&& fn) const {
+  void ForEachMemberRun(const T* v, int64_t len, Fn&& fn) const {
     static_assert(std::is_integral<T>::value, "ids are integers");
     T small[internal::kSmallIdSet];
     int num_small = 0;
@@ -125,9 +163,11 @@ class IdSet {
       small[num_small++] = static_cast<T>(members_[i]);
     }
     if (!fits) {
+      internal::RunCollector<Fn> runs(fn);
       for (int64_t i = 0; i < len; ++i) {
-        if (Contains(static_cast<int64_t>(v[i]))) fn(i);
+        if (Contains(static_cast<int64_t>(v[i]))) runs.Add(i, 1);
       }
+      runs.Flush();
       return;
     }
     if (num_small == 0) return;

@@ -463,15 +463,15 @@ inline int CountFlags8(const uint8_t* flags) {
 
 // The fused pass when items are tokens (axis == ragged rank), the common
 // BERT case, in two sweeps over the tokens instead of five:
-//  1. per row: find the unselectable tokens (vector scan; usually only the
-//     special tokens, a few per row) and keep up to kKeptPerRow of their
-//     indices; hence the row's number of selectable tokens n and of tokens
-//     to mask k (also the row's number of outputs);
+//  1. per row: find the runs of unselectable tokens (vector scan; usually
+//     the special tokens and a tail of padding, a few runs per row) and keep
+//     up to kKeptRuns of them; hence the row's number of selectable tokens n
+//     and of tokens to mask k (also the row's number of outputs);
 //  2. per row, after allocation: copy the row, draw the k chosen ranks into
 //     a bitmap and walk its set bits in order. The token of rank r is found
-//     by stepping over the kept unselectable tokens (O(1) per token); a row
-//     with more of them than kept recomputes its flags and skips 8 at a time.
-//     Write position, id, new value.
+//     by stepping over the kept runs (O(1) per token); a row with more runs
+//     than kept recomputes its flags and skips 8 at a time. Write position,
+//     id, new value.
 // Same random draws as SelectInRow / ChooseValues, so the results equal the
 // general path's and the composed ops' bit for bit.
 template <typename T, typename S>
@@ -479,24 +479,32 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
                   const SelectionOptions& selection, const ValueOptions& value_opts,
                   const Seed& seed, const AllocateMaskOutputs<T, S>& allocate,
                   const ParallelFor& parallel_for, int64_t pad_length) {
-  constexpr int64_t kKeptPerRow = 8;
+  constexpr int64_t kKeptRuns = 8;
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const bool dense = pad_length >= 0;
   const ValueChooser choose(value_opts);
-  std::vector<int64_t> kept(static_cast<size_t>(rows * kKeptPerRow));
-  std::vector<int64_t> num_unselectable(static_cast<size_t>(rows)), counts(static_cast<size_t>(rows));
+  // Per row: up to kKeptRuns (first token, length) pairs, the number of runs
+  // and of unselectable tokens.
+  std::vector<int64_t> kept(static_cast<size_t>(rows * 2 * kKeptRuns));
+  std::vector<int64_t> num_runs(static_cast<size_t>(rows)), num_unselectable(static_cast<size_t>(rows)),
+      counts(static_cast<size_t>(rows));
   const int64_t cost = 4 * (values.size / (rows + 1) + 1);
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
-      int64_t* row_kept = kept.data() + b * kKeptPerRow;
-      int64_t e = 0;
-      unselectable.ForEachMember(values.data + t0, t1 - t0, [&](int64_t i) {
-        if (e < kKeptPerRow) row_kept[e] = t0 + i;
-        ++e;
+      int64_t* row_kept = kept.data() + b * 2 * kKeptRuns;
+      int64_t e = 0, runs = 0;
+      unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t n) {
+        if (runs < kKeptRuns) {
+          row_kept[2 * runs] = t0 + i;
+          row_kept[2 * runs + 1] = n;
+        }
+        ++runs;
+        e += n;
       });
       RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
+      num_runs[b] = runs;
       num_unselectable[b] = e;
       counts[b] = DrawSelectionCount(rng, t1 - t0 - e, selection);
     }
@@ -553,26 +561,31 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
           }
         }
       };
-      if (k > 0 && e <= kKeptPerRow) {
-        // The token of rank r is t0 + r plus the unselectable tokens before it.
-        const int64_t* row_kept = kept.data() + b * kKeptPerRow;
-        int64_t skipped = 0;
+      const int64_t runs = num_runs[b];
+      if (k > 0 && runs <= kKeptRuns) {
+        // The token of rank r is t0 + r plus the unselectable tokens before
+        // it: step over every run that starts at or before the candidate.
+        const int64_t* row_kept = kept.data() + b * 2 * kKeptRuns;
+        int64_t passed = 0, skipped = 0;
         for_each_chosen_rank([&](int64_t r) {
           int64_t t = t0 + r + skipped;
-          while (skipped < e && row_kept[skipped] <= t) {
-            ++skipped;
-            ++t;
+          while (passed < runs && row_kept[2 * passed] <= t) {
+            skipped += row_kept[2 * passed + 1];
+            t += row_kept[2 * passed + 1];
+            ++passed;
           }
           emit(t);
         });
       } else if (k > 0) {
-        // Many unselectable tokens (e.g. padding): flags, padded by 8 so that
-        // the 8-byte reads never leave the buffer.
+        // Unselectable tokens scattered over many runs: flags, padded by 8 so
+        // that the 8-byte reads never leave the buffer.
         thread_local std::vector<uint8_t> flags;
         if (flags.size() < static_cast<size_t>(t1 - t0 + 8)) flags.resize(static_cast<size_t>(t1 - t0 + 8));
         std::memset(flags.data(), 1, static_cast<size_t>(t1 - t0));
         std::memset(flags.data() + (t1 - t0), 0, 8);
-        unselectable.ForEachMember(values.data + t0, t1 - t0, [&](int64_t i) { flags[i] = 0; });
+        unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t n) {
+          std::memset(flags.data() + i, 0, static_cast<size_t>(n));
+        });
         int64_t i = 0, rank_at_i = 0;  // rank_at_i: selectable tokens in [t0, t0 + i)
         for_each_chosen_rank([&](int64_t r) {
           while (i + 8 <= t1 - t0) {

@@ -278,6 +278,66 @@ TEST(MaskLanguageModel, RowResultDependsOnlyOnItsOwnData) {
   }
 }
 
+// The token fast path (internal::MaskTokens: unselectable runs, rank -> token
+// stepping, the flag walk for rows with many runs) must give exactly what the
+// general path gives when every token is a word of its own: same draws, so
+// the same outputs, bit for bit. Rows mix specials, padding tails, long runs
+// and scattered unselectable ids; both selection modes; ragged and dense.
+TEST(MaskLanguageModel, TokenFastPathEqualsGeneralPath) {
+  std::mt19937_64 gen(17);
+  for (int trial = 0; trial < 40; ++trial) {
+    std::vector<std::vector<int64_t>> rows;
+    const int num_rows = 1 + static_cast<int>(gen() % 24);
+    for (int b = 0; b < num_rows; ++b) {
+      const int len = static_cast<int>(gen() % 300);
+      const int style = static_cast<int>(gen() % 4);
+      std::vector<int64_t> row(static_cast<size_t>(len));
+      for (int i = 0; i < len; ++i) {
+        int64_t id = 1000 + static_cast<int64_t>(gen() % 3000);
+        if (style == 1 && i >= len / 2) id = 0;                          // padding tail
+        if (style == 2 && gen() % 3 == 0) id = static_cast<int64_t>(gen() % 3);  // scattered
+        if (style == 3 && (i / 20) % 2 == 1) id = 0;                     // many runs
+        row[static_cast<size_t>(i)] = id;
+      }
+      if (len > 1) {
+        row.front() = 101;
+        row.back() = 102;
+      }
+      rows.push_back(row);
+    }
+    const auto tokens = FromRows<int64_t, int64_t>(rows);
+    std::vector<std::vector<std::vector<int64_t>>> word_rows;
+    for (const auto& row : rows) {
+      word_rows.emplace_back();
+      for (int64_t id : row) word_rows.back().push_back({id});
+    }
+    const auto words = FromWords<int64_t, int64_t>(word_rows);
+    const std::vector<int64_t> special = {0, 101, 102};
+    const std::vector<int64_t> many = {0, 1, 2, 101, 102};  // > kSmallIdSet: lookups
+    for (const auto* ids : {&special, &many}) {
+      for (SelectionMode mode : {SelectionMode::kExactCount, SelectionMode::kBernoulli}) {
+        for (int64_t pad_length : {int64_t{-1}, int64_t{24}}) {
+          SelectionOptions sel = Rate(0.2f, 40);
+          sel.mode = mode;
+          const Seed seed{static_cast<uint64_t>(trial), 5};
+          Outputs<int64_t, int64_t> fast, general;
+          ASSERT_TRUE(RunMlm(tokens, 1, Ids(*ids), sel, Values(0.8f, 0.1f, 5000), seed, &fast,
+                             SerialFor, pad_length).ok());
+          ASSERT_TRUE(RunMlm(words, 1, Ids(*ids), sel, Values(0.8f, 0.1f, 5000), seed, &general,
+                             SerialFor, pad_length).ok());
+          ASSERT_EQ(fast.masked_values, general.masked_values) << "trial " << trial;
+          ASSERT_EQ(fast.positions, general.positions) << "trial " << trial;
+          ASSERT_EQ(fast.masked_ids, general.masked_ids) << "trial " << trial;
+          ASSERT_EQ(fast.weights, general.weights) << "trial " << trial;
+          if (pad_length < 0) {
+            ASSERT_EQ(fast.position_splits, general.position_splits);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(MaskLanguageModel, UniformOverSelectableTokens) {
   // One row of 10 tokens, 2 unselectable: each of the 8 others is masked
   // with probability ceil(8 * 0.25) / 8 = 1/4.
