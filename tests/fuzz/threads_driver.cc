@@ -50,23 +50,27 @@ class ThreadPool {
     if (n <= 0) return;
     const int64_t shards = std::min<int64_t>(n, 7);  // odd, uneven shard sizes
     const int64_t step = (n + shards - 1) / shards;
-    std::atomic<int64_t> pending{0};
+    // `pending` is only touched under done_mu: a worker that counted it
+    // down outside the lock could still be about to lock done_mu when this
+    // frame, and the mutex with it, is already gone (TSan saw exactly that).
+    int64_t pending = 0;
     std::mutex done_mu;
     std::condition_variable done_cv;
     for (int64_t begin = step; begin < n; begin += step) {
       const int64_t end = std::min(n, begin + step);
-      pending.fetch_add(1);
+      {
+        std::lock_guard<std::mutex> lock(done_mu);
+        ++pending;
+      }
       Submit([&, begin, end] {
         fn(begin, end);
-        if (pending.fetch_sub(1) == 1) {
-          std::lock_guard<std::mutex> lock(done_mu);
-          done_cv.notify_all();
-        }
+        std::lock_guard<std::mutex> lock(done_mu);
+        if (--pending == 0) done_cv.notify_all();
       });
     }
     fn(0, std::min(n, step));
     std::unique_lock<std::mutex> lock(done_mu);
-    done_cv.wait(lock, [&] { return pending.load() == 0; });
+    done_cv.wait(lock, [&] { return pending == 0; });
   }
 
  private:
