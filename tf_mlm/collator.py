@@ -212,6 +212,11 @@ class MLMCollator:
         return _mlm.MaskResult(*_core.mask_language_model(
             values, nested, seed=seed, out_values=values, **self._options))
 
+    def _recycled(self, name, shape, dtype) -> np.ndarray:
+        """A free recycled array, or a new one (uninitialised) kept for next time."""
+        array = self._buffers.get(name, shape, np.dtype(dtype))
+        return self._buffers.keep(name, array if array is not None else np.empty(shape, dtype))
+
     def _concatenate(self, sequences):
         """(values, row_splits) into the recycled values buffer when every
         example is a 1-D NumPy array of one id dtype (the usual case), else
@@ -264,10 +269,13 @@ class MLMCollator:
         labels = self._buffers.keep("labels", _core.scatter_to_dense(
             positions, position_splits, ids, width, LABEL_IGNORE,
             out=self._buffers.get("labels", shape, dtype)))
-        attention_mask = self._buffers.get("attention_mask", shape, values.dtype)
-        if attention_mask is None:
-            attention_mask = self._buffers.keep("attention_mask", np.empty(shape, values.dtype))
-        np.less(np.arange(width), lengths[:, None], out=attention_mask, casting="unsafe")
+        attention_mask = self._recycled("attention_mask", shape, values.dtype)
+        # via a recycled bool array: comparing straight into the int array
+        # would make NumPy allocate (and page-fault) a bool temporary per call
+        in_row = self._recycled("in_row", shape, np.bool_)
+        np.less(np.arange(width), lengths[:, None], out=in_row)
+        np.copyto(attention_mask, in_row)
+        del in_row
         del shape, dtype
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if result.masked_weights is not None:
