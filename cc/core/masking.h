@@ -495,13 +495,13 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
       const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
       int64_t* row_kept = kept.data() + b * 2 * kKeptRuns;
       int64_t e = 0, runs = 0;
-      unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t n) {
+      unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t count) {
         if (runs < kKeptRuns) {
           row_kept[2 * runs] = t0 + i;
-          row_kept[2 * runs + 1] = n;
+          row_kept[2 * runs + 1] = count;
         }
         ++runs;
-        e += n;
+        e += count;
       });
       RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
       num_runs[b] = runs;
@@ -583,8 +583,8 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
         if (flags.size() < static_cast<size_t>(t1 - t0 + 8)) flags.resize(static_cast<size_t>(t1 - t0 + 8));
         std::memset(flags.data(), 1, static_cast<size_t>(t1 - t0));
         std::memset(flags.data() + (t1 - t0), 0, 8);
-        unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t n) {
-          std::memset(flags.data() + i, 0, static_cast<size_t>(n));
+        unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t count) {
+          std::memset(flags.data() + i, 0, static_cast<size_t>(count));
         });
         int64_t i = 0, rank_at_i = 0;  // rank_at_i: selectable tokens in [t0, t0 + i)
         for_each_chosen_rank([&](int64_t r) {
