@@ -577,3 +577,36 @@ def test_regression_span_length_tiny_p():
     if proc.stdout.strip() == "absent":
         pytest.skip("the op library has no TFMLM>SelectSpans")
     assert 0 < int(proc.stdout.split()[-1]) <= 20  # the budget: ceil(40 * 0.5)
+
+
+def test_regression_dense_output_beyond_memory():
+    """Bug 8 (hypothesis raw-op fuzz): TFMLM>MaskLanguageModelDense with one row
+    and output_length 2**40 passed the old bound (rows * length <= 2**40) and
+    failed allocating a [1, 2**40] tensor (ResourceExhaustedError) instead of
+    rejecting the argument. Dense outputs now hold at most 2**31 elements, in
+    the TF kernel and in the NumPy module alike."""
+    proc = _child("""
+        import numpy as np
+        import tensorflow as tf
+        from tf_mlm import _core, _library
+        from tf_mlm.mask_values_chooser import uniform_replacement
+        ops = _library.ops()
+        try:
+            ops.tfmlm_mask_language_model_dense(
+                tf.constant([5], tf.int32), [tf.constant([0, 1], tf.int32)],
+                tf.constant([], tf.int32), 3, 0.5, 10, 1, 0.8, 0.1,
+                tf.constant([1, 2], tf.int64), **uniform_replacement(), output_length=2**40,
+                axis=1)
+        except tf.errors.InvalidArgumentError as e:
+            print("tf", "too large" in str(e))
+        v, s = np.array([5], np.int64), np.array([0, 1], np.int64)
+        for call in (lambda: _core.mask_language_model(v, [s], np.array([], np.int64), 3, 0.5,
+                                                       10, 1, 0.8, 0.1, (1, 2), pad_to=2**40),
+                     lambda: _core.ragged_to_dense(v, s, 2**40, 0)):
+            try:
+                call()
+            except ValueError as e:
+                print("np", "too large" in str(e))
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["tf", "True", "np", "True", "np", "True"]

@@ -44,6 +44,23 @@ struct NestedSplits {
   }
 };
 
+// Dense [rows, width] outputs (padding to a length) hold at most this many
+// elements: far beyond any real batch, and refused with a clear error instead
+// of an allocation failure.
+constexpr int64_t kMaxDenseElements = int64_t{1} << 31;
+
+inline Status ValidateDenseShape(int64_t rows, int64_t width, const std::string& width_name) {
+  if (width < 0) {
+    return Status::Invalid(width_name + " must be >= 0, got " + std::to_string(width));
+  }
+  if (width > 0 && rows > kMaxDenseElements / width) {
+    return Status::Invalid("rows * " + width_name + " is too large: " + std::to_string(rows) +
+                           " * " + std::to_string(width) + " > " +
+                           std::to_string(kMaxDenseElements) + " elements");
+  }
+  return Status::Ok();
+}
+
 // Checks that `splits` describe a valid ragged tensor over `num_values`
 // values: every level non-empty, starting at 0, non-decreasing, and ending at
 // the length of the level below it. `name` names the argument in errors.

@@ -257,10 +257,7 @@ py::tuple RunMask(const MaskArgs& args) {
   const int64_t rows = splits.view.num_rows();
   SelectionOptions selection = args.selection;
   if (args.pad_to >= 0) {
-    if (args.pad_to > 0 && rows > (int64_t{1} << 40) / args.pad_to) {
-      throw py::value_error("rows * pad_to is too large (" + std::to_string(rows) + " * " +
-                            std::to_string(args.pad_to) + ")");
-    }
+    Check(ValidateDenseShape(rows, args.pad_to, "pad_to"));
     // As the dense TF op: no row can record more than pad_to positions.
     selection.max_selections = std::min(selection.max_selections, args.pad_to);
   }
@@ -405,10 +402,7 @@ Span<S> CheckedSplits(const py::array& splits, int64_t num_values, std::vector<S
 template <typename T, typename Fn>
 py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, const py::object& out_h,
                       std::initializer_list<const py::array*> inputs, Fn&& fn) {
-  if (width < 0) throw py::value_error("width must be >= 0, got " + std::to_string(width));
-  if (width > 0 && rows > (int64_t{1} << 40) / width) {
-    throw py::value_error("rows * width is too large");
-  }
+  Check(ValidateDenseShape(rows, width, "width"));
   const T fill_value = FillValue<T>(fill);
   py::array_t<T> out;
   if (out_h.is_none()) {

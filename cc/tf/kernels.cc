@@ -244,8 +244,7 @@ class MaskLanguageModelOp : public OpKernel {
     OP_REQUIRES_OK(ctx, SeedInput(ctx, &seed));
     const int64_t rows = splits.num_rows();
     if (length_ >= 0) {
-      OP_REQUIRES(ctx, length_ == 0 || rows <= (int64_t{1} << 40) / length_,
-                  absl::InvalidArgumentError("batch rows * output_length is too large"));
+      OP_REQUIRES_OK(ctx, ToTf(ValidateDenseShape(rows, length_, "output_length")));
       // No row can record more than output_length positions.
       if (selection.max_selections > length_) selection.max_selections = length_;
     }
