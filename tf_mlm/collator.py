@@ -255,9 +255,8 @@ class MLMCollator:
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         shape, dtype = (rows, width), result.masked_values.dtype
-        input_ids = self._buffers.keep("input_ids", _core.ragged_to_dense(
-            result.masked_values, splits, width, self.pad_token,
-            out=self._buffers.get("input_ids", shape, dtype)))
+        input_ids = _core.ragged_to_dense(result.masked_values, splits, width, self.pad_token,
+                                          out=self._recycled("input_ids", shape, dtype))
         if result.masked_weights is None:
             positions, position_splits = result.masked_positions, result.masked_positions_row_splits
             ids = result.masked_ids
@@ -266,17 +265,15 @@ class MLMCollator:
             position_splits = np.zeros(rows + 1, dtype=np.int64)
             np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
             positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
-        labels = self._buffers.keep("labels", _core.scatter_to_dense(
-            positions, position_splits, ids, width, LABEL_IGNORE,
-            out=self._buffers.get("labels", shape, dtype)))
+        labels = _core.scatter_to_dense(positions, position_splits, ids, width, LABEL_IGNORE,
+                                        out=self._recycled("labels", shape, dtype))
         attention_mask = self._recycled("attention_mask", shape, values.dtype)
         # via a recycled bool array: comparing straight into the int array
         # would make NumPy allocate (and page-fault) a bool temporary per call
         in_row = self._recycled("in_row", shape, np.bool_)
         np.less(np.arange(width), lengths[:, None], out=in_row)
         np.copyto(attention_mask, in_row)
-        del in_row
-        del shape, dtype
+        del in_row  # free for the next batch
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if result.masked_weights is not None:
             batch["mask_positions"] = result.masked_positions
