@@ -1,5 +1,6 @@
-"""tf_mlm against tensorflow_text on one batch: eager, tf.function,
-whole-word, tf.data throughput, the bare fused op and the single-op floor.
+"""tf_mlm against tensorflow_text on one batch: eager, tf.function (one
+call per batch, and in graph: several batches per call), whole-word, tf.data
+throughput, the bare fused op, the single-op floor and the ragged-I/O floor.
 
 Each function returns result rows, plain dicts::
 
