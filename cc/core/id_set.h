@@ -1,6 +1,7 @@
-// Constant-time membership test for a small set of token ids (the
-// "unselectable" special tokens). Non-negative ids below kMaxBitsetId live in
-// a bitset; anything else (negative or huge ids) in a sorted vector.
+// The "unselectable" token ids: a constant-time membership test (non-negative
+// ids below kMaxBitsetId live in a bitset, anything else, negative or huge
+// ids, in a sorted vector), and a scan of a row for the runs of its members
+// (vector compares for up to kSmallIdSet ids, the usual special tokens).
 #ifndef TF_MLM_CC_CORE_ID_SET_H_
 #define TF_MLM_CC_CORE_ID_SET_H_
 
