@@ -48,31 +48,28 @@ class _Recycler:
         self._arrays: Dict[str, np.ndarray] = {}
         self._lock = threading.Lock()  # one collator may serve several threads
 
-    def get(self, name: str, shape: Tuple[int, int], dtype) -> Optional[np.ndarray]:
-        """The cached array for `name` if free and of this shape and dtype,
-        else None (the caller allocates). Either way `keep` caches the array
-        the caller ends up with. A returned array leaves the cache until
-        then, so no other thread can get it meanwhile."""
-        with self._lock:
-            array = self._arrays.get(name)
-            # 3 references when free: the dict, `array`, getrefcount's argument
-            if (array is None or array.shape != shape or array.dtype != dtype
-                    or sys.getrefcount(array) > 3):
-                return None
-            del self._arrays[name]
-            return array
+    def array(self, name: str, shape: Tuple[int, int], dtype) -> np.ndarray:
+        """A [rows, width] array (uninitialised): the cached one for `name`
+        when free and of this shape and dtype, else a new one, cached."""
+        return self._take(name, lambda a: a.shape == shape and a.dtype == dtype,
+                          lambda: np.empty(shape, dtype))
 
     def flat(self, name: str, size: int, dtype) -> np.ndarray:
         """A 1-D array of `size` elements: a view of the cached buffer for
-        `name` when free and large enough, else of a new one (kept)."""
+        `name` when free and large enough, else of a new one, cached."""
+        buffer = self._take(name, lambda a: a.shape[0] >= size and a.dtype == dtype,
+                            lambda: np.empty(max(size, 1) * 5 // 4 + 64, dtype))  # room to grow
+        return buffer[:size]
+
+    def _take(self, name, fits, make) -> np.ndarray:
+        # Under the lock, and the caller holds the result from here on: no
+        # other thread sees the array free until the caller drops it.
         with self._lock:
             array = self._arrays.get(name)
-            if (array is not None and array.shape[0] >= size and array.dtype == dtype
-                    and sys.getrefcount(array) <= 3):
-                return array[:size]
-            array = np.empty(max(size, 1) * 5 // 4 + 64, dtype)  # room for longer batches
-            self._arrays[name] = array
-            return array[:size]
+            # 3 references when free: the dict, `array`, getrefcount's argument
+            if array is None or sys.getrefcount(array) > 3 or not fits(array):
+                array = self._arrays[name] = make()
+            return array
 
     def __getstate__(self):  # a pickled collator (DataLoader workers) starts empty
         return {}
@@ -80,11 +77,6 @@ class _Recycler:
     def __setstate__(self, state):
         del state
         self.__init__()
-
-    def keep(self, name: str, array: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self._arrays[name] = array
-        return array
 
 
 class MLMCollator:
@@ -212,11 +204,6 @@ class MLMCollator:
         return _mlm.MaskResult(*_core.mask_language_model(
             values, nested, seed=seed, out_values=values, **self._options))
 
-    def _recycled(self, name, shape, dtype) -> np.ndarray:
-        """A free recycled array, or a new one (uninitialised) kept for next time."""
-        array = self._buffers.get(name, shape, np.dtype(dtype))
-        return self._buffers.keep(name, array if array is not None else np.empty(shape, dtype))
-
     def _concatenate(self, sequences):
         """(values, row_splits) into the recycled values buffer when every
         example is a 1-D NumPy array of one id dtype (the usual case), else
@@ -256,7 +243,7 @@ class MLMCollator:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         shape, dtype = (rows, width), result.masked_values.dtype
         input_ids = _core.ragged_to_dense(result.masked_values, splits, width, self.pad_token,
-                                          out=self._recycled("input_ids", shape, dtype))
+                                          out=self._buffers.array("input_ids", shape, dtype))
         if result.masked_weights is None:
             positions, position_splits = result.masked_positions, result.masked_positions_row_splits
             ids = result.masked_ids
@@ -266,11 +253,11 @@ class MLMCollator:
             np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
             positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
         labels = _core.scatter_to_dense(positions, position_splits, ids, width, LABEL_IGNORE,
-                                        out=self._recycled("labels", shape, dtype))
-        attention_mask = self._recycled("attention_mask", shape, values.dtype)
+                                        out=self._buffers.array("labels", shape, dtype))
+        attention_mask = self._buffers.array("attention_mask", shape, values.dtype)
         # via a recycled bool array: comparing straight into the int array
         # would make NumPy allocate (and page-fault) a bool temporary per call
-        in_row = self._recycled("in_row", shape, np.bool_)
+        in_row = self._buffers.array("in_row", shape, np.bool_)
         np.less(np.arange(width), lengths[:, None], out=in_row)
         np.copyto(attention_mask, in_row)
         del in_row  # free for the next batch
