@@ -622,10 +622,54 @@ def test_invalid_options(kwargs, error, match):
      "NumPy array"),
     (lambda: _core.scatter_to_dense(np.array([0, 1]), np.array([0, 1, 2]), np.array([1, 2]), 4,
                                     0, out=np.zeros(8, np.int64)), ValueError, "shape"),
+    (lambda: _core.pad_sequences([np.arange(3)], 2, 0, out=np.zeros((1, 2), np.int64)),
+     ValueError, "row 0 has 3 values"),
+    (lambda: _core.pad_sequences([[1, 2]], 2, 0, out=np.zeros((1, 2), np.int64)), TypeError,
+     "numpy.ndarray"),
+    (lambda: _core.pad_sequences([np.arange(2), np.arange(2, dtype=np.int32)], 2, 0,
+                                 out=np.zeros((2, 2), np.int64)), TypeError, "one dtype"),
+    (lambda: _core.pad_sequences([], 2, 0, out=np.zeros((0, 2), np.int64)), TypeError,
+     "non-empty"),
+    (lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((2, 2), np.int64)),
+     ValueError, "shape"),
+    (lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((1, 2), np.int32)),
+     TypeError, "dtype"),
+    (lambda: _core.pad_sequences([np.arange(2, dtype=np.int32)], 2, 2**40,
+                                 out=np.zeros((1, 2), np.int32)), ValueError, "does not fit"),
+    (lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((1, 2), np.int64),
+                                 mask_out=np.zeros((1, 3), np.int64)), ValueError,
+     "mask_out must have shape"),
+    (lambda: _core.pad_sequences([np.arange(2)], -1, 0, out=np.zeros((1, 2), np.int64)),
+     ValueError, "width"),
 ])
 def test_core_module_validates_its_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_core_pad_sequences():
+    rows = [np.array([5, 6, 7]), np.zeros(0, np.int64), {"input_ids": np.array([8])}]
+    lengths, dtype = _core.sequence_lengths(rows)
+    assert lengths.tolist() == [3, 0, 1] and dtype == np.int64
+    out, mask = np.full((3, 4), -7, np.int64), np.full((3, 4), -7, np.int64)
+    assert _core.pad_sequences(rows, 4, 9, out=out, mask_out=mask) is None
+    assert out.tolist() == [[5, 6, 7, 9], [9, 9, 9, 9], [8, 9, 9, 9]]
+    assert mask.tolist() == [[1, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 0]]
+    small = [np.array([1, 2], np.int32)]
+    assert _core.sequence_lengths(tuple(small))[1] == np.int32
+    out32 = np.zeros((1, 2), np.int32)
+    _core.pad_sequences(small, 2, 0, out=out32)
+    assert out32.tolist() == [[1, 2]]
+    # The general path's inputs: anything but exact ndarrays (or dicts of
+    # them) of one int32/int64 dtype, 1-D and C-contiguous.
+    for other in ([], [[1, 2]], [np.arange(4)[::2]], [np.ma.masked_array([1, 2])],
+                  [np.arange(2), np.arange(2, dtype=np.int32)], [np.arange(2.0)],
+                  [np.zeros((1, 2), np.int64)], [{"ids": np.arange(2)}], np.arange(3)):
+        assert _core.sequence_lengths(other) is None
+    with pytest.raises(ValueError, match="overlap"):
+        _core.pad_sequences([out[0]], 4, 0, out=out[:1])
+    with pytest.raises(ValueError, match="must not be out"):
+        _core.pad_sequences(small, 2, 0, out=out32, mask_out=out32)
 
 
 def test_non_contiguous_inputs_are_accepted():

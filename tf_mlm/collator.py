@@ -204,21 +204,49 @@ class MLMCollator:
         return _mlm.MaskResult(*_core.mask_language_model(
             values, nested, seed=seed, out_values=values, **self._options))
 
-    def _concatenate(self, sequences):
-        """(values, row_splits) into the recycled values buffer when every
-        example is a 1-D NumPy array of one id dtype (the usual case), else
-        None."""
-        if not sequences:
-            return None
-        dtype = getattr(sequences[0], "dtype", None)
-        if dtype not in _ID_DTYPES or not all(
-                type(s) is np.ndarray and s.ndim == 1 and s.dtype == dtype for s in sequences):
-            return None
-        splits = np.zeros(len(sequences) + 1, dtype=np.int64)
-        np.cumsum([s.shape[0] for s in sequences], out=splits[1:])
-        values = self._buffers.flat("values", int(splits[-1]), dtype)
-        np.concatenate(sequences, out=values)
-        return values, splits
+    def _width(self, lengths) -> int:
+        width = int(lengths.max()) if lengths.shape[0] else 0
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        return width
+
+    def _collate_padded(self, examples, lengths, dtype):
+        """Fast path (token-level masking, NumPy examples of one dtype): pads
+        the examples straight into ``input_ids`` and masks that array in
+        place, each row of width ``width`` being one row of the ragged batch.
+        Padding is unselectable (``pad_token`` is), so the rows give the same
+        counts, draws and positions as the unpadded ones: the same batch as
+        the general path, bit for bit."""
+        rows, width = lengths.shape[0], self._width(lengths)
+        shape = (rows, width)
+        input_ids = self._buffers.array("input_ids", shape, dtype)
+        attention_mask = self._buffers.array("attention_mask", shape, dtype)
+        _core.pad_sequences(examples, width, self.pad_token, out=input_ids,
+                            mask_out=attention_mask)
+        splits = np.arange(rows + 1, dtype=np.int64) * width
+        result = self._mask(input_ids.reshape(-1), splits, resolve_seed(self._rng))
+        return input_ids, attention_mask, result
+
+    def _collate_ragged(self, examples):
+        """General path: any sequences (lists, mixed dtypes...), converted and
+        checked, masked as a ragged batch, then padded."""
+        sequences = [_input_ids(e, i) for i, e in enumerate(examples)]
+        values, nested = _mlm.ragged_from_sequences(sequences)
+        if len(nested) != 1:
+            raise ValueError("examples must be 1-D sequences of token ids")
+        splits = nested[0]
+        result = self._mask(values, splits, resolve_seed(self._rng))
+        lengths = np.diff(splits)
+        shape, dtype = (lengths.shape[0], self._width(lengths)), values.dtype
+        input_ids = _core.ragged_to_dense(result.masked_values, splits, shape[1], self.pad_token,
+                                          out=self._buffers.array("input_ids", shape, dtype))
+        attention_mask = self._buffers.array("attention_mask", shape, dtype)
+        # via a recycled bool array: comparing straight into the int array
+        # would make NumPy allocate (and page-fault) a bool temporary per call
+        in_row = self._buffers.array("in_row", shape, np.bool_)
+        np.less(np.arange(shape[1]), lengths[:, None], out=in_row)
+        np.copyto(attention_mask, in_row)
+        return input_ids, attention_mask, result
 
     def __call__(self, examples) -> dict:
         """Collates ``examples`` (a list of id sequences or of dicts with
@@ -226,41 +254,24 @@ class MLMCollator:
         if not isinstance(examples, (list, tuple)):
             raise TypeError("`examples` must be a list of id sequences or of dicts with "
                             f"'input_ids', got {type(examples).__name__}")
-        sequences = [_input_ids(e, i) for i, e in enumerate(examples)]
-        flat = self._concatenate(sequences)
-        if flat is not None:
-            values, splits = flat
-        else:  # lists, mixed dtypes, words...: converted and checked
-            values, nested = _mlm.ragged_from_sequences(sequences)
-            if len(nested) != 1:
-                raise ValueError("examples must be 1-D sequences of token ids")
-            splits = nested[0]
-        result = self._mask(values, splits, resolve_seed(self._rng))
-        rows = splits.shape[0] - 1
-        lengths = np.diff(splits)
-        width = int(lengths.max()) if rows else 0
-        if self.pad_to_multiple_of:
-            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        shape, dtype = (rows, width), result.masked_values.dtype
-        input_ids = _core.ragged_to_dense(result.masked_values, splits, width, self.pad_token,
-                                          out=self._buffers.array("input_ids", shape, dtype))
+        # (lengths, dtype) when every example is a 1-D NumPy array of one id
+        # dtype (the usual case); None otherwise
+        arrays = _core.sequence_lengths(examples) if self.continuation_table is None else None
+        if arrays is not None:
+            input_ids, attention_mask, result = self._collate_padded(examples, *arrays)
+        else:
+            input_ids, attention_mask, result = self._collate_ragged(examples)
+        shape, dtype = input_ids.shape, input_ids.dtype
         if result.masked_weights is None:
             positions, position_splits = result.masked_positions, result.masked_positions_row_splits
             ids = result.masked_ids
         else:  # dense: the recorded positions come first in each row
             recorded = result.masked_weights > 0
-            position_splits = np.zeros(rows + 1, dtype=np.int64)
+            position_splits = np.zeros(shape[0] + 1, dtype=np.int64)
             np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
             positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
-        labels = _core.scatter_to_dense(positions, position_splits, ids, width, LABEL_IGNORE,
+        labels = _core.scatter_to_dense(positions, position_splits, ids, shape[1], LABEL_IGNORE,
                                         out=self._buffers.array("labels", shape, dtype))
-        attention_mask = self._buffers.array("attention_mask", shape, values.dtype)
-        # via a recycled bool array: comparing straight into the int array
-        # would make NumPy allocate (and page-fault) a bool temporary per call
-        in_row = self._buffers.array("in_row", shape, np.bool_)
-        np.less(np.arange(width), lengths[:, None], out=in_row)
-        np.copyto(attention_mask, in_row)
-        del in_row  # free for the next batch
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if result.masked_weights is not None:
             batch["mask_positions"] = result.masked_positions

@@ -4,8 +4,10 @@
 #ifndef TF_MLM_CC_CORE_RAGGED_H_
 #define TF_MLM_CC_CORE_RAGGED_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -125,6 +127,35 @@ Status RaggedToDense(Span<T> values, Span<S> row_splits, int64_t width, T fill, 
     T* row = out + b * width;
     for (int64_t i = 0; i < len; ++i) row[i] = values[begin + i];
     for (int64_t i = len; i < width; ++i) row[i] = fill;
+  }
+  return Status::Ok();
+}
+
+// Dense layout of a batch whose rows live in separate buffers (e.g. a list
+// of NumPy arrays): row b of the row-major [num_rows, width] `out` gets
+// rows[b][0:lengths[b]], then `fill`. With `mask` non-null, the [num_rows,
+// width] `mask` gets 1 on the copied cells and 0 on the fill (an attention
+// mask). Lengths must be in [0, width].
+template <typename T>
+Status PadRows(const T* const* rows, const int64_t* lengths, int64_t num_rows, int64_t width,
+               T fill, T* out, T* mask) {
+  for (int64_t b = 0; b < num_rows; ++b) {
+    const int64_t len = lengths[b];
+    if (len < 0 || len > width) {
+      return Status::Invalid("row " + std::to_string(b) + " has " + std::to_string(len) +
+                             " values, outside [0, width = " + std::to_string(width) + "]");
+    }
+  }
+  for (int64_t b = 0; b < num_rows; ++b) {
+    const int64_t len = lengths[b];
+    T* row = out + b * width;
+    if (len > 0) std::memcpy(row, rows[b], static_cast<size_t>(len) * sizeof(T));
+    std::fill(row + len, row + width, fill);
+    if (mask != nullptr) {
+      T* m = mask + b * width;
+      std::fill(m, m + len, T{1});
+      std::fill(m + len, m + width, T{0});
+    }
   }
   return Status::Ok();
 }

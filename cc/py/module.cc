@@ -395,42 +395,52 @@ Span<S> CheckedSplits(const py::array& splits, int64_t num_values, std::vector<S
   return span;
 }
 
+// The caller's [rows, width] output array `out_h` (a batch recycling the
+// array of an earlier one): it must be exactly that, C-contiguous, writable,
+// dtype T, shape [rows, width], and overlap none of `inputs`. Returns its data.
+template <typename T>
+T* CheckedOut(const py::object& out_h, int64_t rows, int64_t width,
+              const std::vector<const py::array*>& inputs, const std::string& name) {
+  if (!py::isinstance<py::array>(out_h)) throw py::type_error(name + " must be a NumPy array");
+  py::array given = py::reinterpret_borrow<py::array>(out_h);
+  if (!given.dtype().equal(py::dtype::of<T>())) {
+    throw py::type_error(name + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
+                         ", got " + std::string(py::str(given.dtype())));
+  }
+  if (given.ndim() != 2 || given.shape(0) != rows || given.shape(1) != width) {
+    throw py::value_error(name + " must have shape (" + std::to_string(rows) + ", " +
+                          std::to_string(width) + ")");
+  }
+  if (!(given.flags() & py::array::c_style) || !given.writeable()) {
+    throw py::value_error(name + " must be C-contiguous and writable");
+  }
+  const char* o0 = static_cast<const char*>(given.data());
+  const char* o1 = o0 + given.nbytes();
+  for (const py::array* in : inputs) {
+    const char* i0 = static_cast<const char*>(in->data());
+    const char* i1 = i0 + in->nbytes();
+    if (o0 < i1 && i0 < o1) throw py::value_error(name + " must not overlap the inputs");
+  }
+  return static_cast<T*>(given.mutable_data());
+}
+
 // A [rows, width] array of T, written by fn(fill, data) -> Status without
-// the GIL: a new one, or `out` when given (a caller recycling the array of an
-// earlier batch; it must be exactly that: C-contiguous, writable, dtype T,
-// shape [rows, width], and overlap none of `inputs`).
+// the GIL: a new one, or `out` when given (see CheckedOut).
 template <typename T, typename Fn>
 py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, const py::object& out_h,
-                      std::initializer_list<const py::array*> inputs, Fn&& fn) {
+                      const std::vector<const py::array*>& inputs, Fn&& fn) {
   Check(ValidateDenseShape(rows, width, "width"));
   const T fill_value = FillValue<T>(fill);
-  py::array_t<T> out;
+  py::array out;
+  T* data;
   if (out_h.is_none()) {
-    out = py::array_t<T>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
+    py::array_t<T> fresh({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
+    data = fresh.mutable_data();
+    out = std::move(fresh);
   } else {
-    if (!py::isinstance<py::array>(out_h)) throw py::type_error("out must be a NumPy array");
-    const py::array given = py::reinterpret_borrow<py::array>(out_h);
-    if (!given.dtype().equal(py::dtype::of<T>())) {
-      throw py::type_error("out must have dtype " + std::string(py::str(py::dtype::of<T>())) +
-                           ", got " + std::string(py::str(given.dtype())));
-    }
-    if (given.ndim() != 2 || given.shape(0) != rows || given.shape(1) != width) {
-      throw py::value_error("out must have shape (" + std::to_string(rows) + ", " +
-                            std::to_string(width) + ")");
-    }
-    if (!(given.flags() & py::array::c_style) || !given.writeable()) {
-      throw py::value_error("out must be C-contiguous and writable");
-    }
-    out = py::reinterpret_borrow<py::array_t<T>>(out_h);
-    const char* o0 = static_cast<const char*>(given.data());
-    const char* o1 = o0 + given.nbytes();
-    for (const py::array* in : inputs) {
-      const char* i0 = static_cast<const char*>(in->data());
-      const char* i1 = i0 + in->nbytes();
-      if (o0 < i1 && i0 < o1) throw py::value_error("out must not overlap the inputs");
-    }
+    data = CheckedOut<T>(out_h, rows, width, inputs, "out");
+    out = py::reinterpret_borrow<py::array>(out_h);
   }
-  T* data = out.mutable_data();
   Status status;
   {
     py::gil_scoped_release release;
@@ -482,6 +492,88 @@ py::array ScatterToDensePy(const py::handle& positions_h, const py::handle& spli
   });
 }
 
+
+// ---------------------------------------------------------------------------
+// Collation: separate id arrays (a list of examples) straight into a padded
+// batch, without first concatenating them.
+
+// The arrays of `sequences` when it is a list or tuple of 1-D C-contiguous
+// int32/int64 NumPy arrays (exactly numpy.ndarray) of one dtype, or of
+// dicts (exactly dict) holding such an array under "input_ids"; an empty
+// vector for anything else, including no sequences (the caller's general
+// path then converts and checks the input).
+std::vector<py::array> SequenceArrays(const py::handle& sequences) {
+  std::vector<py::array> arrays;
+  if (!py::isinstance<py::list>(sequences) && !py::isinstance<py::tuple>(sequences)) return arrays;
+  const py::sequence items = py::reinterpret_borrow<py::sequence>(sequences);
+  const py::object ndarray = py::module_::import("numpy").attr("ndarray");
+  arrays.reserve(items.size());
+  for (const py::handle item : items) {
+    py::handle h = item;
+    if (PyDict_CheckExact(h.ptr())) {
+      h = PyDict_GetItemString(h.ptr(), "input_ids");  // borrowed; null when missing
+      if (!h) return {};
+    }
+    if (!py::type::of(h).is(ndarray)) return {};
+    py::array a = py::reinterpret_borrow<py::array>(h);
+    if (a.ndim() != 1 || !(a.flags() & py::array::c_style)) return {};
+    if (!arrays.empty() && !a.dtype().equal(arrays.front().dtype())) return {};
+    if (arrays.empty() && !py::dtype::of<int32_t>().equal(a.dtype()) &&
+        !py::dtype::of<int64_t>().equal(a.dtype())) {
+      return {};
+    }
+    arrays.push_back(std::move(a));
+  }
+  return arrays;
+}
+
+py::object SequenceLengthsPy(const py::handle& sequences) {
+  const std::vector<py::array> arrays = SequenceArrays(sequences);
+  if (arrays.empty()) return py::none();
+  py::array_t<int64_t> lengths(static_cast<py::ssize_t>(arrays.size()));
+  int64_t* out = lengths.mutable_data();
+  for (size_t b = 0; b < arrays.size(); ++b) out[b] = static_cast<int64_t>(arrays[b].size());
+  return py::make_tuple(lengths, arrays.front().dtype());
+}
+
+template <typename T>
+void PadSequencesTyped(const std::vector<py::array>& arrays, int64_t width, int64_t fill,
+                       const py::object& out_h, const py::object& mask_h) {
+  const int64_t rows = static_cast<int64_t>(arrays.size());
+  Check(ValidateDenseShape(rows, width, "width"));
+  const T fill_value = FillValue<T>(fill);
+  std::vector<const py::array*> inputs;
+  std::vector<const T*> data;
+  std::vector<int64_t> lengths;
+  for (const py::array& a : arrays) {
+    inputs.push_back(&a);
+    data.push_back(static_cast<const T*>(a.data()));
+    lengths.push_back(static_cast<int64_t>(a.size()));
+  }
+  T* out = CheckedOut<T>(out_h, rows, width, inputs, "out");
+  T* mask = mask_h.is_none() ? nullptr : CheckedOut<T>(mask_h, rows, width, inputs, "mask_out");
+  if (mask != nullptr && mask == out) throw py::value_error("mask_out must not be out");
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = PadRows(data.data(), lengths.data(), rows, width, fill_value, out, mask);
+  }
+  Check(status);
+}
+
+void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill,
+                    const py::object& out, const py::object& mask_out) {
+  const std::vector<py::array> arrays = SequenceArrays(sequences);
+  if (arrays.empty()) {
+    throw py::type_error(
+        "sequences must be a non-empty list or tuple of 1-D C-contiguous int32 or int64 "
+        "numpy.ndarray of one dtype, or of dicts holding one under 'input_ids'");
+  }
+  WithIntType(IntDtype(arrays.front(), "sequences"), [&](auto t) {
+    PadSequencesTyped<decltype(t)>(arrays, width, fill, out, mask_out);
+    return 0;
+  });
+}
 
 // ---------------------------------------------------------------------------
 // Strategies: alias tables, word grouping, span masking.
@@ -695,6 +787,17 @@ overlapping no input, to write into (returned).)doc");
         R"doc(A dense [rows, width] array of fill with out[b, positions[j]] = values[j]
 for the j of row b (ragged positions / values sharing row_splits). out: as
 for ragged_to_dense.)doc");
+  m.def("sequence_lengths", &tf_mlm::SequenceLengthsPy, py::arg("sequences"),
+        R"doc((lengths int64, dtype) of a list or tuple of 1-D C-contiguous int32/int64
+numpy.ndarray of one dtype (or of dicts holding one under "input_ids"): the
+input pad_sequences takes. None for anything else, or no sequences.)doc");
+  m.def("pad_sequences", &tf_mlm::PadSequencesPy, py::arg("sequences"), py::arg("width"),
+        py::arg("fill"), py::arg("out"), py::arg("mask_out") = py::none(),
+        R"doc(Writes the sequences (as for sequence_lengths, else TypeError) into the rows
+of out, a C-contiguous writable [len(sequences), width] array of their dtype,
+padded with fill; mask_out (None or like out) gets 1 on the copied cells and
+0 on the padding. Raises ValueError if a sequence is longer than width or an
+output overlaps an input.)doc");
   m.def("build_alias_table", &tf_mlm::BuildAliasTablePy, py::arg("weights"),
         R"doc(Walker/Vose alias tables of 1-D float32/float64 weights (finite, >= 0,
 positive sum): (prob float32, alias int64), for drawing i with probability

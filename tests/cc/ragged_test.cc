@@ -96,5 +96,36 @@ TEST(NestedSplits, DescendAndRows) {
   EXPECT_EQ(NestedSplits<int64_t>().num_rows(), 0);
 }
 
+template <typename T>
+class PadRowsTest : public ::testing::Test {};
+TYPED_TEST_SUITE(PadRowsTest, SplitTypes);  // ids of either dtype
+
+TYPED_TEST(PadRowsTest, CopiesFillsAndMasks) {
+  using T = TypeParam;
+  const std::vector<T> a = {5, 6, 7}, c = {8};
+  const T* rows[] = {a.data(), nullptr, c.data()};
+  const int64_t lengths[] = {3, 0, 1};
+  std::vector<T> out(12, -7), mask(12, -7);
+  ASSERT_TRUE(PadRows<T>(rows, lengths, 3, 4, T{9}, out.data(), mask.data()).ok());
+  EXPECT_EQ(out, (std::vector<T>{5, 6, 7, 9, 9, 9, 9, 9, 8, 9, 9, 9}));
+  EXPECT_EQ(mask, (std::vector<T>{1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0}));
+  std::vector<T> no_mask(12, -7);
+  ASSERT_TRUE(PadRows<T>(rows, lengths, 3, 4, T{0}, no_mask.data(), nullptr).ok());
+  EXPECT_EQ(no_mask[3], 0);
+}
+
+TEST(PadRows, RejectsRowsLongerThanTheWidthBeforeWriting) {
+  const std::vector<int64_t> a = {1, 2}, b = {3, 4, 5};
+  const int64_t* rows[] = {a.data(), b.data()};
+  const int64_t lengths[] = {2, 3};
+  std::vector<int64_t> out(4, -1);
+  EXPECT_TRUE(InvalidWith(PadRows<int64_t>(rows, lengths, 2, 2, 0, out.data(), nullptr),
+                          "row 1 has 3 values, outside [0, width = 2]"));
+  EXPECT_EQ(out, (std::vector<int64_t>(4, -1)));
+  const int64_t negative[] = {2, -1};
+  EXPECT_TRUE(InvalidWith(PadRows<int64_t>(rows, negative, 2, 2, 0, out.data(), nullptr),
+                          "row 1 has -1 values"));
+}
+
 }  // namespace
 }  // namespace tf_mlm
