@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tf_mlm import numpy as mlm
 from tf_mlm.collator import MLMCollator
@@ -118,6 +120,27 @@ def test_padded_fast_path_equals_general_path(case):
     general = MLMCollator(seed=7, **OPTS, **case)([e.tolist() for e in examples])
     fast = MLMCollator(seed=7, **OPTS, **case)([{"input_ids": e} for e in examples])
     assert_batches_equal(fast, general)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(0, 40), min_size=1, max_size=12),
+       dtype=st.sampled_from([np.int32, np.int64]), pad_token=st.sampled_from([0, 7]),
+       rate=st.floats(0.0, 1.0), cap=st.one_of(st.none(), st.integers(0, 6)),
+       mode=st.sampled_from(["exact", "bernoulli"]), multiple=st.sampled_from([None, 1, 5]),
+       length=st.one_of(st.none(), st.integers(0, 8)), data_seed=st.integers(0, 2**31))
+def test_padded_fast_path_equals_general_path_property(lengths, dtype, pad_token, rate, cap, mode,
+                                                      multiple, length, data_seed):
+    # Ids drawn from a small range so that the pad id and the unselectable
+    # ids also occur inside the examples.
+    rng = np.random.default_rng(data_seed)
+    examples = [rng.integers(0, 12, size=n).astype(dtype) for n in lengths]
+    opts = dict(vocab_size=12, mask_token=3, pad_token=pad_token, unselectable_ids=[1, 2],
+                selection_rate=rate, max_selections=cap, selection_mode=mode,
+                pad_to_multiple_of=multiple, mask_selection_length=length)
+    general = MLMCollator(seed=data_seed, **opts)([e.tolist() for e in examples])
+    fast = MLMCollator(seed=data_seed, **opts)(examples)
+    for key in general:
+        np.testing.assert_array_equal(fast[key], general[key].astype(fast[key].dtype), err_msg=key)
 
 
 def test_contract_properties_on_the_reference_batch():
