@@ -668,8 +668,12 @@ def test_core_pad_sequences():
         assert _core.sequence_lengths(other) is None
     with pytest.raises(ValueError, match="overlap"):
         _core.pad_sequences([out[0]], 4, 0, out=out[:1])
-    with pytest.raises(ValueError, match="must not be out"):
+    with pytest.raises(ValueError, match="mask_out must not overlap"):
         _core.pad_sequences(small, 2, 0, out=out32, mask_out=out32)
+    both = np.zeros(5, np.int32)
+    with pytest.raises(ValueError, match="mask_out must not overlap"):
+        _core.pad_sequences(small, 2, 0, out=both[:2].reshape(1, 2),
+                            mask_out=both[1:3].reshape(1, 2))
 
 
 def test_non_contiguous_inputs_are_accepted():

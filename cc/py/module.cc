@@ -551,8 +551,12 @@ void PadSequencesTyped(const std::vector<py::array>& arrays, int64_t width, int6
     lengths.push_back(static_cast<int64_t>(a.size()));
   }
   T* out = CheckedOut<T>(out_h, rows, width, inputs, "out");
-  T* mask = mask_h.is_none() ? nullptr : CheckedOut<T>(mask_h, rows, width, inputs, "mask_out");
-  if (mask != nullptr && mask == out) throw py::value_error("mask_out must not be out");
+  T* mask = nullptr;
+  if (!mask_h.is_none()) {
+    const py::array out_array = py::reinterpret_borrow<py::array>(out_h);
+    inputs.push_back(&out_array);  // the two outputs must not overlap either
+    mask = CheckedOut<T>(mask_h, rows, width, inputs, "mask_out");
+  }
   Status status;
   {
     py::gil_scoped_release release;
@@ -796,8 +800,8 @@ input pad_sequences takes. None for anything else, or no sequences.)doc");
         R"doc(Writes the sequences (as for sequence_lengths, else TypeError) into the rows
 of out, a C-contiguous writable [len(sequences), width] array of their dtype,
 padded with fill; mask_out (None or like out) gets 1 on the copied cells and
-0 on the padding. Raises ValueError if a sequence is longer than width or an
-output overlaps an input.)doc");
+0 on the padding. Raises ValueError if a sequence is longer than width or the
+outputs overlap an input or each other.)doc");
   m.def("build_alias_table", &tf_mlm::BuildAliasTablePy, py::arg("weights"),
         R"doc(Walker/Vose alias tables of 1-D float32/float64 weights (finite, >= 0,
 positive sum): (prob float32, alias int64), for drawing i with probability
