@@ -13,6 +13,7 @@
 #ifndef TF_MLM_CC_CORE_MASKING_H_
 #define TF_MLM_CC_CORE_MASKING_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -153,6 +154,20 @@ inline std::vector<uint64_t>& ScratchBits(int64_t num_bits) {
 inline bool TestBit(const std::vector<uint64_t>& b, int64_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
 inline void SetBit(std::vector<uint64_t>& b, int64_t i) { b[i >> 6] |= uint64_t{1} << (i & 63); }
 
+// kBitsToBytes[x]: byte j is bit j of x (0 or 1).
+struct BitsToBytesTable {
+  uint64_t v[256];
+  constexpr BitsToBytesTable() : v() {
+    for (int x = 0; x < 256; ++x) {
+      uint64_t bytes = 0;
+      for (int j = 0; j < 8; ++j) bytes |= static_cast<uint64_t>((x >> j) & 1) << (8 * j);
+      v[x] = bytes;
+    }
+  }
+  constexpr uint64_t operator[](uint64_t x) const { return v[x]; }
+};
+inline constexpr BitsToBytesTable kBitsToBytes{};
+
 // Marks `k` of the ranks [0, n) uniformly without replacement in `bits`
 // (which must be clear on entry). Draws about min(k, n - k) bounded integers.
 inline void MarkUniformSubset(RowStream& rng, int64_t n, int64_t k, std::vector<uint64_t>& bits) {
@@ -213,10 +228,40 @@ inline int64_t SelectInRow(RowStream& rng, const uint8_t* selectable, uint8_t* c
     for (int64_t i = 0; i < n; ++i) chosen[i] = selectable[i] != 0;
     return k;
   }
-  std::vector<uint64_t>& bits = internal::ScratchBits(num_selectable);
+  // One spare word: the 8-bit reads below may straddle the last word.
+  std::vector<uint64_t>& bits = internal::ScratchBits(num_selectable + 64);
   internal::MarkUniformSubset(rng, num_selectable, k, bits);
-  int64_t rank = 0;
-  for (int64_t i = 0; i < n; ++i) {
+  // Eight items at a time where all are selectable (the usual case): their
+  // chosen flags are the next 8 bits of the bitmap, spread into bytes.
+  auto next_8_bits = [&](int64_t r) -> uint64_t {
+    const int64_t w = r >> 6;
+    const int shift = static_cast<int>(r & 63);
+    uint64_t x = bits[w] >> shift;
+    if (shift > 56) x |= bits[w + 1] << (64 - shift);
+    return x & 0xFF;
+  };
+  constexpr uint64_t kAllSelectable = 0x0101010101010101ULL;
+  constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;  // byte j = bits 8j..
+  int64_t rank = 0, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t block;
+    std::memcpy(&block, selectable + i, 8);
+    if (kLittleEndian && block == kAllSelectable) {
+      const uint64_t flags = internal::kBitsToBytes[next_8_bits(rank)];
+      std::memcpy(chosen + i, &flags, 8);
+      rank += 8;
+      continue;
+    }
+    for (int64_t j = i; j < i + 8; ++j) {
+      if (selectable[j]) {
+        chosen[j] = internal::TestBit(bits, rank) ? 1 : 0;
+        ++rank;
+      } else {
+        chosen[j] = 0;
+      }
+    }
+  }
+  for (; i < n; ++i) {
     if (selectable[i]) {
       chosen[i] = internal::TestBit(bits, rank) ? 1 : 0;
       ++rank;
@@ -267,29 +312,48 @@ int64_t NumItems(const NestedSplits<S>& splits, int64_t num_values, int axis) {
 }
 
 // selectable[i] = 1 iff no token of item i is in `unselectable` (an item with
-// no tokens is selectable, as reduce_all over nothing is true).
+// no tokens is selectable, as reduce_all over nothing is true). Row by row:
+// every item starts selectable, then the vector scan finds the runs of
+// unselectable tokens (usually a few special tokens per row) and each run
+// clears the items it falls in, found by binary search up the levels.
 template <typename T, typename S>
 void ComputeSelectable(Span<T> values, const NestedSplits<S>& splits, int axis,
                        const IdSet& unselectable, uint8_t* selectable,
                        const ParallelFor& parallel_for) {
   const int rank = splits.ragged_rank();
   const int64_t num_items = NumItems(splits, values.size, axis);
-  if (unselectable.empty()) {
-    // Guarded: memset on a null pointer (an empty output) is undefined even for 0 bytes.
-    if (num_items > 0) std::memset(selectable, 1, static_cast<size_t>(num_items));
-    return;
-  }
-  const int64_t cost = axis == rank ? 4 : 4 * (values.size / (num_items + 1) + 1);
-  parallel_for(num_items, cost, [&](int64_t begin, int64_t end) {
-    if (axis == rank) {
-      for (int64_t i = begin; i < end; ++i) selectable[i] = !unselectable.Contains(values[i]);
-      return;
+  // Guarded: memset on a null pointer (an empty output) is undefined even for 0 bytes.
+  if (num_items > 0) std::memset(selectable, 1, static_cast<size_t>(num_items));
+  if (unselectable.empty() || num_items == 0) return;
+  // The item (element at level `axis`) that holds token t.
+  auto item_of = [&](int64_t t) {
+    for (int l = rank - 1; l >= axis; --l) {
+      const Span<S>& level = splits.levels[l];
+      t = (std::upper_bound(level.data, level.data + level.size, static_cast<S>(t)) - level.data) - 1;
     }
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t t0 = splits.Descend(i, axis, rank), t1 = splits.Descend(i + 1, axis, rank);
-      uint8_t ok = 1;
-      for (int64_t t = t0; t < t1 && ok; ++t) ok = !unselectable.Contains(values[t]);
-      selectable[i] = ok;
+    return t;
+  };
+  const int64_t rows = splits.num_rows();
+  parallel_for(rows, 2 * (values.size / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
+      unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t count) {
+        const int64_t first = t0 + i, last = first + count;  // tokens [first, last)
+        if (axis == rank) {
+          std::memset(selectable + first, 0, static_cast<size_t>(count));
+          return;
+        }
+        // Items with tokens in [first, last): from the one holding `first`,
+        // forward while they start before `last`; empty items in between
+        // hold none of them and stay selectable.
+        const int64_t holder = item_of(first);
+        int64_t start = splits.Descend(holder, axis, rank);
+        for (int64_t item = holder; item < num_items && start < last; ++item) {
+          const int64_t next = splits.Descend(item + 1, axis, rank);
+          if (next > start) selectable[item] = 0;
+          start = next;
+        }
+      });
     }
   });
 }
@@ -366,6 +430,44 @@ using AllocateMaskOutputs = std::function<Status(int64_t num_masked, MaskOutputs
 
 namespace internal {
 
+// Calls fn(i) for every i in [begin, end) with flags[i] != 0, in order,
+// skipping zero flags eight at a time (chosen items are a small fraction).
+template <typename Fn>
+inline void ForEachFlagged(const uint8_t* flags, int64_t begin, int64_t end, Fn&& fn) {
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, flags + i, 8);
+    if (word == 0) continue;
+    for (int64_t j = i; j < i + 8; ++j) {
+      if (flags[j]) fn(j);
+    }
+  }
+  for (; i < end; ++i) {
+    if (flags[i]) fn(i);
+  }
+}
+
+// The first token of each element at `level` (1 <= level <= R), with one
+// load when the level is R (tokens) or R - 1 (e.g. words), the usual cases.
+template <typename S>
+class TokenStarts {
+ public:
+  TokenStarts(const NestedSplits<S>& splits, int level)
+      : splits_(splits), level_(level), rank_(splits.ragged_rank()),
+        direct_(level == rank_ - 1 ? splits.levels[rank_ - 1].data : nullptr) {}
+  int64_t operator()(int64_t i) const {
+    if (level_ == rank_) return i;
+    if (direct_ != nullptr) return static_cast<int64_t>(direct_[i]);
+    return splits_.Descend(i, level_, rank_);
+  }
+
+ private:
+  const NestedSplits<S>& splits_;
+  const int level_, rank_;
+  const S* const direct_;
+};
+
 // Given chosen[] over items at level `mask_level` (0/1 per item), counts the
 // masked tokens of each row into counts[b], then after allocation writes
 // positions, original ids, and (when `values_opts` is set) new values.
@@ -380,6 +482,7 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const int64_t cost = 8 * (values.size / (rows + 1) + 1);
+  const TokenStarts<S> token_start(splits, mask_level);
   // Pass 1: masked tokens per row.
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
@@ -391,9 +494,7 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
         // outputs beyond what pass 2 writes (uninitialised memory returned).
         for (int64_t i = i0; i < i1; ++i) m += chosen[i] != 0;
       } else {
-        for (int64_t i = i0; i < i1; ++i) {
-          if (chosen[i]) m += splits.Descend(i + 1, mask_level, rank) - splits.Descend(i, mask_level, rank);
-        }
+        ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
       }
       counts[b] = m;
     }
@@ -432,17 +533,10 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
         ++k;
       };
       const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
-      if (mask_level == rank) {
-        for (int64_t i = i0; i < i1; ++i) {
-          if (chosen[i]) emit(i);
-        }
-      } else {
-        for (int64_t i = i0; i < i1; ++i) {
-          if (!chosen[i]) continue;
-          const int64_t t1 = splits.Descend(i + 1, mask_level, rank);
-          for (int64_t t = splits.Descend(i, mask_level, rank); t < t1; ++t) emit(t);
-        }
-      }
+      ForEachFlagged(chosen, i0, i1, [&](int64_t i) {
+        const int64_t t1 = token_start(i + 1);
+        for (int64_t t = token_start(i); t < t1; ++t) emit(t);
+      });
       for (; dense && k < k_end; ++k) {
         out.positions[k] = 0;
         out.masked_ids[k] = 0;

@@ -230,6 +230,103 @@ Ragged<int64_t, int64_t> RandomBatch(int rows, int max_len, bool words, uint32_t
   return FromWords<int64_t, int64_t>(r);
 }
 
+// Random nested splits of ragged rank `rank` over `values`, every level
+// with empty elements now and then.
+Ragged<int32_t, int64_t> RandomNested(int rank, int rows, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_int_distribution<int64_t> fanout(0, 4), id(0, 7);
+  Ragged<int32_t, int64_t> r;
+  int64_t count = rows;
+  for (int l = 0; l < rank; ++l) {
+    std::vector<int64_t> splits{0};
+    for (int64_t e = 0; e < count; ++e) splits.push_back(splits.back() + fanout(gen));
+    count = splits.back();
+    r.splits.push_back(splits);
+  }
+  for (int64_t t = 0; t < count; ++t) r.values.push_back(static_cast<int32_t>(id(gen)));
+  return r;
+}
+
+// SelectInRow (which spreads 8 bitmap bits at a time into the flags of 8
+// selectable items) against the item-by-item mapping of the same draws:
+// item i is chosen iff it is selectable and the bit of its rank is set.
+TEST(SelectInRow, EqualsItemByItemMapping) {
+  std::mt19937 gen(5);
+  int compared = 0;
+  for (int64_t n : {1, 7, 8, 9, 63, 64, 65, 71, 130, 200, 517}) {
+    for (double density : {1.0, 0.97, 0.5, 0.0}) {
+      std::bernoulli_distribution selectable_item(density);
+      std::vector<uint8_t> selectable(static_cast<size_t>(n));
+      // Mostly 1; now and then another true byte (a caller's bool), which
+      // must not take the 8-at-a-time path.
+      for (auto& f : selectable) f = selectable_item(gen) ? (gen() % 50 ? 1 : 2) : 0;
+      for (float rate : {0.15f, 0.6f}) {
+       for (uint64_t rep = 0; rep < 12; ++rep) {
+        const Seed seed{static_cast<uint64_t>(n), rep};
+        std::vector<uint8_t> chosen(static_cast<size_t>(n), 7);
+        RowStream rng(seed, Domain::kSelection, 3);
+        const int64_t k = SelectInRow(rng, selectable.data(), chosen.data(), n, Rate(rate));
+        // The reference: replay the draws (exact count: none before the bitmap).
+        int64_t num_selectable = 0;
+        for (uint8_t f : selectable) num_selectable += f != 0;
+        std::vector<uint8_t> expected(static_cast<size_t>(n), 0);
+        if (k == num_selectable) {
+          for (int64_t i = 0; i < n; ++i) expected[i] = selectable[i] != 0;
+        } else if (k > 0) {
+          RowStream replay(seed, Domain::kSelection, 3);
+          std::vector<uint64_t> bits(static_cast<size_t>((num_selectable + 63) / 64), 0);
+          internal::MarkUniformSubset(replay, num_selectable, k, bits);
+          int64_t rank = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            if (selectable[i]) expected[i] = internal::TestBit(bits, rank++);
+          }
+        }
+        EXPECT_EQ(chosen, expected) << "n " << n << " density " << density << " rate " << rate;
+        EXPECT_EQ(std::count(chosen.begin(), chosen.end(), 1), k);
+        ++compared;
+       }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 11 * 4 * 2 * 12);
+}
+
+// The run-based ComputeSelectable against its definition: an item is
+// selectable iff none of its tokens is unselectable; empty items are.
+TEST(ComputeSelectable, MatchesDefinitionOnRandomNestedBatches) {
+  const std::vector<std::vector<int32_t>> sets = {{}, {3}, {0, 1, 2}, {-5, 0, 1, 2, 3, 4}, {7, 6}};
+  const ParallelFor fors[] = {SerialFor, OneElementShardsReversed};
+  int checked = 0;
+  for (int rank = 1; rank <= 3; ++rank) {
+    for (uint32_t seed = 0; seed < 6; ++seed) {
+      const auto in = RandomNested(rank, 9, 100 * rank + seed);
+      const NestedSplits<int64_t> splits = in.nested();
+      const int64_t num_values = static_cast<int64_t>(in.values.size());
+      for (const std::vector<int32_t>& ids : sets) {
+        const IdSet set = Ids<int32_t>(ids);
+        for (int axis = 1; axis <= rank; ++axis) {
+          const int64_t items = NumItems(splits, num_values, axis);
+          std::vector<uint8_t> expected(static_cast<size_t>(items));
+          for (int64_t i = 0; i < items; ++i) {
+            bool ok = true;
+            for (int64_t t = splits.Descend(i, axis, rank); t < splits.Descend(i + 1, axis, rank); ++t) {
+              ok = ok && std::find(ids.begin(), ids.end(), in.values[t]) == ids.end();
+            }
+            expected[i] = ok;
+          }
+          for (const ParallelFor& pf : fors) {
+            std::vector<uint8_t> got(static_cast<size_t>(items), 9);
+            ComputeSelectable(in.values_span(), splits, axis, set, got.data(), pf);
+            EXPECT_EQ(got, expected) << "rank " << rank << " axis " << axis << " seed " << seed;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 2 * 5 * 6 * (1 + 2 + 3));
+}
+
 TEST(MaskLanguageModel, ExactCountsPerRowOnRandomBatches) {
   const auto in = RandomBatch(60, 40, /*words=*/false, 1);
   const IdSet special = Ids<int64_t>({0, 101, 102});
