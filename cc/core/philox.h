@@ -57,14 +57,19 @@ inline PhiloxBlock Philox4x32(PhiloxBlock ctr, uint32_t k0, uint32_t k1) {
 
 namespace internal {
 
-constexpr int kPhiloxBatch = 8;  // blocks computed per refill
+// Blocks per refill of a RowStream: a stream's first refill computes
+// kPhiloxFirstBatch blocks (a short row needs no more), later ones
+// kPhiloxBatch, which keeps the multiplier busier per block.
+constexpr int kPhiloxFirstBatch = 8;
+constexpr int kPhiloxBatch = 16;
 
-// Blocks counter .. counter + kPhiloxBatch - 1 of stream (lo, hi) under key
+// Blocks counter .. counter + blocks - 1 of stream (lo, hi) under key
 // (k0, k1), written block after block: words[4 * i + w] = word w of block i.
-inline void PhiloxBatchScalar(uint64_t counter, uint32_t lo, uint32_t hi, uint32_t k0,
+// `blocks` is a multiple of 4.
+inline void PhiloxBatchScalar(int blocks, uint64_t counter, uint32_t lo, uint32_t hi, uint32_t k0,
                               uint32_t k1, uint32_t* words) {
   // Four independent chains at a time overlap in the pipeline.
-  for (int half = 0; half < kPhiloxBatch; half += 4) {
+  for (int half = 0; half < blocks; half += 4) {
     PhiloxBlock blocks[4];
     for (int i = 0; i < 4; ++i) {
       const uint64_t c = counter + static_cast<uint64_t>(half + i);
@@ -78,14 +83,15 @@ inline void PhiloxBatchScalar(uint64_t counter, uint32_t lo, uint32_t hi, uint32
 }
 
 #if TF_MLM_HAVE_AVX2_DISPATCH
-// The same blocks, eight at a time in AVX2 lanes: each 64-bit lane carries
+// The same blocks, four per vector in AVX2 lanes: each 64-bit lane carries
 // one block's 32-bit word in its low half, and _mm256_mul_epu32 gives the
-// full 32x32 -> 64-bit products Philox needs. About 5x the scalar speed.
-TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(uint64_t counter, uint32_t lo, uint32_t hi,
-                                                uint32_t k0, uint32_t k1, uint32_t* words) {
-  static_assert(kPhiloxBatch == 8, "two vectors of four blocks");
-  __m256i c0[2], c1[2], c2[2], c3[2];
-  for (int v = 0; v < 2; ++v) {
+// full 32x32 -> 64-bit products Philox needs. The kPhiloxBatch / 4 vectors
+// are independent chains that fill the multiplier's pipeline.
+template <int kVectors>
+TF_MLM_TARGET_AVX2 inline void PhiloxVectorsAvx2(uint64_t counter, uint32_t lo, uint32_t hi,
+                                                  uint32_t k0, uint32_t k1, uint32_t* words) {
+  __m256i c0[kVectors], c1[kVectors], c2[kVectors], c3[kVectors];
+  for (int v = 0; v < kVectors; ++v) {
     const uint64_t b = counter + 4 * static_cast<uint64_t>(v);
     c0[v] = _mm256_set_epi64x(static_cast<uint32_t>(b + 3), static_cast<uint32_t>(b + 2),
                               static_cast<uint32_t>(b + 1), static_cast<uint32_t>(b));
@@ -97,7 +103,7 @@ TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(uint64_t counter, uint32_t lo, ui
   const __m256i m0 = _mm256_set1_epi64x(0xD2511F53u), m1 = _mm256_set1_epi64x(0xCD9E8D57u);
   for (int round = 0; round < 10; ++round) {
     const __m256i ka = _mm256_set1_epi64x(k0), kb = _mm256_set1_epi64x(k1);
-    for (int v = 0; v < 2; ++v) {
+    for (int v = 0; v < kVectors; ++v) {
       // The high halves of c1 and c3 (products' high words) are never read
       // as multiplicands: mul_epu32 uses the low halves only.
       const __m256i p0 = _mm256_mul_epu32(c0[v], m0), p1 = _mm256_mul_epu32(c2[v], m1);
@@ -110,7 +116,7 @@ TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(uint64_t counter, uint32_t lo, ui
     k1 += 0xBB67AE85u;
   }
   const __m256i low = _mm256_set1_epi64x(0xFFFFFFFFu);
-  for (int v = 0; v < 2; ++v) {
+  for (int v = 0; v < kVectors; ++v) {
     // Per lane (block): words 0|1 and 2|3 packed into 64 bits, then blocks
     // put back in order.
     const __m256i w01 = _mm256_or_si256(_mm256_and_si256(c0[v], low), _mm256_slli_epi64(c1[v], 32));
@@ -123,14 +129,24 @@ TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(uint64_t counter, uint32_t lo, ui
                         _mm256_permute2x128_si256(even, odd, 0x31));
   }
 }
+
+TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(int blocks, uint64_t counter, uint32_t lo,
+                                                uint32_t hi, uint32_t k0, uint32_t k1,
+                                                uint32_t* words) {
+  static_assert(kPhiloxFirstBatch == 8 && kPhiloxBatch == 16, "the two sizes instantiated");
+  if (blocks == 16) return PhiloxVectorsAvx2<4>(counter, lo, hi, k0, k1, words);
+  for (int done = 0; done < blocks; done += 8) {
+    PhiloxVectorsAvx2<2>(counter + static_cast<uint64_t>(done), lo, hi, k0, k1, words + 4 * done);
+  }
+}
 #endif
 
-inline void PhiloxBatch(uint64_t counter, uint32_t lo, uint32_t hi, uint32_t k0, uint32_t k1,
-                        uint32_t* words) {
+inline void PhiloxBatch(int blocks, uint64_t counter, uint32_t lo, uint32_t hi, uint32_t k0,
+                        uint32_t k1, uint32_t* words) {
 #if TF_MLM_HAVE_AVX2_DISPATCH
-  if (CpuHasAvx2()) return PhiloxBatchAvx2(counter, lo, hi, k0, k1, words);
+  if (CpuHasAvx2() && blocks % 8 == 0) return PhiloxBatchAvx2(blocks, counter, lo, hi, k0, k1, words);
 #endif
-  PhiloxBatchScalar(counter, lo, hi, k0, k1, words);
+  PhiloxBatchScalar(blocks, counter, lo, hi, k0, k1, words);
 }
 
 }  // namespace internal
@@ -150,7 +166,7 @@ class RowStream {
   }
 
   uint32_t NextU32() {
-    if (used_ == kWords) Refill();
+    if (used_ == filled_) Refill();
     return words_[used_++];
   }
 
@@ -162,15 +178,15 @@ class RowStream {
   // Advances the stream by `n` 32-bit words, as if NextU32() were called n
   // times, in O(1): the counter names every block directly.
   void Skip(uint64_t n) {
-    const uint64_t buffered = static_cast<uint64_t>(kWords - used_);
+    const uint64_t buffered = static_cast<uint64_t>(filled_ - used_);
     if (n <= buffered) {
       used_ += static_cast<int>(n);
       return;
     }
     n -= buffered;  // words past the buffered ones
-    counter_ += (n / kWords) * kBlocks;
-    used_ = kWords;
-    const int rest = static_cast<int>(n % kWords);
+    counter_ += n / 4;
+    used_ = filled_;
+    const int rest = static_cast<int>(n % 4);
     if (rest) {
       Refill();
       used_ = rest;
@@ -208,21 +224,23 @@ class RowStream {
   }
 
  private:
-  // Computes kBlocks consecutive blocks at once (in vector lanes where the
-  // CPU allows). The word sequence is the same as block-by-block generation.
+  // Computes consecutive blocks at once (in vector lanes where the CPU
+  // allows): few on the stream's first refill, more on later ones. The word
+  // sequence is the same as block-by-block generation whatever the sizes.
   void Refill() {
-    internal::PhiloxBatch(counter_, stream_lo_, stream_hi_, k0_, k1_, words_);
-    counter_ += kBlocks;
+    const int blocks = filled_ == 0 ? internal::kPhiloxFirstBatch : internal::kPhiloxBatch;
+    internal::PhiloxBatch(blocks, counter_, stream_lo_, stream_hi_, k0_, k1_, words_);
+    counter_ += static_cast<uint64_t>(blocks);
     used_ = 0;
+    filled_ = 4 * blocks;
   }
 
-  static constexpr int kBlocks = internal::kPhiloxBatch;
-  static constexpr int kWords = 4 * kBlocks;
   uint32_t k0_, k1_;
   uint32_t stream_lo_ = 0, stream_hi_ = 0;
   uint64_t counter_ = 0;  // next block to compute
-  uint32_t words_[kWords] = {};
-  int used_ = kWords;
+  int used_ = 0;          // words of words_ drawn
+  int filled_ = 0;        // words of words_ computed (0 before the first refill)
+  uint32_t words_[4 * internal::kPhiloxBatch];  // written before read
 };
 
 }  // namespace tf_mlm

@@ -32,10 +32,10 @@ TEST(Philox4x32, KnownAnswerPiDigits) {
 // A refill computes several blocks at once; its words must be the blocks in
 // order, whatever the CPU path, including across a carry into the counter's
 // high word.
-std::vector<uint32_t> BlocksOneByOne(uint64_t counter, uint32_t lo, uint32_t hi, uint32_t k0,
-                                     uint32_t k1) {
+std::vector<uint32_t> BlocksOneByOne(int blocks, uint64_t counter, uint32_t lo, uint32_t hi,
+                                     uint32_t k0, uint32_t k1) {
   std::vector<uint32_t> out;
-  for (int i = 0; i < internal::kPhiloxBatch; ++i) {
+  for (int i = 0; i < blocks; ++i) {
     const uint64_t c = counter + static_cast<uint64_t>(i);
     for (uint32_t w : Philox4x32({static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), lo, hi},
                                  k0, k1)) {
@@ -45,12 +45,17 @@ std::vector<uint32_t> BlocksOneByOne(uint64_t counter, uint32_t lo, uint32_t hi,
   return out;
 }
 
+const int kRefillSizes[] = {internal::kPhiloxFirstBatch, internal::kPhiloxBatch, 4};
+
 TEST(PhiloxBatch, ScalarIsBlocksInOrder) {
-  for (uint64_t counter : {uint64_t{0}, uint64_t{5}, uint64_t{0xFFFFFFFDull}, ~uint64_t{3}}) {
-    std::vector<uint32_t> words(4 * internal::kPhiloxBatch);
-    internal::PhiloxBatchScalar(counter, 0x9abcdef0u, 0x12345678u, 0xdeadbeefu, 0xfeedf00du,
-                                words.data());
-    EXPECT_EQ(words, BlocksOneByOne(counter, 0x9abcdef0u, 0x12345678u, 0xdeadbeefu, 0xfeedf00du));
+  for (int blocks : kRefillSizes) {
+    for (uint64_t counter : {uint64_t{0}, uint64_t{5}, uint64_t{0xFFFFFFFDull}, ~uint64_t{3}}) {
+      std::vector<uint32_t> words(4 * blocks);
+      internal::PhiloxBatchScalar(blocks, counter, 0x9abcdef0u, 0x12345678u, 0xdeadbeefu,
+                                  0xfeedf00du, words.data());
+      EXPECT_EQ(words, BlocksOneByOne(blocks, counter, 0x9abcdef0u, 0x12345678u, 0xdeadbeefu,
+                                      0xfeedf00du));
+    }
   }
 }
 
@@ -63,10 +68,12 @@ TEST(PhiloxBatch, Avx2EqualsScalar) {
     const uint64_t counter = trial < 4 ? 0xFFFFFFFCull + trial : state;
     const uint32_t lo = static_cast<uint32_t>(Mix64(state + 1)), hi = static_cast<uint32_t>(Mix64(state + 2));
     const uint32_t k0 = static_cast<uint32_t>(Mix64(state + 3)), k1 = static_cast<uint32_t>(Mix64(state + 4) >> 32);
-    std::vector<uint32_t> scalar(4 * internal::kPhiloxBatch), avx2(4 * internal::kPhiloxBatch);
-    internal::PhiloxBatchScalar(counter, lo, hi, k0, k1, scalar.data());
-    internal::PhiloxBatchAvx2(counter, lo, hi, k0, k1, avx2.data());
-    ASSERT_EQ(avx2, scalar) << "counter " << counter;
+    for (int blocks : {internal::kPhiloxFirstBatch, internal::kPhiloxBatch}) {
+      std::vector<uint32_t> scalar(4 * blocks), avx2(4 * blocks);
+      internal::PhiloxBatchScalar(blocks, counter, lo, hi, k0, k1, scalar.data());
+      internal::PhiloxBatchAvx2(blocks, counter, lo, hi, k0, k1, avx2.data());
+      ASSERT_EQ(avx2, scalar) << "counter " << counter << " blocks " << blocks;
+    }
   }
 }
 #endif
@@ -75,6 +82,38 @@ std::vector<uint32_t> Draw(RowStream rng, int n) {
   std::vector<uint32_t> out(n);
   for (uint32_t& x : out) x = rng.NextU32();
   return out;
+}
+
+// A stream's words are its Philox blocks 0, 1, 2, ... in order, whatever
+// the refill sizes: counter words 0-1 count blocks, words 2-3 hold the
+// stream id Mix64(Mix64(s1 ^ domain * C) + row), the key is s0.
+TEST(RowStream, WordsAreTheBlocksInOrder) {
+  const Seed seed{0x0123456789abcdefull, 0x0fedcba987654321ull};
+  const uint64_t row = 12;
+  const uint64_t stream =
+      Mix64(Mix64(seed.s1 ^ (static_cast<uint64_t>(Domain::kValues) * 0xD1B54A32D192ED03ULL)) + row);
+  const std::vector<uint32_t> expected =
+      BlocksOneByOne(100, 0, static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32),
+                     static_cast<uint32_t>(seed.s0), static_cast<uint32_t>(seed.s0 >> 32));
+  EXPECT_EQ(Draw(RowStream(seed, Domain::kValues, row), 400), expected);
+}
+
+// Skip(n) is n draws: whatever was drawn before (within the first, smaller
+// refill or a later one) and however n falls on block and refill boundaries.
+TEST(RowStream, SkipEqualsDrawing) {
+  const Seed seed{0x1234, 0x5678};
+  for (int before : {0, 1, 3, 31, 32, 33, 95, 96, 100}) {
+    for (uint64_t n : {0, 1, 3, 4, 5, 31, 32, 33, 63, 64, 65, 96, 127, 200, 1001}) {
+      RowStream skipped(seed, Domain::kSelection, 7), drawn(seed, Domain::kSelection, 7);
+      for (int i = 0; i < before; ++i) {
+        skipped.NextU32();
+        drawn.NextU32();
+      }
+      skipped.Skip(n);
+      for (uint64_t i = 0; i < n; ++i) drawn.NextU32();
+      ASSERT_EQ(Draw(skipped, 300), Draw(drawn, 300)) << "before " << before << " n " << n;
+    }
+  }
 }
 
 TEST(RowStream, DeterministicForSameSeedDomainRow) {
