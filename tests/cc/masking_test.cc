@@ -247,6 +247,26 @@ Ragged<int32_t, int64_t> RandomNested(int rank, int rows, uint32_t seed) {
   return r;
 }
 
+// ForEachFlagged visits exactly the nonzero flags, in order: any nonzero
+// byte (a caller's bool may be 2 or 0x80), ranges of any start and length.
+TEST(ForEachFlagged, VisitsNonzeroBytesInOrder) {
+  std::mt19937 gen(11);
+  const uint8_t values[] = {1, 2, 0x80, 0xFF, 0x10};
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<uint8_t> flags(static_cast<size_t>(gen() % 90));
+    for (auto& f : flags) f = gen() % 4 == 0 ? values[gen() % 5] : 0;
+    const int64_t n = static_cast<int64_t>(flags.size());
+    const int64_t begin = n ? static_cast<int64_t>(gen() % (n + 1)) : 0;
+    const int64_t end = begin + (n - begin ? static_cast<int64_t>(gen() % (n - begin + 1)) : 0);
+    std::vector<int64_t> got, expected;
+    internal::ForEachFlagged(flags.data(), begin, end, [&](int64_t i) { got.push_back(i); });
+    for (int64_t i = begin; i < end; ++i) {
+      if (flags[i]) expected.push_back(i);
+    }
+    ASSERT_EQ(got, expected) << "trial " << trial;
+  }
+}
+
 // SelectInRow (which spreads 8 bitmap bits at a time into the flags of 8
 // selectable items) against the item-by-item mapping of the same draws:
 // item i is chosen iff it is selectable and the bit of its rank is set.
