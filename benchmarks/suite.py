@@ -32,7 +32,7 @@ class Settings:
     whole_word_eager: bool = True  # the peer takes ~1.5 s a call
     memory_large_rows: Optional[int] = 4096
     memory_calls: int = 7
-    external_repeats: int = 10
+    external_repeats: int = 25
 
 
 FULL = Settings()
