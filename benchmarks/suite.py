@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from typing import Callable, Dict, Optional, Sequence
 
 from benchmarks import masking, memory, reference, report, scaling, strategies
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SECTIONS = ("function", "eager", "whole-word", "tf.data", "strategies", "scaling", "memory",
             "keras", "collator")
@@ -81,23 +85,42 @@ def _load():
         return None
 
 
+# Each external comparison runs in a fresh interpreter: the collator's users
+# have no TensorFlow in the process, and neither comparison should inherit
+# the thread pools, caches and allocator state of the sections before it.
+_EXTERNAL_CHILD = (
+    "import json, sys, importlib\n"
+    "name, repeats = sys.argv[1], int(sys.argv[2])\n"
+    "try:\n"
+    "    module = importlib.import_module(name)\n"
+    "except ModuleNotFoundError as e:\n"
+    "    print(json.dumps({'missing': e.name})); sys.exit(0)\n"
+    "print(json.dumps({'result': module.run(repeats=repeats)}))\n")
+
+
 def run_external(section: str, repeats: int) -> dict:
     module_name, what = EXTERNAL[section]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name == module_name:
+        done = subprocess.run([sys.executable, "-c", _EXTERNAL_CHILD, module_name, str(repeats)],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"what": what, "skipped": f"{module_name} could not run: {type(e).__name__}: {e}"}
+    lines = done.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"what": what, "skipped": f"{module_name} failed: {tail}"}
+    if "missing" in answer:
+        if answer["missing"] == module_name:
             return {"what": what, "skipped": f"{module_name} not present"}
-        return {"what": what, "skipped": f"{module_name} needs {e.name}, not installed"}
-    except Exception as e:  # pylint: disable=broad-except
-        return {"what": what, "skipped": f"{module_name} failed to import: "
-                                         f"{type(e).__name__}: {e}"}
-    if not callable(getattr(module, "run", None)):
-        return {"what": what, "skipped": f"{module_name} has no run()"}
-    try:
-        return {"what": what, "result": module.run(repeats=repeats)}
-    except Exception as e:  # pylint: disable=broad-except
-        return {"what": what, "skipped": f"{module_name}.run failed: {type(e).__name__}: {e}"}
+        return {"what": what, "skipped": f"{module_name} needs {answer['missing']}, not installed"}
+    return {"what": what, "result": answer["result"]}
 
 
 def run(settings: Settings = FULL, ref: reference.Reference = reference.REFERENCE,
