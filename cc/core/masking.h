@@ -173,11 +173,35 @@ inline constexpr BitsToBytesTable kBitsToBytes{};
 inline void MarkUniformSubset(RowStream& rng, int64_t n, int64_t k, std::vector<uint64_t>& bits) {
   const bool complement = k > n / 2;
   const int64_t draws = complement ? n - k : k;
-  for (int64_t got = 0; got < draws;) {
-    const int64_t r = static_cast<int64_t>(rng.Bounded(static_cast<uint64_t>(n)));
-    if (!TestBit(bits, r)) {
-      SetBit(bits, r);
-      ++got;
+  if (n <= 0xFFFFFFFFLL) {
+    // RowStream::Bounded(n) over the stream's buffered words, word after
+    // word (the same words, so the same subset): Lemire's multiply, a draw
+    // rejected when the low half is below (2^32 - n) mod n; a rank already
+    // marked is drawn again.
+    const uint32_t n32 = static_cast<uint32_t>(n);
+    const uint32_t reject_below = static_cast<uint32_t>(0u - n32) % n32;
+    uint64_t* b = bits.data();
+    for (int64_t got = 0; got < draws;) {
+      int available = 0;
+      const uint32_t* words = rng.Buffered(&available);
+      int used = 0;
+      for (; used < available && got < draws; ++used) {
+        const uint64_t m = static_cast<uint64_t>(words[used]) * n32;
+        if (static_cast<uint32_t>(m) < reject_below) continue;
+        const uint64_t r = m >> 32;
+        const uint64_t bit = uint64_t{1} << (r & 63);
+        got += (b[r >> 6] & bit) == 0;
+        b[r >> 6] |= bit;
+      }
+      rng.Advance(used);
+    }
+  } else {
+    for (int64_t got = 0; got < draws;) {
+      const int64_t r = static_cast<int64_t>(rng.Bounded(static_cast<uint64_t>(n)));
+      if (!TestBit(bits, r)) {
+        SetBit(bits, r);
+        ++got;
+      }
     }
   }
   if (complement) {

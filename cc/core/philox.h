@@ -193,6 +193,17 @@ class RowStream {
     }
   }
 
+  // The buffered words not drawn yet (after a refill when there are none),
+  // for a caller drawing many words in a tight loop: it reads a prefix of
+  // them, then calls Advance with its length. The same words, in the same
+  // order, as that many NextU32 calls.
+  const uint32_t* Buffered(int* count) {
+    if (used_ == filled_) Refill();
+    *count = filled_ - used_;
+    return words_ + used_;
+  }
+  void Advance(int count) { used_ += count; }
+
   // Uniform in [0, 1) with 32 bits of resolution.
   double NextUnit() { return NextU32() * (1.0 / 4294967296.0); }
 

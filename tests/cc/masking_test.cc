@@ -247,6 +247,44 @@ Ragged<int32_t, int64_t> RandomNested(int rank, int rows, uint32_t seed) {
   return r;
 }
 
+// MarkUniformSubset draws over the stream's buffered words in a tight loop;
+// it must mark the same ranks, and leave the stream at the same word, as
+// the plain loop of Bounded(n) draws it stands for. (Lemire's rejection is
+// the same comparison as in Bounded; it fires with probability below n/2^32,
+// so rows of test size never reach it.)
+TEST(MarkUniformSubset, EqualsBoundedDrawLoop) {
+  int compared = 0;
+  for (int64_t n : {1, 2, 3, 7, 64, 65, 100, 333, 1000, 4099}) {
+    for (int64_t k : {int64_t{0}, int64_t{1}, n / 7, n / 2, n / 2 + 1, n - 1, n}) {
+      if (k < 0 || k > n) continue;
+      for (uint64_t s = 0; s < 4; ++s) {
+        const Seed seed{s * 977 + static_cast<uint64_t>(n), static_cast<uint64_t>(k)};
+        RowStream fast(seed, Domain::kSelection, 1), plain(seed, Domain::kSelection, 1);
+        fast.NextU32();  // start mid-buffer
+        plain.NextU32();
+        std::vector<uint64_t> got(static_cast<size_t>((n + 63) / 64), 0), expected = got;
+        internal::MarkUniformSubset(fast, n, k, got);
+        const bool complement = k > n / 2;
+        for (int64_t marked = 0; marked < (complement ? n - k : k);) {
+          const uint64_t r = plain.Bounded(static_cast<uint64_t>(n));
+          if (!internal::TestBit(expected, static_cast<int64_t>(r))) {
+            internal::SetBit(expected, static_cast<int64_t>(r));
+            ++marked;
+          }
+        }
+        if (complement) {
+          for (auto& w : expected) w = ~w;
+          if (n % 64) expected.back() &= (uint64_t{1} << (n % 64)) - 1;
+        }
+        ASSERT_EQ(got, expected) << "n " << n << " k " << k;
+        ASSERT_EQ(fast.NextU32(), plain.NextU32()) << "stream position, n " << n << " k " << k;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 250);
+}
+
 // ForEachFlagged visits exactly the nonzero flags, in order: any nonzero
 // byte (a caller's bool may be 2 or 0x80), ranges of any start and length.
 TEST(ForEachFlagged, VisitsNonzeroBytesInOrder) {
