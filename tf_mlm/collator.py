@@ -54,13 +54,6 @@ class _Recycler:
         return self._take(name, lambda a: a.shape == shape and a.dtype == dtype,
                           lambda: np.empty(shape, dtype))
 
-    def flat(self, name: str, size: int, dtype) -> np.ndarray:
-        """A 1-D array of `size` elements: a view of the cached buffer for
-        `name` when free and large enough, else of a new one, cached."""
-        buffer = self._take(name, lambda a: a.shape[0] >= size and a.dtype == dtype,
-                            lambda: np.empty(max(size, 1) * 5 // 4 + 64, dtype))  # room to grow
-        return buffer[:size]
-
     def _take(self, name, fits, make) -> np.ndarray:
         # Under the lock, and the caller holds the result from here on: no
         # other thread sees the array free until the caller drops it.
@@ -197,8 +190,8 @@ class MLMCollator:
         self._mask(np.zeros(0, np.int64), np.zeros(1, np.int64), seed=(0, 0))
 
     def _mask(self, values, splits, seed) -> _mlm.MaskResult:
-        """mask_ragged on the collator's own `values` (a fresh array), in place;
-        whole words when a continuation table is set."""
+        """mask_ragged in place on `values`, an array of the collator's own
+        (never the caller's); whole words when a continuation table is set."""
         nested = ([splits] if self.continuation_table is None
                   else _mlm.group_words(values, splits, self.continuation_table))
         return _mlm.MaskResult(*_core.mask_language_model(

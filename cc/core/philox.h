@@ -85,7 +85,7 @@ inline void PhiloxBatchScalar(int blocks, uint64_t counter, uint32_t lo, uint32_
 #if TF_MLM_HAVE_AVX2_DISPATCH
 // The same blocks, four per vector in AVX2 lanes: each 64-bit lane carries
 // one block's 32-bit word in its low half, and _mm256_mul_epu32 gives the
-// full 32x32 -> 64-bit products Philox needs. The kPhiloxBatch / 4 vectors
+// full 32x32 -> 64-bit products Philox needs. The kVectors vectors
 // are independent chains that fill the multiplier's pipeline.
 template <int kVectors>
 TF_MLM_TARGET_AVX2 inline void PhiloxVectorsAvx2(uint64_t counter, uint32_t lo, uint32_t hi,
