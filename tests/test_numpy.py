@@ -676,6 +676,22 @@ def test_core_pad_sequences():
                             mask_out=both[1:3].reshape(1, 2))
 
 
+def test_core_ragged_to_dense_mask_out():
+    values, splits = np.array([5, 6, 7, 8], np.int32), np.array([0, 3, 3, 4])
+    out, mask = np.full((3, 4), -7, np.int32), np.full((3, 4), -7, np.int32)
+    assert _core.ragged_to_dense(values, splits, 4, 9, out=out, mask_out=mask) is out
+    assert out.tolist() == [[5, 6, 7, 9], [9, 9, 9, 9], [8, 9, 9, 9]]
+    assert mask.tolist() == [[1, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 0]]
+    fresh_mask = np.zeros((3, 4), np.int32)
+    np.testing.assert_array_equal(_core.ragged_to_dense(values, splits, 4, 9, mask_out=fresh_mask),
+                                  out)
+    np.testing.assert_array_equal(fresh_mask, mask)
+    with pytest.raises(ValueError, match="mask_out must not overlap"):
+        _core.ragged_to_dense(values, splits, 4, 9, out=out, mask_out=out)
+    with pytest.raises(TypeError, match="mask_out must have dtype"):
+        _core.ragged_to_dense(values, splits, 4, 9, mask_out=np.zeros((3, 4), np.int64))
+
+
 def test_non_contiguous_inputs_are_accepted():
     values = np.arange(100, 120)[::2]
     splits = np.array([0, 0, 4, 0, 10])[[0, 2, 4]]

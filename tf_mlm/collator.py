@@ -231,14 +231,10 @@ class MLMCollator:
         result = self._mask(values, splits, resolve_seed(self._rng))
         lengths = np.diff(splits)
         shape, dtype = (lengths.shape[0], self._width(lengths)), values.dtype
-        input_ids = _core.ragged_to_dense(result.masked_values, splits, shape[1], self.pad_token,
-                                          out=self._buffers.array("input_ids", shape, dtype))
+        input_ids = self._buffers.array("input_ids", shape, dtype)
         attention_mask = self._buffers.array("attention_mask", shape, dtype)
-        # via a recycled bool array: comparing straight into the int array
-        # would make NumPy allocate (and page-fault) a bool temporary per call
-        in_row = self._buffers.array("in_row", shape, np.bool_)
-        np.less(np.arange(shape[1]), lengths[:, None], out=in_row)
-        np.copyto(attention_mask, in_row)
+        _core.ragged_to_dense(result.masked_values, splits, shape[1], self.pad_token,
+                              out=input_ids, mask_out=attention_mask)
         return input_ids, attention_mask, result
 
     def __call__(self, examples) -> dict:

@@ -520,15 +520,11 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
+      // Any nonzero byte counts once: a caller's bool bytes may be other than
+      // 0/1 (a TF bool tensor made from a NumPy uint8 view); summing them
+      // as-is would size the outputs beyond what pass 2 writes.
       int64_t m = 0;
-      if (mask_level == rank) {
-        // != 0: a caller's bool bytes may be other than 0/1 (a TF bool tensor
-        // made from a NumPy uint8 view); counting them as-is would size the
-        // outputs beyond what pass 2 writes (uninitialised memory returned).
-        for (int64_t i = i0; i < i1; ++i) m += chosen[i] != 0;
-      } else {
-        ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
-      }
+      ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
       counts[b] = m;
     }
   });

@@ -111,31 +111,45 @@ Status ValidateRowSplits(Span<S> splits, int64_t num_values, const std::string& 
   return ValidateNestedSplits(n, num_values, name);
 }
 
+// Row `dst` of a dense [rows, width] layout: src[0:len], then `fill`; with
+// `mask` non-null, mask[0:width] gets 1 on the copied cells and 0 on the
+// fill (an attention mask). 0 <= len <= width.
+template <typename T>
+inline void CopyPadRow(const T* src, int64_t len, int64_t width, T fill, T* dst, T* mask) {
+  if (len > 0) std::memcpy(dst, src, static_cast<size_t>(len) * sizeof(T));
+  std::fill(dst + len, dst + width, fill);
+  if (mask != nullptr) {
+    std::fill(mask, mask + len, T{1});
+    std::fill(mask + len, mask + width, T{0});
+  }
+}
+
 // Dense layout of a rank-2 ragged batch: row b of the row-major
 // [rows, width] `out` gets values[row_splits[b]:row_splits[b+1]], then
-// `fill`. `row_splits` must be valid for `values`.
+// `fill` (and `mask`, when non-null, the attention mask, see CopyPadRow).
+// `row_splits` must be valid for `values`.
 template <typename T, typename S>
-Status RaggedToDense(Span<T> values, Span<S> row_splits, int64_t width, T fill, T* out) {
+Status RaggedToDense(Span<T> values, Span<S> row_splits, int64_t width, T fill, T* out,
+                     T* mask = nullptr) {
   const int64_t rows = row_splits.size - 1;
   for (int64_t b = 0; b < rows; ++b) {
-    const int64_t begin = static_cast<int64_t>(row_splits[b]);
-    const int64_t len = static_cast<int64_t>(row_splits[b + 1]) - begin;
+    const int64_t len = static_cast<int64_t>(row_splits[b + 1]) - static_cast<int64_t>(row_splits[b]);
     if (len > width) {
       return Status::Invalid("row " + std::to_string(b) + " has " + std::to_string(len) +
                              " values, more than the width " + std::to_string(width));
     }
-    T* row = out + b * width;
-    for (int64_t i = 0; i < len; ++i) row[i] = values[begin + i];
-    for (int64_t i = len; i < width; ++i) row[i] = fill;
+  }
+  for (int64_t b = 0; b < rows; ++b) {
+    const int64_t begin = static_cast<int64_t>(row_splits[b]);
+    CopyPadRow(values.data + begin, static_cast<int64_t>(row_splits[b + 1]) - begin, width, fill,
+               out + b * width, mask == nullptr ? nullptr : mask + b * width);
   }
   return Status::Ok();
 }
 
 // Dense layout of a batch whose rows live in separate buffers (e.g. a list
-// of NumPy arrays): row b of the row-major [num_rows, width] `out` gets
-// rows[b][0:lengths[b]], then `fill`. With `mask` non-null, the [num_rows,
-// width] `mask` gets 1 on the copied cells and 0 on the fill (an attention
-// mask). Lengths must be in [0, width].
+// of NumPy arrays): as RaggedToDense, row b being rows[b][0:lengths[b]].
+// Lengths must be in [0, width].
 template <typename T>
 Status PadRows(const T* const* rows, const int64_t* lengths, int64_t num_rows, int64_t width,
                T fill, T* out, T* mask) {
@@ -147,15 +161,8 @@ Status PadRows(const T* const* rows, const int64_t* lengths, int64_t num_rows, i
     }
   }
   for (int64_t b = 0; b < num_rows; ++b) {
-    const int64_t len = lengths[b];
-    T* row = out + b * width;
-    if (len > 0) std::memcpy(row, rows[b], static_cast<size_t>(len) * sizeof(T));
-    std::fill(row + len, row + width, fill);
-    if (mask != nullptr) {
-      T* m = mask + b * width;
-      std::fill(m, m + len, T{1});
-      std::fill(m + len, m + width, T{0});
-    }
+    CopyPadRow(rows[b], lengths[b], width, fill, out + b * width,
+               mask == nullptr ? nullptr : mask + b * width);
   }
   return Status::Ok();
 }

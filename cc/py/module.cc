@@ -424,6 +424,20 @@ T* CheckedOut(const py::object& out_h, int64_t rows, int64_t width,
   return static_cast<T*>(given.mutable_data());
 }
 
+// The optional attention-mask output `mask_h` (None: nullptr): checked as
+// CheckedOut, and against `out_h` too when that is given.
+template <typename T>
+T* CheckedMaskOut(const py::object& mask_h, int64_t rows, int64_t width,
+                  std::vector<const py::array*> inputs, const py::object& out_h) {
+  if (mask_h.is_none()) return nullptr;
+  py::array out_array;
+  if (!out_h.is_none()) {
+    out_array = py::reinterpret_borrow<py::array>(out_h);  // CheckedOut checked it is one
+    inputs.push_back(&out_array);
+  }
+  return CheckedOut<T>(mask_h, rows, width, inputs, "mask_out");
+}
+
 // A [rows, width] array of T, written by fn(fill, data) -> Status without
 // the GIL: a new one, or `out` when given (see CheckedOut).
 template <typename T, typename Fn>
@@ -451,7 +465,7 @@ py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, const py::objec
 }
 
 py::array RaggedToDensePy(const py::handle& values_h, const py::handle& splits_h, int64_t width,
-                          int64_t fill, const py::object& out) {
+                          int64_t fill, const py::object& out, const py::object& mask_out) {
   const py::array values = Vector1D(values_h, "values");
   const py::array splits = Vector1D(splits_h, "row_splits");
   return WithIntType(IntDtype(values, "values"), [&](auto t) -> py::array {
@@ -460,9 +474,12 @@ py::array RaggedToDensePy(const py::handle& values_h, const py::handle& splits_h
       using S = decltype(s);
       std::vector<S> copy;
       const Span<S> span = CheckedSplits<S>(splits, values.size(), &copy);
+      Check(ValidateDenseShape(span.size - 1, width, "width"));
+      if (!out.is_none()) CheckedOut<T>(out, span.size - 1, width, {&values, &splits}, "out");
+      T* mask = CheckedMaskOut<T>(mask_out, span.size - 1, width, {&values, &splits}, out);
       return DenseOutput<T>(span.size - 1, width, fill, out, {&values, &splits},
                             [&](T fill_value, T* data) {
-        return RaggedToDense(AsSpan<T>(values), span, width, fill_value, data);
+        return RaggedToDense(AsSpan<T>(values), span, width, fill_value, data, mask);
       });
     });
   });
@@ -551,12 +568,7 @@ void PadSequencesTyped(const std::vector<py::array>& arrays, int64_t width, int6
     lengths.push_back(static_cast<int64_t>(a.size()));
   }
   T* out = CheckedOut<T>(out_h, rows, width, inputs, "out");
-  T* mask = nullptr;
-  if (!mask_h.is_none()) {
-    const py::array out_array = py::reinterpret_borrow<py::array>(out_h);
-    inputs.push_back(&out_array);  // the two outputs must not overlap either
-    mask = CheckedOut<T>(mask_h, rows, width, inputs, "mask_out");
-  }
+  T* mask = CheckedMaskOut<T>(mask_h, rows, width, inputs, out_h);
   Status status;
   {
     py::gil_scoped_release release;
@@ -781,10 +793,13 @@ Returns (masked_values, positions, position_splits or None, masked_ids,
 weights or None). Raises ValueError / TypeError on invalid arguments.)doc");
   m.def("ragged_to_dense", &tf_mlm::RaggedToDensePy, py::arg("values"), py::arg("row_splits"),
         py::arg("width"), py::arg("fill"), py::arg("out") = py::none(),
+        py::arg("mask_out") = py::none(),
         R"doc(Rows of a rank-2 ragged batch as a dense [rows, width] array padded with
 fill (dtype of values). Raises ValueError if a row is longer than width.
 out: None, or a C-contiguous writable [rows, width] array of that dtype,
-overlapping no input, to write into (returned).)doc");
+overlapping no input, to write into (returned). mask_out: None, or an array
+like out (overlapping neither the inputs nor out) that gets 1 on the copied
+cells and 0 on the padding (an attention mask).)doc");
   m.def("scatter_to_dense", &tf_mlm::ScatterToDensePy, py::arg("positions"),
         py::arg("row_splits"), py::arg("values"), py::arg("width"), py::arg("fill"),
         py::arg("out") = py::none(),
