@@ -49,16 +49,16 @@ class RunCollector {
 };
 
 // Calls fn(start, count) for every maximal run of indices i in [0, len) with
-// v[i] one of ids[0..kSmallIdSet), in increasing order. Blocks of 64 bytes
-// are tested with vector compares: a block without a member (the usual case:
-// members are special tokens) costs a few instructions, a block of members
-// only (padding) extends the current run at once, and only mixed blocks are
-// walked one by one.
-template <typename T, typename Fn>
+// v[i] one of ids[0..kSmallIdSet), in increasing order. Blocks of 128 bytes
+// are tested with vector compares (kVecBytes wide): a block without a member
+// (the usual case: members are special tokens) costs a few instructions, a
+// block of members only (padding) extends the current run at once, and only
+// mixed blocks are walked one by one.
+template <int kVecBytes, typename T, typename Fn>
 inline __attribute__((always_inline)) void ScanSmallSet(const T* v, int64_t len, const T* ids,
                                                         Fn&& fn) {
-  typedef T Vec __attribute__((vector_size(16)));
-  constexpr int kLanes = 16 / sizeof(T), kBlock = 64 / sizeof(T);
+  typedef T Vec __attribute__((vector_size(kVecBytes)));
+  constexpr int kLanes = kVecBytes / sizeof(T), kBlock = 128 / sizeof(T);
   const T a = ids[0], b = ids[1], c = ids[2], d = ids[3];
   const Vec va = Vec{} + a, vb = Vec{} + b, vc = Vec{} + c, vd = Vec{} + d;
   auto member = [&](T x) { return (x == a) | (x == b) | (x == c) | (x == d); };
@@ -73,11 +73,17 @@ inline __attribute__((always_inline)) void ScanSmallSet(const T* v, int64_t len,
       any |= hit;
       all &= hit;
     }
-    uint64_t any_words[2], all_words[2];
+    constexpr int kWords = kVecBytes / 8;
+    uint64_t any_words[kWords], all_words[kWords];
     std::memcpy(any_words, &any, sizeof(any_words));
     std::memcpy(all_words, &all, sizeof(all_words));
-    if ((any_words[0] | any_words[1]) == 0) continue;
-    if ((all_words[0] & all_words[1]) == ~uint64_t{0}) {
+    uint64_t any_bits = 0, all_bits = ~uint64_t{0};
+    for (int w = 0; w < kWords; ++w) {
+      any_bits |= any_words[w];
+      all_bits &= all_words[w];
+    }
+    if (any_bits == 0) continue;
+    if (all_bits == ~uint64_t{0}) {
       runs.Add(i, kBlock);
       continue;
     }
@@ -94,13 +100,13 @@ inline __attribute__((always_inline)) void ScanSmallSet(const T* v, int64_t len,
 #if TF_MLM_HAVE_AVX2_DISPATCH
 template <typename T, typename Fn>
 TF_MLM_TARGET_AVX2 void ScanSmallSetAvx2(const T* v, int64_t len, const T* ids, Fn&& fn) {
-  ScanSmallSet(v, len, ids, fn);
+  ScanSmallSet<32>(v, len, ids, fn);
 }
 #endif
 
 template <typename T, typename Fn>
 void ScanSmallSetBaseline(const T* v, int64_t len, const T* ids, Fn&& fn) {
-  ScanSmallSet(v, len, ids, fn);
+  ScanSmallSet<16>(v, len, ids, fn);
 }
 
 }  // namespace internal
