@@ -173,6 +173,8 @@ inline constexpr BitsToBytesTable kBitsToBytes{};
 inline void MarkUniformSubset(RowStream& rng, int64_t n, int64_t k, std::vector<uint64_t>& bits) {
   const bool complement = k > n / 2;
   const int64_t draws = complement ? n - k : k;
+  // About draws * draws / (2n) ranks are drawn twice.
+  if (draws > 0) rng.ExpectWords(draws + draws * draws / (2 * n) + 2);
   if (n <= 0xFFFFFFFFLL) {
     // RowStream::Bounded(n) over the stream's buffered words, word after
     // word (the same words, so the same subset): Lemire's multiply, a draw
@@ -213,9 +215,6 @@ inline void MarkUniformSubset(RowStream& rng, int64_t n, int64_t k, std::vector<
 
 }  // namespace internal
 
-// Chooses items in one row. `selectable[i]` (0/1) for the row's `n` items;
-// writes chosen[i] = 1 for the selected items and 0 elsewhere (`chosen` may
-// alias `selectable`). Returns the number of items chosen.
 // The smallest integer x with (u < x  <=>  u * 2^-32 < p) for every 32-bit u:
 // comparing a raw draw with x decides exactly like comparing NextUnit() with
 // p, without converting every draw to floating point.
@@ -235,10 +234,14 @@ inline int64_t DrawSelectionCount(RowStream& rng, int64_t num_selectable,
   if (o.mode == SelectionMode::kExactCount) return ExactSelectionCount(num_selectable, o);
   int64_t k = 0;
   const uint64_t below = UnitThreshold(o.selection_rate);
+  rng.ExpectWords(num_selectable);
   for (int64_t i = 0; i < num_selectable; ++i) k += rng.NextU32() < below;
   return k > o.max_selections ? o.max_selections : k;
 }
 
+// Chooses items in one row. `selectable[i]` (0/1) for the row's `n` items;
+// writes chosen[i] = 1 for the selected items and 0 elsewhere (`chosen` may
+// alias `selectable`). Returns the number of items chosen.
 inline int64_t SelectInRow(RowStream& rng, const uint8_t* selectable, uint8_t* chosen, int64_t n,
                            const SelectionOptions& o) {
   int64_t num_selectable = 0;
@@ -308,7 +311,16 @@ class ValueChooser {
         random_below_(UnitThreshold(static_cast<double>(o.mask_token_rate) +
                                     static_cast<double>(o.random_token_rate))),
         replacement_(o.vocab_size, o.replacement),
-        mask_token_(o.mask_token) {}
+        mask_token_(o.mask_token),
+        // A random token costs one more word, two with an alias table.
+        extra_words_per_token_(std::min(1.0, std::max(0.0, static_cast<double>(o.random_token_rate))) *
+                               (o.replacement.alias_prob.size > 0 ? 2.0 : 1.0)) {}
+
+  // About how many words choosing `tokens` values draws, for
+  // RowStream::ExpectWords.
+  int64_t ExpectedWords(int64_t tokens) const {
+    return tokens + static_cast<int64_t>(static_cast<double>(tokens) * extra_words_per_token_) + 2;
+  }
 
   template <typename T>
   T operator()(RowStream& rng, T original) const {
@@ -318,10 +330,60 @@ class ValueChooser {
     return original;
   }
 
+  // The values of one row's m masked tokens, in order: for q < m, with
+  // p = positions[q], records masked_ids[q] = row[p] and writes the chosen
+  // value to row_out[p] (row_out may be row). The same draws as m calls of
+  // operator(). With the default uniform replacement the decision and the
+  // replacement's draw are read from the stream's buffer without branching
+  // on the (random) outcome.
+  template <typename T, typename S>
+  void ChooseRow(RowStream& rng, const T* row, const S* positions, int64_t m, T* masked_ids,
+                 T* row_out) const {
+    int64_t q = 0;
+    if (replacement_.IsUniform32()) {
+      const uint32_t vocab = static_cast<uint32_t>(replacement_.vocab_size());
+      const uint32_t reject_below = static_cast<uint32_t>(0u - vocab) % vocab;
+      const T mask = static_cast<T>(mask_token_);
+      while (q < m) {
+        int available = 0;
+        const uint32_t* words = rng.Buffered(&available);
+        int used = 0;
+        // A token takes one word, or two when replaced: stop while two
+        // remain, or at a replacement draw Lemire's method rejects.
+        for (; q < m && used + 2 <= available; ++q) {
+          const uint64_t u = words[used];
+          const uint64_t product = static_cast<uint64_t>(words[used + 1]) * vocab;
+          const bool masked = u < mask_below_;
+          const bool random = !masked && u < random_below_;
+          if (random && static_cast<uint32_t>(product) < reject_below) break;
+          const S p = positions[q];
+          const T original = row[p];
+          masked_ids[q] = original;
+          const T kept_or_random = random ? static_cast<T>(product >> 32) : original;
+          row_out[p] = masked ? mask : kept_or_random;
+          used += 1 + static_cast<int>(random);
+        }
+        rng.Advance(used);
+        if (q < m) {  // one token the general way (it refills the buffer)
+          const S p = positions[q];
+          masked_ids[q] = row[p];
+          row_out[p] = (*this)(rng, row[p]);
+          ++q;
+        }
+      }
+    }
+    for (; q < m; ++q) {
+      const S p = positions[q];
+      masked_ids[q] = row[p];
+      row_out[p] = (*this)(rng, row[p]);
+    }
+  }
+
  private:
   uint64_t mask_below_, random_below_;
   ReplacementSampler replacement_;
   int64_t mask_token_;
+  double extra_words_per_token_;
 };
 
 template <typename T>
@@ -431,6 +493,7 @@ void ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const 
   parallel_for(rows, 16 * (ids.size / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       RowStream rng(seed, Domain::kValues, static_cast<uint64_t>(b));
+      rng.ExpectWords(choose.ExpectedWords(static_cast<int64_t>(row_splits[b + 1] - row_splits[b])));
       for (int64_t j = row_splits[b]; j < row_splits[b + 1]; ++j) out[j] = choose(rng, ids[j]);
     }
   });
@@ -501,6 +564,21 @@ class TokenStarts {
   const S* const direct_;
 };
 
+// A dense row's outputs past its m recorded tokens: weight 1 for those,
+// then padding (position and id 0, weight 0) up to pad_length.
+template <typename T, typename S>
+inline void FinishDenseRow(const MaskOutputs<T, S>& out, int64_t first, int64_t m, int64_t pad_length) {
+  const int64_t end = first + pad_length;
+  for (int64_t j = first + m; j < end; ++j) {
+    out.positions[j] = 0;
+    out.masked_ids[j] = 0;
+  }
+  if (out.weights != nullptr) {
+    for (int64_t j = first; j < first + m; ++j) out.weights[j] = 1.0f;
+    for (int64_t j = first + m; j < end; ++j) out.weights[j] = 0.0f;
+  }
+}
+
 // Given chosen[] over items at level `mask_level` (0/1 per item), counts the
 // masked tokens of each row into counts[b], then after allocation writes
 // positions, original ids, and (when `values_opts` is set) new values.
@@ -530,8 +608,12 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
   });
   const bool dense = pad_length >= 0;
   int64_t total = 0;
+  // Masked tokens per row (at most pad_length when dense): how many values a
+  // row draws.
+  std::vector<int64_t> emitted(static_cast<size_t>(rows));
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t m = counts[b];
+    emitted[b] = dense ? std::min(m, pad_length) : m;
     counts[b] = dense ? b * pad_length : total;
     total += dense ? pad_length : m;
   }
@@ -550,27 +632,25 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
         std::memcpy(out.masked_values + t_row, values.data + t_row,
                     static_cast<size_t>(t_end - t_row) * sizeof(T));
       }
-      RowStream rng(seed, Domain::kValues, static_cast<uint64_t>(b));
-      int64_t k = counts[b];
-      const int64_t k_end = dense ? k + pad_length : std::numeric_limits<int64_t>::max();
-      auto emit = [&](int64_t t) {
-        if (k >= k_end) return;
-        if (out.weights != nullptr) out.weights[k] = 1.0f;
-        out.positions[k] = static_cast<S>(t - t_row);
-        out.masked_ids[k] = values[t];
-        if (value_opts != nullptr) out.masked_values[t] = choose(rng, values[t]);
-        ++k;
-      };
+      // Positions first (the first pad_length ones when dense), then ids
+      // and values.
+      const int64_t k0 = counts[b], m = emitted[b];
+      S* const row_positions = out.positions + k0;
+      int64_t k = 0;
       const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
       ForEachFlagged(chosen, i0, i1, [&](int64_t i) {
-        const int64_t t1 = token_start(i + 1);
-        for (int64_t t = token_start(i); t < t1; ++t) emit(t);
+        const int64_t t1 = std::min(token_start(i + 1), token_start(i) + m - k);
+        for (int64_t t = token_start(i); t < t1; ++t) row_positions[k++] = static_cast<S>(t - t_row);
       });
-      for (; dense && k < k_end; ++k) {
-        out.positions[k] = 0;
-        out.masked_ids[k] = 0;
-        if (out.weights != nullptr) out.weights[k] = 0.0f;
+      if (value_opts != nullptr) {
+        RowStream rng(seed, Domain::kValues, static_cast<uint64_t>(b));
+        rng.ExpectWords(choose.ExpectedWords(m));
+        choose.ChooseRow(rng, values.data + t_row, row_positions, m, out.masked_ids + k0,
+                         out.masked_values + t_row);
+      } else {
+        for (int64_t q = 0; q < m; ++q) out.masked_ids[k0 + q] = values[t_row + row_positions[q]];
       }
+      if (dense) FinishDenseRow(out, k0, m, pad_length);
     }
   });
   return Status::Ok();
@@ -652,16 +732,13 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
                     static_cast<size_t>(t1 - t0) * sizeof(T));
       }
       const int64_t e = num_unselectable[b], n = t1 - t0 - e, k = counts[b];
-      int64_t j = offsets[b];
-      const int64_t j_end = dense ? j + pad_length : j + k;
-      RowStream values_rng(seed, Domain::kValues, static_cast<uint64_t>(b));
+      // Positions first (the first pad_length ones when dense), then ids and
+      // values.
+      const int64_t j0 = offsets[b], m = dense ? std::min(k, pad_length) : k;
+      S* const row_positions = out.positions + j0;
+      int64_t j = 0;
       auto emit = [&](int64_t t) {
-        if (j >= j_end) return;
-        if (out.weights != nullptr) out.weights[j] = 1.0f;
-        out.positions[j] = static_cast<S>(t - t0);
-        out.masked_ids[j] = values[t];
-        out.masked_values[t] = choose(values_rng, values[t]);
-        ++j;
+        if (j < m) row_positions[j++] = static_cast<S>(t - t0);
       };
       // on_rank(r) for the chosen ranks among the row's n selectable tokens,
       // in increasing order.
@@ -726,11 +803,11 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
           ++rank_at_i;
         });
       }
-      for (; dense && j < j_end; ++j) {
-        out.positions[j] = 0;
-        out.masked_ids[j] = 0;
-        if (out.weights != nullptr) out.weights[j] = 0.0f;
-      }
+      RowStream values_rng(seed, Domain::kValues, static_cast<uint64_t>(b));
+      values_rng.ExpectWords(choose.ExpectedWords(m));
+      choose.ChooseRow(values_rng, values.data + t0, row_positions, m, out.masked_ids + j0,
+                       out.masked_values + t0);
+      if (dense) FinishDenseRow(out, j0, m, pad_length);
     }
   });
   return Status::Ok();

@@ -58,10 +58,22 @@ inline PhiloxBlock Philox4x32(PhiloxBlock ctr, uint32_t k0, uint32_t k1) {
 namespace internal {
 
 // Blocks per refill of a RowStream: a stream's first refill computes
-// kPhiloxFirstBatch blocks (a short row needs no more), later ones
-// kPhiloxBatch, which keeps the multiplier busier per block.
+// kPhiloxFirstBatch blocks (a short row needs no more) unless its user
+// announced how many words it expects to draw (then up to kPhiloxMaxBatch,
+// a multiple of 8), later ones kPhiloxBatch, which keeps the multiplier
+// busier per block.
 constexpr int kPhiloxFirstBatch = 8;
 constexpr int kPhiloxBatch = 16;
+constexpr int kPhiloxMaxBatch = 32;
+
+// The first refill's size for a stream expected to draw `words` words: the
+// blocks that hold them, rounded up to a multiple of 8 (the vector unit),
+// within [kPhiloxFirstBatch, kPhiloxMaxBatch].
+inline int FirstBatchFor(int64_t words) {
+  if (words <= 4 * kPhiloxFirstBatch) return kPhiloxFirstBatch;
+  if (words >= 4 * kPhiloxMaxBatch) return kPhiloxMaxBatch;
+  return static_cast<int>((words + 31) / 32) * 8;
+}
 
 // Blocks counter .. counter + blocks - 1 of stream (lo, hi) under key
 // (k0, k1), written block after block: words[4 * i + w] = word w of block i.
@@ -133,9 +145,12 @@ TF_MLM_TARGET_AVX2 inline void PhiloxVectorsAvx2(uint64_t counter, uint32_t lo, 
 TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(int blocks, uint64_t counter, uint32_t lo,
                                                 uint32_t hi, uint32_t k0, uint32_t k1,
                                                 uint32_t* words) {
-  static_assert(kPhiloxFirstBatch == 8 && kPhiloxBatch == 16, "the two sizes instantiated");
-  if (blocks == 16) return PhiloxVectorsAvx2<4>(counter, lo, hi, k0, k1, words);
-  for (int done = 0; done < blocks; done += 8) {
+  // 16 blocks (four chains) at a time, then 8 for a remainder.
+  int done = 0;
+  for (; done + 16 <= blocks; done += 16) {
+    PhiloxVectorsAvx2<4>(counter + static_cast<uint64_t>(done), lo, hi, k0, k1, words + 4 * done);
+  }
+  if (done < blocks) {
     PhiloxVectorsAvx2<2>(counter + static_cast<uint64_t>(done), lo, hi, k0, k1, words + 4 * done);
   }
 }
@@ -163,6 +178,13 @@ class RowStream {
         Mix64(Mix64(seed.s1 ^ (static_cast<uint64_t>(domain) * 0xD1B54A32D192ED03ULL)) + row);
     stream_lo_ = static_cast<uint32_t>(stream);
     stream_hi_ = static_cast<uint32_t>(stream >> 32);
+  }
+
+  // Sizes the first refill for a caller about to draw about `words` words,
+  // so that a row's draws take one refill of the blocks they need. A hint
+  // only: the words drawn are the same whatever it is, or if it comes late.
+  void ExpectWords(int64_t words) {
+    if (filled_ == 0) first_batch_ = internal::FirstBatchFor(words);
   }
 
   uint32_t NextU32() {
@@ -239,7 +261,7 @@ class RowStream {
   // allows): few on the stream's first refill, more on later ones. The word
   // sequence is the same as block-by-block generation whatever the sizes.
   void Refill() {
-    const int blocks = filled_ == 0 ? internal::kPhiloxFirstBatch : internal::kPhiloxBatch;
+    const int blocks = filled_ == 0 ? first_batch_ : internal::kPhiloxBatch;
     internal::PhiloxBatch(blocks, counter_, stream_lo_, stream_hi_, k0_, k1_, words_);
     counter_ += static_cast<uint64_t>(blocks);
     used_ = 0;
@@ -247,11 +269,12 @@ class RowStream {
   }
 
   uint32_t k0_, k1_;
+  int first_batch_ = internal::kPhiloxFirstBatch;
   uint32_t stream_lo_ = 0, stream_hi_ = 0;
   uint64_t counter_ = 0;  // next block to compute
   int used_ = 0;          // words of words_ drawn
   int filled_ = 0;        // words of words_ computed (0 before the first refill)
-  uint32_t words_[4 * internal::kPhiloxBatch];  // written before read
+  uint32_t words_[4 * internal::kPhiloxMaxBatch];  // written before read
 };
 
 }  // namespace tf_mlm

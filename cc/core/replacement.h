@@ -103,6 +103,14 @@ class ReplacementSampler {
   ReplacementSampler(int64_t vocab_size, const ReplacementOptions& r)
       : vocab_size_(static_cast<uint64_t>(vocab_size)), r_(r) {}
 
+  // The default law (uniform over the whole vocabulary) with a vocabulary
+  // below 2^32: one RowStream::Bounded(vocab_size) draw, which a caller may
+  // inline.
+  bool IsUniform32() const {
+    return r_.alias_prob.size == 0 && r_.excluded.size == 0 && vocab_size_ <= 0xFFFFFFFFULL;
+  }
+  uint64_t vocab_size() const { return vocab_size_; }
+
   int64_t operator()(RowStream& rng) const {
     if (r_.alias_prob.size > 0) {
       const int64_t i = static_cast<int64_t>(rng.Bounded(static_cast<uint64_t>(r_.alias_prob.size)));

@@ -45,7 +45,8 @@ std::vector<uint32_t> BlocksOneByOne(int blocks, uint64_t counter, uint32_t lo, 
   return out;
 }
 
-const int kRefillSizes[] = {internal::kPhiloxFirstBatch, internal::kPhiloxBatch, 4};
+const int kRefillSizes[] = {internal::kPhiloxFirstBatch, internal::kPhiloxBatch, 24,
+                             internal::kPhiloxMaxBatch, 4};
 
 TEST(PhiloxBatch, ScalarIsBlocksInOrder) {
   for (int blocks : kRefillSizes) {
@@ -68,7 +69,7 @@ TEST(PhiloxBatch, Avx2EqualsScalar) {
     const uint64_t counter = trial < 4 ? 0xFFFFFFFCull + trial : state;
     const uint32_t lo = static_cast<uint32_t>(Mix64(state + 1)), hi = static_cast<uint32_t>(Mix64(state + 2));
     const uint32_t k0 = static_cast<uint32_t>(Mix64(state + 3)), k1 = static_cast<uint32_t>(Mix64(state + 4) >> 32);
-    for (int blocks : {internal::kPhiloxFirstBatch, internal::kPhiloxBatch}) {
+    for (int blocks : {internal::kPhiloxFirstBatch, internal::kPhiloxBatch, 24, internal::kPhiloxMaxBatch}) {
       std::vector<uint32_t> scalar(4 * blocks), avx2(4 * blocks);
       internal::PhiloxBatchScalar(blocks, counter, lo, hi, k0, k1, scalar.data());
       internal::PhiloxBatchAvx2(blocks, counter, lo, hi, k0, k1, avx2.data());
@@ -114,6 +115,33 @@ TEST(RowStream, SkipEqualsDrawing) {
       ASSERT_EQ(Draw(skipped, 300), Draw(drawn, 300)) << "before " << before << " n " << n;
     }
   }
+}
+
+// ExpectWords only sizes the first refill: any hint, before the first draw
+// or after it, gives the same words.
+TEST(RowStream, ExpectWordsKeepsTheWords) {
+  const Seed seed{0xabcdef, 0x13579};
+  const std::vector<uint32_t> plain = Draw(RowStream(seed, Domain::kValues, 3), 700);
+  for (int64_t hint : std::vector<int64_t>{-5, 0, 1, 32, 33, 63, 64, 65, 96, 127, 128, 129, 1000, int64_t{1} << 40}) {
+    RowStream early(seed, Domain::kValues, 3);
+    early.ExpectWords(hint);
+    EXPECT_EQ(Draw(early, 700), plain) << "hint " << hint;
+    RowStream late(seed, Domain::kValues, 3);
+    std::vector<uint32_t> words{late.NextU32()};
+    late.ExpectWords(hint);
+    for (uint32_t w : Draw(late, 699)) words.push_back(w);
+    EXPECT_EQ(words, plain) << "late hint " << hint;
+  }
+}
+
+TEST(PhiloxBatch, FirstBatchForIsWithinBoundsAndAMultipleOf8) {
+  EXPECT_EQ(internal::FirstBatchFor(0), internal::kPhiloxFirstBatch);
+  EXPECT_EQ(internal::FirstBatchFor(32), 8);
+  EXPECT_EQ(internal::FirstBatchFor(33), 16);
+  EXPECT_EQ(internal::FirstBatchFor(64), 16);
+  EXPECT_EQ(internal::FirstBatchFor(65), 24);
+  EXPECT_EQ(internal::FirstBatchFor(128), internal::kPhiloxMaxBatch);
+  EXPECT_EQ(internal::FirstBatchFor(int64_t{1} << 50), internal::kPhiloxMaxBatch);
 }
 
 TEST(RowStream, DeterministicForSameSeedDomainRow) {

@@ -278,5 +278,63 @@ TEST(ChooseValue, RandomIdsUniformOverSmallVocab) {
   for (int c : counts) EXPECT_NEAR(c / double(n), 0.1, 0.01);
 }
 
+// ChooseRow (the row-at-once form the fused passes use) equals operator()
+// token by token: same values, same recorded ids, same stream position after.
+// Covers the inlined uniform path (including Lemire rejections: a vocabulary
+// just above 2^31 rejects about half of all draws, and a refill between a
+// token's two words), and the general path (excluded ids, alias table).
+TYPED_TEST(ChooseValueTest, ChooseRowEqualsOneByOne) {
+  using T = TypeParam;
+  std::vector<int64_t> excluded{2, 5, 6, 40};
+  std::vector<float> alias_prob(50);
+  std::vector<int64_t> alias_index(50);
+  for (int i = 0; i < 50; ++i) {
+    alias_prob[i] = static_cast<float>((i * 37) % 50) / 50.0f;
+    alias_index[i] = (i * 11 + 3) % 50;
+  }
+  std::vector<ValueOptions> options;
+  for (float mask_rate : {0.0f, 0.3f, 0.8f, 1.0f}) {
+    for (float random_rate : {0.0f, 0.1f, 0.7f}) {
+      if (mask_rate + random_rate > 1.0f) continue;
+      options.push_back(Values(mask_rate, random_rate, 50, 3));
+      options.push_back(Values(mask_rate, random_rate, 30522, 103));
+      if (sizeof(T) == 8) options.push_back(Values(mask_rate, random_rate, (int64_t{1} << 31) + 1, 7));
+      ValueOptions with_excluded = Values(mask_rate, random_rate, 50, 3);
+      with_excluded.replacement.excluded = {excluded.data(), static_cast<int64_t>(excluded.size())};
+      options.push_back(with_excluded);
+      ValueOptions with_alias = Values(mask_rate, random_rate, 50, 3);
+      with_alias.replacement.alias_prob = {alias_prob.data(), 50};
+      with_alias.replacement.alias_index = {alias_index.data(), 50};
+      options.push_back(with_alias);
+    }
+  }
+  std::vector<T> row(300);
+  for (int i = 0; i < 300; ++i) row[i] = static_cast<T>(1000 + 7 * i);
+  for (const ValueOptions& o : options) {
+    const ValueChooser choose(o);
+    for (int m : {0, 1, 2, 31, 33, 64, 150, 300}) {
+      for (bool in_place : {false, true}) {
+        std::vector<int64_t> positions;
+        for (int p = 0; p < 300 && static_cast<int>(positions.size()) < m; p += 1 + p % 3) positions.push_back(p);
+        const int64_t count = static_cast<int64_t>(positions.size());
+        RowStream fast(Seed{17, 4}, Domain::kValues, static_cast<uint64_t>(m)), slow = fast;
+        fast.ExpectWords(choose.ExpectedWords(count));
+        std::vector<T> fast_row = row, fast_out = row, fast_ids(count), slow_out = row, slow_ids(count);
+        choose.ChooseRow(fast, fast_row.data(), positions.data(), count, fast_ids.data(),
+                         in_place ? fast_row.data() : fast_out.data());
+        for (int64_t q = 0; q < count; ++q) {
+          slow_ids[q] = row[positions[q]];
+          slow_out[positions[q]] = choose(slow, row[positions[q]]);
+        }
+        ASSERT_EQ(in_place ? fast_row : fast_out, slow_out)
+            << "vocab " << o.vocab_size << " rates " << o.mask_token_rate << "/" << o.random_token_rate
+            << " m " << m;
+        ASSERT_EQ(fast_ids, slow_ids);
+        ASSERT_EQ(fast.NextU32(), slow.NextU32()) << "stream position after, m " << m;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tf_mlm
