@@ -63,6 +63,13 @@ def in_graph(fn: Callable, example, batches: int = IN_GRAPH_BATCHES) -> Callable
     """One `tf.function` call that masks `example` `batches` times in a row
     (a `tf.while_loop`, one iteration at a time): what masking costs inside
     a training step or pipeline graph, without the per-call Python cost."""
+    compiled = in_graph_fn(fn, example, batches)
+    return lambda: compiled(example)
+
+
+def in_graph_fn(fn: Callable, example, batches: int = IN_GRAPH_BATCHES) -> Callable:
+    """The compiled function behind `in_graph`, traced for any batch shaped
+    like `example`."""
     tf = _tf()
 
     def many(x):
@@ -72,8 +79,7 @@ def in_graph(fn: Callable, example, batches: int = IN_GRAPH_BATCHES) -> Callable
         return tf.while_loop(lambda i, _: i < batches, body,
                              (tf.constant(0), tf.constant(0, tf.int64)),
                              parallel_iterations=1)[1]
-    compiled = traced_once(many, example)
-    return lambda: compiled(example)
+    return traced_once(many, example)
 
 
 def per_batch(t: timing.Timing, batches: int) -> timing.Timing:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from typing import List
 
-COLORS = {"tf_mlm": "#1f77b4", "tensorflow_text": "#d62728", "floor": "#7f7f7f"}
+COLORS = {"tf_mlm": "#1f77b4", "tf_mlm, in graph": "#17becf", "tensorflow_text": "#d62728",
+          "floor": "#7f7f7f"}
 
 
 def _plt():
@@ -52,7 +53,7 @@ def scaling(sweep: dict, title: str, path: str) -> str:
             ax.annotate(str(p["x"]), (p["tokens"], p["ms"]), fontsize=6,
                         textcoords="offset points", xytext=(2, -8), color="#555555")
     ax.set_xlabel("tokens per batch")
-    ax.set_ylabel("ms per call (median, tf.function)")
+    ax.set_ylabel("ms per batch (median, tf.function; in graph: per batch of a loop)")
     ax.set_title(f"{title}: {sweep['x_label']}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)

@@ -88,9 +88,15 @@ def test_rows_cover_every_system_and_mode(results):
 def test_scaling_has_points_and_fits(results):
     for sweep in ("batch_size", "sequence_length"):
         data = results["scaling"][sweep]
-        assert {p["system"] for p in data["points"]} >= {"tf_mlm", "floor"}
-        assert set(data["fit"]["tf_mlm"]) == {"slope", "slope_upper_half", "fixed_ms",
-                                              "ns_per_token"}
+        assert {p["system"] for p in data["points"]} >= {"tf_mlm", "tf_mlm, in graph", "floor"}
+        for system in ("tf_mlm", "tf_mlm, in graph"):
+            assert set(data["fit"][system]) == {"slope", "slope_upper_half", "fixed_ms",
+                                                "ns_per_token"}
+    # In graph leaves out the fixed per-call cost: per batch, it is the cheaper.
+    points = results["scaling"]["batch_size"]["points"]
+    largest = max(p["x"] for p in points)
+    ms = {p["system"]: p["ms"] for p in points if p["x"] == largest}
+    assert ms["tf_mlm, in graph"] < ms["tf_mlm"]
 
 
 def test_targets_table_json_markdown(results, tmp_path):
