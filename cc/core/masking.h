@@ -544,25 +544,20 @@ inline void ForEachFlagged(const uint8_t* flags, int64_t begin, int64_t end, Fn&
   }
 }
 
-// The first token of each element at `level` (1 <= level <= R), with one
-// load when the level is R (tokens) or R - 1 (e.g. words), the usual cases.
-template <typename S>
-class TokenStarts {
- public:
-  TokenStarts(const NestedSplits<S>& splits, int level)
-      : splits_(splits), level_(level), rank_(splits.ragged_rank()),
-        direct_(level == rank_ - 1 ? splits.levels[rank_ - 1].data : nullptr) {}
-  int64_t operator()(int64_t i) const {
-    if (level_ == rank_) return i;
-    if (direct_ != nullptr) return static_cast<int64_t>(direct_[i]);
-    return splits_.Descend(i, level_, rank_);
+// Calls body(token_start), where token_start(i) is the first token of
+// element i at `level` (1 <= level <= R): a function specialised for the
+// usual cases, level R (tokens: i itself) and R - 1 (e.g. words: one load),
+// so that per-item loops in `body` carry no dispatch.
+template <typename S, typename Body>
+inline void WithTokenStarts(const NestedSplits<S>& splits, int level, Body&& body) {
+  const int rank = splits.ragged_rank();
+  if (level == rank) return body([](int64_t i) { return i; });
+  if (level == rank - 1) {
+    const S* const starts = splits.levels[rank - 1].data;
+    return body([starts](int64_t i) { return static_cast<int64_t>(starts[i]); });
   }
-
- private:
-  const NestedSplits<S>& splits_;
-  const int level_, rank_;
-  const S* const direct_;
-};
+  body([&splits, level, rank](int64_t i) { return splits.Descend(i, level, rank); });
+}
 
 // A dense row's outputs past its m recorded tokens: weight 1 for those,
 // then padding (position and id 0, weight 0) up to pad_length.
@@ -593,18 +588,19 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const int64_t cost = 8 * (values.size / (rows + 1) + 1);
-  const TokenStarts<S> token_start(splits, mask_level);
   // Pass 1: masked tokens per row.
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
-      // Any nonzero byte counts once: a caller's bool bytes may be other than
-      // 0/1 (a TF bool tensor made from a NumPy uint8 view); summing them
-      // as-is would size the outputs beyond what pass 2 writes.
-      int64_t m = 0;
-      ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
-      counts[b] = m;
-    }
+    WithTokenStarts(splits, mask_level, [&](auto token_start) {
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
+        // Any nonzero byte counts once: a caller's bool bytes may be other
+        // than 0/1 (a TF bool tensor made from a NumPy uint8 view); summing
+        // them as-is would size the outputs beyond what pass 2 writes.
+        int64_t m = 0;
+        ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
+        counts[b] = m;
+      }
+    });
   });
   const bool dense = pad_length >= 0;
   int64_t total = 0;
@@ -638,9 +634,11 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
       S* const row_positions = out.positions + k0;
       int64_t k = 0;
       const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
-      ForEachFlagged(chosen, i0, i1, [&](int64_t i) {
-        const int64_t t1 = std::min(token_start(i + 1), token_start(i) + m - k);
-        for (int64_t t = token_start(i); t < t1; ++t) row_positions[k++] = static_cast<S>(t - t_row);
+      WithTokenStarts(splits, mask_level, [&](auto token_start) {
+        ForEachFlagged(chosen, i0, i1, [&](int64_t i) {
+          const int64_t t1 = std::min(token_start(i + 1), token_start(i) + m - k);
+          for (int64_t t = token_start(i); t < t1; ++t) row_positions[k++] = static_cast<S>(t - t_row);
+        });
       });
       if (value_opts != nullptr) {
         RowStream rng(seed, Domain::kValues, static_cast<uint64_t>(b));
