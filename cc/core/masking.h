@@ -691,6 +691,11 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
   std::vector<int64_t> num_runs(static_cast<size_t>(rows)), num_unselectable(static_cast<size_t>(rows)),
       counts(static_cast<size_t>(rows));
   const int64_t cost = 4 * (values.size / (rows + 1) + 1);
+  // Dense outputs have a known size: allocated first, so that sweep 1 copies
+  // each row while the scan has it in cache.
+  MaskOutputs<T, S> out;
+  if (dense) TF_MLM_RETURN_IF_ERROR(allocate(rows * pad_length, &out));
+  const bool copy_in_sweep_1 = dense && out.masked_values != values.data;
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
@@ -704,6 +709,9 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
         ++runs;
         e += count;
       });
+      if (copy_in_sweep_1 && t1 > t0) {
+        std::memcpy(out.masked_values + t0, values.data + t0, static_cast<size_t>(t1 - t0) * sizeof(T));
+      }
       RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
       num_runs[b] = runs;
       num_unselectable[b] = e;
@@ -716,16 +724,15 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
     offsets[b] = dense ? b * pad_length : total;
     total += dense ? pad_length : counts[b];
   }
-  MaskOutputs<T, S> out;
-  TF_MLM_RETURN_IF_ERROR(allocate(total, &out));
   if (!dense) {
+    TF_MLM_RETURN_IF_ERROR(allocate(total, &out));
     for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(offsets[b]);
     out.position_splits[rows] = static_cast<S>(total);
   }
   parallel_for(rows, 2 * cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
-      if (out.masked_values != values.data && t1 > t0) {
+      if (!dense && out.masked_values != values.data && t1 > t0) {
         std::memcpy(out.masked_values + t0, values.data + t0,
                     static_cast<size_t>(t1 - t0) * sizeof(T));
       }
