@@ -636,8 +636,19 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
       const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
       WithTokenStarts(splits, mask_level, [&](auto token_start) {
         ForEachFlagged(chosen, i0, i1, [&](int64_t i) {
-          const int64_t t1 = std::min(token_start(i + 1), token_start(i) + m - k);
-          for (int64_t t = token_start(i); t < t1; ++t) row_positions[k++] = static_cast<S>(t - t_row);
+          const int64_t first = token_start(i) - t_row, length = token_start(i + 1) - token_start(i);
+          if (length <= 4 && k + 4 <= m) {
+            // Items of up to 4 tokens (words: 1-3 wordpieces, as a rule)
+            // without a loop whose trip count changes from item to item:
+            // 4 positions written, `length` of them kept (the others are
+            // overwritten by the next item or lie past the row's tokens,
+            // inside its own slots).
+            for (int q = 0; q < 4; ++q) row_positions[k + q] = static_cast<S>(first + q);
+            k += length;
+            return;
+          }
+          const int64_t end = first + std::min(length, m - k);
+          for (int64_t t = first; t < end; ++t) row_positions[k++] = static_cast<S>(t);
         });
       });
       if (value_opts != nullptr) {

@@ -208,9 +208,10 @@ TEST(MaskLanguageModel, AllocationErrorPropagates) {
 
 // A random batch: `rows` rows of up to `max_len` tokens (ragged rank 1), or
 // of up to `max_len` words of 1-3 pieces (ragged rank 2).
-Ragged<int64_t, int64_t> RandomBatch(int rows, int max_len, bool words, uint32_t seed) {
+Ragged<int64_t, int64_t> RandomBatch(int rows, int max_len, bool words, uint32_t seed,
+                                     int max_pieces = 3) {
   std::mt19937 gen(seed);
-  std::uniform_int_distribution<int64_t> id(0, 120), len(0, max_len), pieces(1, 3);
+  std::uniform_int_distribution<int64_t> id(0, 120), len(0, max_len), pieces(1, max_pieces);
   if (!words) {
     std::vector<std::vector<int64_t>> r(rows);
     for (auto& row : r) {
@@ -605,6 +606,58 @@ TEST(ComposedPath, EqualsFusedPass) {
                     pos_splits, Span<int64_t>{new_ids.data(), ids.size}, scattered.data())
                     .ok());
     EXPECT_EQ(scattered, fused.masked_values) << (words ? "words" : "tokens");
+  }
+}
+
+// GatherMasked / EmitMasked (the whole-word pass's emission step) against the
+// definition, computed here from the chosen flags: each row lists the
+// tokens of its chosen items in order, as offsets from the row's first
+// token; dense, the first pad_length of them, then zeros with weight 0.
+// Words of 1-9 pieces, so both the short-item path (up to 4 tokens, near
+// and far from the end of a row's slots) and the general one are covered.
+TEST(GatherMasked, ChosenItemsTokensInOrder) {
+  const auto in = RandomBatch(80, 30, /*words=*/true, 9, /*max_pieces=*/9);
+  const NestedSplits<int64_t> splits = in.nested();
+  const int64_t rows = splits.num_rows();
+  const std::vector<int64_t>& row_words = in.splits[0];
+  const std::vector<int64_t>& word_tokens = in.splits[1];
+  std::mt19937 gen(10);
+  for (int trial = 0; trial < 8; ++trial) {
+    std::vector<uint8_t> chosen(word_tokens.size() - 1);
+    std::bernoulli_distribution pick(trial / 7.0);
+    for (auto& c : chosen) c = pick(gen);
+    std::vector<std::vector<int64_t>> expected(rows);
+    for (int64_t b = 0; b < rows; ++b) {
+      for (int64_t w = row_words[b]; w < row_words[b + 1]; ++w) {
+        if (!chosen[w]) continue;
+        for (int64_t t = word_tokens[w]; t < word_tokens[w + 1]; ++t) {
+          expected[b].push_back(t - word_tokens[row_words[b]]);
+        }
+      }
+    }
+    Outputs<int64_t, int64_t> ragged;
+    ASSERT_TRUE(GatherMasked(in.values_span(), splits, 1, chosen.data(),
+                             ragged.Allocator(0, rows, false), SerialFor).ok());
+    for (int64_t b = 0; b < rows; ++b) {
+      const std::vector<int64_t> got(ragged.positions.begin() + ragged.position_splits[b],
+                                     ragged.positions.begin() + ragged.position_splits[b + 1]);
+      ASSERT_EQ(got, expected[b]) << "trial " << trial << " row " << b;
+    }
+    for (int64_t pad_length : {0, 1, 3, 5, 12, 200}) {
+      Outputs<int64_t, int64_t> dense;
+      std::vector<int64_t> counts(static_cast<size_t>(rows));
+      ASSERT_TRUE(internal::EmitMasked(in.values_span(), splits, 1, chosen.data(), nullptr, Seed{},
+                                       dense.Allocator(0, rows, false, /*dense=*/true), SerialFor,
+                                       counts, pad_length).ok());
+      for (int64_t b = 0; b < rows; ++b) {
+        for (int64_t j = 0; j < pad_length; ++j) {
+          const bool kept = j < static_cast<int64_t>(expected[b].size());
+          ASSERT_EQ(dense.positions[b * pad_length + j], kept ? expected[b][j] : 0)
+              << "trial " << trial << " pad_length " << pad_length << " row " << b << " slot " << j;
+          ASSERT_EQ(dense.weights[b * pad_length + j], kept ? 1.0f : 0.0f);
+        }
+      }
+    }
   }
 }
 
