@@ -334,8 +334,8 @@ class ValueChooser {
   // p = positions[q], records masked_ids[q] = row[p] and writes the chosen
   // value to row_out[p] (row_out may be row). The same draws as m calls of
   // operator(). With the default uniform replacement the decision and the
-  // replacement's draw are read from the stream's buffer without branching
-  // on the (random) outcome.
+  // replacement's draw are read straight from the stream's buffer, with no
+  // call and no refill check per token.
   template <typename T, typename S>
   void ChooseRow(RowStream& rng, const T* row, const S* positions, int64_t m, T* masked_ids,
                  T* row_out) const {
@@ -640,9 +640,9 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
           if (length <= 4 && k + 4 <= m) {
             // Items of up to 4 tokens (words: 1-3 wordpieces, as a rule)
             // without a loop whose trip count changes from item to item:
-            // 4 positions written, `length` of them kept (the others are
-            // overwritten by the next item or lie past the row's tokens,
-            // inside its own slots).
+            // 4 positions written, `length` of them kept. The others are
+            // inside the row's m slots (k + 4 <= m), so the items that
+            // follow overwrite them: k reaches m.
             for (int q = 0; q < 4; ++q) row_positions[k + q] = static_cast<S>(first + q);
             k += length;
             return;
