@@ -438,11 +438,14 @@ T* CheckedMaskOut(const py::object& mask_h, int64_t rows, int64_t width,
   return CheckedOut<T>(mask_h, rows, width, inputs, "mask_out");
 }
 
-// A [rows, width] array of T, written by fn(fill, data) -> Status without
-// the GIL: a new one, or `out` when given (see CheckedOut).
+// A [rows, width] array of T, written by fn(fill, data, mask) -> Status
+// without the GIL: a new one, or `out` when given (see CheckedOut). `mask`
+// is the optional attention-mask output `mask_h` (see CheckedMaskOut), or
+// nullptr.
 template <typename T, typename Fn>
 py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, const py::object& out_h,
-                      const std::vector<const py::array*>& inputs, Fn&& fn) {
+                      const std::vector<const py::array*>& inputs, Fn&& fn,
+                      const py::object& mask_h = py::none()) {
   Check(ValidateDenseShape(rows, width, "width"));
   const T fill_value = FillValue<T>(fill);
   py::array out;
@@ -455,10 +458,11 @@ py::array DenseOutput(int64_t rows, int64_t width, int64_t fill, const py::objec
     data = CheckedOut<T>(out_h, rows, width, inputs, "out");
     out = py::reinterpret_borrow<py::array>(out_h);
   }
+  T* const mask = CheckedMaskOut<T>(mask_h, rows, width, inputs, out_h);
   Status status;
   {
     py::gil_scoped_release release;
-    status = fn(fill_value, data);
+    status = fn(fill_value, data, mask);
   }
   Check(status);
   return out;
@@ -474,13 +478,10 @@ py::array RaggedToDensePy(const py::handle& values_h, const py::handle& splits_h
       using S = decltype(s);
       std::vector<S> copy;
       const Span<S> span = CheckedSplits<S>(splits, values.size(), &copy);
-      Check(ValidateDenseShape(span.size - 1, width, "width"));
-      if (!out.is_none()) CheckedOut<T>(out, span.size - 1, width, {&values, &splits}, "out");
-      T* mask = CheckedMaskOut<T>(mask_out, span.size - 1, width, {&values, &splits}, out);
       return DenseOutput<T>(span.size - 1, width, fill, out, {&values, &splits},
-                            [&](T fill_value, T* data) {
+                            [&](T fill_value, T* data, T* mask) {
         return RaggedToDense(AsSpan<T>(values), span, width, fill_value, data, mask);
-      });
+      }, mask_out);
     });
   });
 }
@@ -500,7 +501,7 @@ py::array ScatterToDensePy(const py::handle& positions_h, const py::handle& spli
         std::vector<S> copy;
         const Span<S> span = CheckedSplits<S>(splits, positions.size(), &copy);
         return DenseOutput<T>(span.size - 1, width, fill, out, {&positions, &splits, &values},
-                              [&](T fill_value, T* data) {
+                              [&](T fill_value, T* data, T* /*mask: none here*/) {
           return ScatterToDense(AsSpan<P>(positions), span, AsSpan<T>(values), width, fill_value,
                                 data);
         });
