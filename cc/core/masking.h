@@ -316,10 +316,12 @@ class ValueChooser {
         extra_words_per_token_(std::min(1.0, std::max(0.0, static_cast<double>(o.random_token_rate))) *
                                (o.replacement.alias_prob.size > 0 ? 2.0 : 1.0)) {}
 
-  // About how many words choosing `tokens` values draws, for
-  // RowStream::ExpectWords.
-  int64_t ExpectedWords(int64_t tokens) const {
-    return tokens + static_cast<int64_t>(static_cast<double>(tokens) * extra_words_per_token_) + 2;
+  // The value stream of batch row `row`, which is about to choose the values
+  // of `tokens` tokens (its first refill sized for them).
+  RowStream Stream(const Seed& seed, int64_t row, int64_t tokens) const {
+    RowStream rng(seed, Domain::kValues, static_cast<uint64_t>(row));
+    rng.ExpectWords(ExpectedWords(tokens));
+    return rng;
   }
 
   template <typename T>
@@ -380,6 +382,11 @@ class ValueChooser {
   }
 
  private:
+  // About how many words choosing `tokens` values draws.
+  int64_t ExpectedWords(int64_t tokens) const {
+    return tokens + static_cast<int64_t>(static_cast<double>(tokens) * extra_words_per_token_) + 2;
+  }
+
   uint64_t mask_below_, random_below_;
   ReplacementSampler replacement_;
   int64_t mask_token_;
@@ -492,8 +499,7 @@ void ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const 
   const ValueChooser choose(o);
   parallel_for(rows, 16 * (ids.size / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      RowStream rng(seed, Domain::kValues, static_cast<uint64_t>(b));
-      rng.ExpectWords(choose.ExpectedWords(static_cast<int64_t>(row_splits[b + 1] - row_splits[b])));
+      RowStream rng = choose.Stream(seed, b, static_cast<int64_t>(row_splits[b + 1] - row_splits[b]));
       for (int64_t j = row_splits[b]; j < row_splits[b + 1]; ++j) out[j] = choose(rng, ids[j]);
     }
   });
@@ -652,8 +658,7 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
         });
       });
       if (value_opts != nullptr) {
-        RowStream rng(seed, Domain::kValues, static_cast<uint64_t>(b));
-        rng.ExpectWords(choose.ExpectedWords(m));
+        RowStream rng = choose.Stream(seed, b, m);
         choose.ChooseRow(rng, values.data + t_row, row_positions, m, out.masked_ids + k0,
                          out.masked_values + t_row);
       } else {
@@ -819,8 +824,7 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
           ++rank_at_i;
         });
       }
-      RowStream values_rng(seed, Domain::kValues, static_cast<uint64_t>(b));
-      values_rng.ExpectWords(choose.ExpectedWords(m));
+      RowStream values_rng = choose.Stream(seed, b, m);
       choose.ChooseRow(values_rng, values.data + t0, row_positions, m, out.masked_ids + j0,
                        out.masked_values + t0);
       if (dense) FinishDenseRow(out, j0, m, pad_length);
