@@ -8,8 +8,9 @@ link them, and then run; a failing C++ test fails its pytest test, with the
 GoogleTest output in the report. ``bazel test //...`` runs the same files.
 
 Binaries are cached (``$TF_MLM_CACHE_DIR``, default ``~/.cache/tf_mlm``,
-under ``cc_tests/``) by a hash of the compiler, the flags and every file in
-cc/core and tests/cc, so only a change to those recompiles.
+under ``cc_tests/``; tests/_build_cache.py) by a hash of the compiler, the
+flags and every file in cc/core and tests/cc, so only a change to those
+recompiles.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from tests import _build_cache
 
 # Multi-process, compiler or sanitizer work: the main CI job runs these;
 # the Bazel and TensorFlow-matrix jobs deselect them (-m 'not slow').
@@ -55,12 +58,6 @@ def _compiles(cxx: str, source: str, flags, libs=()) -> bool:
 _GTEST_PROBE = """#include <gtest/gtest.h>
 TEST(Probe, Ok) { EXPECT_EQ(1, 1); }
 """
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("TF_MLM_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tf_mlm")
-    return Path(base) / "cc_tests"
 
 
 def _key(cxx: str, flags) -> str:
@@ -100,7 +97,8 @@ def cc_test_binaries() -> dict:
     if cxx is None:
         pytest.skip("no C++ compiler found (set $CXX or install g++)")
     no_san = os.environ.get("TF_MLM_CC_TESTS_NO_SANITIZERS") == "1"
-    out_dir = _cache_root() / _key(cxx, [BASE_FLAGS, SANITIZE_FLAGS, LIBS, no_san])
+    out_dir = _build_cache.entry("cc_tests", "gtest",
+                                 _key(cxx, [BASE_FLAGS, SANITIZE_FLAGS, LIBS, no_san]))
     if not all((out_dir / src.stem).is_file() for src in TEST_SOURCES):
         flags = _choose_flags(cxx)
         out_dir.mkdir(parents=True, exist_ok=True)

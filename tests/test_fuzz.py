@@ -35,6 +35,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import _build_cache
+
 # Multi-process, compiler or sanitizer work: the main CI job runs these;
 # the Bazel and TensorFlow-matrix jobs deselect them (-m 'not slow').
 pytestmark = pytest.mark.slow
@@ -56,22 +58,17 @@ def _clang() -> str | None:
     return None
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("TF_MLM_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tf_mlm")
-    return Path(base) / "fuzz"
-
-
 def build_harness(compiler: str, source: Path, flags: list[str], name: str,
                   libs: tuple = ()) -> Path:
-    """Compiles `source` once per (compiler, flags, core sources); cached."""
+    """Compiles `source` once per (compiler, flags, core sources); cached
+    (tests/_build_cache.py)."""
     h = hashlib.sha256()
     h.update(subprocess.run([compiler, "--version"], capture_output=True).stdout)
     h.update(repr((flags, libs)).encode())
     headers = sorted(source.parent.glob("*.h"))
     for path in sorted((ROOT / "cc" / "core").glob("*")) + headers + [source]:
         h.update(path.name.encode() + path.read_bytes())
-    out = _cache_dir() / f"{name}-{h.hexdigest()[:16]}"
+    out = _build_cache.entry("fuzz", name, h.hexdigest()[:16])
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
