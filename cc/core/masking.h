@@ -19,6 +19,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -580,20 +581,36 @@ inline void FinishDenseRow(const MaskOutputs<T, S>& out, int64_t first, int64_t 
   }
 }
 
-// Given chosen[] over items at level `mask_level` (0/1 per item), counts the
-// masked tokens of each row into counts[b], then after allocation writes
-// positions, original ids, and (when `values_opts` is set) new values.
-// With pad_length >= 0 the outputs are dense [rows, pad_length]: at most
-// pad_length tokens per row are masked (the first ones), the rest of a row's
-// slots are 0 with weight 0.
+// Appends the row positions first, first + 1, .., first + length - 1 (one
+// chosen item's tokens) to row_positions[k..], stopping at m positions in
+// all; returns the new k.
+template <typename S>
+inline int64_t AppendItemPositions(S* row_positions, int64_t k, int64_t m, int64_t first,
+                                   int64_t length) {
+  if (length <= 4 && k + 4 <= m) {
+    // Items of up to 4 tokens (words: 1-3 wordpieces, as a rule) without a
+    // loop whose trip count changes from item to item: 4 positions written,
+    // `length` of them kept. The others are inside the row's m slots
+    // (k + 4 <= m), so the items that follow overwrite them: k reaches m.
+    for (int q = 0; q < 4; ++q) row_positions[k + q] = static_cast<S>(first + q);
+    return k + length;
+  }
+  const int64_t end = first + std::min(length, m - k);
+  for (int64_t t = first; t < end; ++t) row_positions[k++] = static_cast<S>(t);
+  return k;
+}
+
+// Given chosen[] over items at level `mask_level` (0/1 per item): counts
+// the masked tokens of each row, allocates, then writes each row's
+// positions (the tokens of its chosen items, in order) and original ids.
 template <typename T, typename S>
 Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
-                  const uint8_t* chosen, const ValueOptions* value_opts, const Seed& seed,
-                  const AllocateMaskOutputs<T, S>& allocate, const ParallelFor& parallel_for,
-                  std::vector<int64_t>& counts, int64_t pad_length = -1) {
+                  const uint8_t* chosen, const AllocateMaskOutputs<T, S>& allocate,
+                  const ParallelFor& parallel_for) {
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const int64_t cost = 8 * (values.size / (rows + 1) + 1);
+  std::vector<int64_t> offsets(static_cast<size_t>(rows));
   // Pass 1: masked tokens per row.
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     WithTokenStarts(splits, mask_level, [&](auto token_start) {
@@ -604,68 +621,42 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
         // them as-is would size the outputs beyond what pass 2 writes.
         int64_t m = 0;
         ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
-        counts[b] = m;
+        offsets[b] = m;
       }
     });
   });
-  const bool dense = pad_length >= 0;
   int64_t total = 0;
-  // Masked tokens per row (at most pad_length when dense): how many values a
-  // row draws.
-  std::vector<int64_t> emitted(static_cast<size_t>(rows));
   for (int64_t b = 0; b < rows; ++b) {
-    const int64_t m = counts[b];
-    emitted[b] = dense ? std::min(m, pad_length) : m;
-    counts[b] = dense ? b * pad_length : total;
-    total += dense ? pad_length : m;
+    const int64_t m = offsets[b];
+    offsets[b] = total;
+    total += m;
   }
   MaskOutputs<T, S> out;
   TF_MLM_RETURN_IF_ERROR(allocate(total, &out));
-  if (!dense && out.position_splits != nullptr) {
-    for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(counts[b]);
+  if (out.position_splits != nullptr) {
+    for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(offsets[b]);
     out.position_splits[rows] = static_cast<S>(total);
   }
   // Pass 2: write outputs row by row.
-  const ValueChooser choose(value_opts != nullptr ? *value_opts : ValueOptions{});
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t t_row = splits.Descend(b, 0, rank), t_end = splits.Descend(b + 1, 0, rank);
-      if (out.masked_values != nullptr && out.masked_values != values.data && t_end > t_row) {
-        std::memcpy(out.masked_values + t_row, values.data + t_row,
-                    static_cast<size_t>(t_end - t_row) * sizeof(T));
-      }
-      // Positions first (the first pad_length ones when dense), then ids
-      // and values.
-      const int64_t k0 = counts[b], m = emitted[b];
-      S* const row_positions = out.positions + k0;
-      int64_t k = 0;
-      const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
-      WithTokenStarts(splits, mask_level, [&](auto token_start) {
+    WithTokenStarts(splits, mask_level, [&](auto token_start) {
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t t_row = splits.Descend(b, 0, rank), t_end = splits.Descend(b + 1, 0, rank);
+        if (out.masked_values != nullptr && out.masked_values != values.data && t_end > t_row) {
+          std::memcpy(out.masked_values + t_row, values.data + t_row,
+                      static_cast<size_t>(t_end - t_row) * sizeof(T));
+        }
+        const int64_t k0 = offsets[b], m = (b + 1 < rows ? offsets[b + 1] : total) - k0;
+        S* const row_positions = out.positions + k0;
+        int64_t k = 0;
+        const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
         ForEachFlagged(chosen, i0, i1, [&](int64_t i) {
-          const int64_t first = token_start(i) - t_row, length = token_start(i + 1) - token_start(i);
-          if (length <= 4 && k + 4 <= m) {
-            // Items of up to 4 tokens (words: 1-3 wordpieces, as a rule)
-            // without a loop whose trip count changes from item to item:
-            // 4 positions written, `length` of them kept. The others are
-            // inside the row's m slots (k + 4 <= m), so the items that
-            // follow overwrite them: k reaches m.
-            for (int q = 0; q < 4; ++q) row_positions[k + q] = static_cast<S>(first + q);
-            k += length;
-            return;
-          }
-          const int64_t end = first + std::min(length, m - k);
-          for (int64_t t = first; t < end; ++t) row_positions[k++] = static_cast<S>(t);
+          k = AppendItemPositions(row_positions, k, m, token_start(i) - t_row,
+                                  token_start(i + 1) - token_start(i));
         });
-      });
-      if (value_opts != nullptr) {
-        RowStream rng = choose.Stream(seed, b, m);
-        choose.ChooseRow(rng, values.data + t_row, row_positions, m, out.masked_ids + k0,
-                         out.masked_values + t_row);
-      } else {
         for (int64_t q = 0; q < m; ++q) out.masked_ids[k0 + q] = values[t_row + row_positions[q]];
       }
-      if (dense) FinishDenseRow(out, k0, m, pad_length);
-    }
+    });
   });
   return Status::Ok();
 }
@@ -833,6 +824,174 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
   return Status::Ok();
 }
 
+// Calls on_run(i, count) for each run of zero bytes flags[i, i + count) in
+// flags[0, n), in order; 8 bytes at a time while they are all 1.
+template <typename F>
+inline void ForEachZeroRun(const uint8_t* flags, int64_t n, F&& on_run) {
+  constexpr uint64_t kAllOnes = 0x0101010101010101ULL;
+  int64_t i = 0;
+  while (i < n) {
+    uint64_t block;
+    while (i + 8 <= n && (std::memcpy(&block, flags + i, 8), block == kAllOnes)) i += 8;
+    if (i == n) break;
+    if (flags[i] != 0) {
+      ++i;
+      continue;
+    }
+    int64_t j = i + 1;
+    while (j < n && flags[j] == 0) ++j;
+    on_run(i, j - i);
+    i = j;
+  }
+}
+
+// The fused pass when items are above tokens (whole words: axis < ragged
+// rank), given ComputeSelectable's 0/1 flags, in two sweeps over the rows:
+//  1. per row: the runs of unselectable items (8 flags at a time; usually
+//     the words of the special tokens), hence the count k of items to
+//     select; the k chosen ranks (MarkUniformSubset's bitmap, walked a word
+//     at a time), each mapped to its item by stepping over the runs; the
+//     chosen items' first tokens and lengths are kept (a row has room for
+//     min(cap, items) of them), their lengths summed into the row's m;
+//  2. per row, after allocation: copy the row, write the kept items'
+//     positions (the first pad_length when dense), then ids and values.
+// Same draws as SelectInRow and ChooseValues, so the outputs equal the
+// composed path's bit for bit; no pass over the flags after the first.
+template <typename T, typename S>
+Status MaskWords(Span<T> values, const NestedSplits<S>& splits, int axis, const uint8_t* selectable,
+                 const SelectionOptions& selection, const ValueOptions& value_opts,
+                 const Seed& seed, const AllocateMaskOutputs<T, S>& allocate,
+                 const ParallelFor& parallel_for, int64_t pad_length) {
+  constexpr int64_t kKeptRuns = 8;
+  const int rank = splits.ragged_rank();
+  const int64_t rows = splits.num_rows();
+  const bool dense = pad_length >= 0;
+  // Room per row for its chosen items: k <= min(max_selections, items).
+  std::vector<int64_t> room(static_cast<size_t>(rows + 1));
+  room[0] = 0;
+  for (int64_t b = 0; b < rows; ++b) {
+    const int64_t n = splits.Descend(b + 1, 0, axis) - splits.Descend(b, 0, axis);
+    room[b + 1] = room[b] + std::min(n, selection.max_selections);
+  }
+  // Not zeroed: sweep 1 writes what sweep 2 reads.
+  std::unique_ptr<int64_t[]> item_first(new int64_t[static_cast<size_t>(room[rows])]);
+  std::unique_ptr<int64_t[]> item_length(new int64_t[static_cast<size_t>(room[rows])]);
+  std::vector<int64_t> num_chosen(static_cast<size_t>(rows)), num_tokens(static_cast<size_t>(rows));
+  const int64_t cost = 8 * (values.size / (rows + 1) + 1);
+  parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
+    WithTokenStarts(splits, axis, [&](auto token_start) {
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t i0 = splits.Descend(b, 0, axis), n = splits.Descend(b + 1, 0, axis) - i0;
+        const uint8_t* const flags = selectable + i0;
+        int64_t kept[2 * kKeptRuns];
+        int64_t runs = 0, e = 0;
+        ForEachZeroRun(flags, n, [&](int64_t i, int64_t count) {
+          if (runs < kKeptRuns) {
+            kept[2 * runs] = i;
+            kept[2 * runs + 1] = count;
+          }
+          ++runs;
+          e += count;
+        });
+        const int64_t num_selectable = n - e;
+        RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
+        const int64_t k = DrawSelectionCount(rng, num_selectable, selection);
+        int64_t* const firsts = item_first.get() + room[b];
+        int64_t* const lengths = item_length.get() + room[b];
+        int64_t c = 0, m = 0;
+        auto keep_item = [&](int64_t i) {
+          const int64_t first = token_start(i0 + i), length = token_start(i0 + i + 1) - first;
+          firsts[c] = first;
+          lengths[c] = length;
+          ++c;
+          m += length;
+        };
+        // The item of each chosen rank, in increasing order: the rank plus
+        // the unselectable items before it.
+        int64_t passed = 0, skipped = 0;  // runs <= kKeptRuns: runs stepped over
+        int64_t i = 0, rank_at_i = 0;     // otherwise: selectable items in [0, i)
+        auto on_rank = [&](int64_t r) {
+          if (runs <= kKeptRuns) {
+            int64_t item = r + skipped;
+            while (passed < runs && kept[2 * passed] <= item) {
+              skipped += kept[2 * passed + 1];
+              item += kept[2 * passed + 1];
+              ++passed;
+            }
+            keep_item(item);
+            return;
+          }
+          while (i + 8 <= n) {
+            const int count = CountFlags8(flags + i);
+            if (rank_at_i + count > r) break;
+            rank_at_i += count;
+            i += 8;
+          }
+          while (!flags[i] || rank_at_i != r) {
+            rank_at_i += flags[i];
+            ++i;
+          }
+          keep_item(i);
+          ++i;
+          ++rank_at_i;
+        };
+        if (k > 0 && k == num_selectable) {
+          for (int64_t r = 0; r < k; ++r) on_rank(r);
+        } else if (k > 0) {
+          std::vector<uint64_t>& bits = ScratchBits(num_selectable);
+          MarkUniformSubset(rng, num_selectable, k, bits);
+          const int64_t words = (num_selectable + 63) / 64;
+          for (int64_t w = 0; w < words; ++w) {
+            uint64_t word = bits[w];
+            bits[w] = 0;
+            while (word) {
+              on_rank(w * 64 + __builtin_ctzll(word));
+              word &= word - 1;
+            }
+          }
+        }
+        num_chosen[b] = c;
+        num_tokens[b] = m;
+      }
+    });
+  });
+  int64_t total = 0;
+  std::vector<int64_t> offsets(static_cast<size_t>(rows));
+  for (int64_t b = 0; b < rows; ++b) {
+    offsets[b] = dense ? b * pad_length : total;
+    total += dense ? pad_length : num_tokens[b];
+  }
+  MaskOutputs<T, S> out;
+  TF_MLM_RETURN_IF_ERROR(allocate(total, &out));
+  if (!dense) {
+    for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(offsets[b]);
+    out.position_splits[rows] = static_cast<S>(total);
+  }
+  const ValueChooser choose(value_opts);
+  parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
+      if (out.masked_values != values.data && t1 > t0) {
+        std::memcpy(out.masked_values + t0, values.data + t0,
+                    static_cast<size_t>(t1 - t0) * sizeof(T));
+      }
+      const int64_t j0 = offsets[b], m = dense ? std::min(num_tokens[b], pad_length) : num_tokens[b];
+      S* const row_positions = out.positions + j0;
+      const int64_t* const firsts = item_first.get() + room[b];
+      const int64_t* const lengths = item_length.get() + room[b];
+      int64_t k = 0;
+      for (int64_t c = 0; c < num_chosen[b] && k < m; ++c) {
+        k = AppendItemPositions(row_positions, k, m, firsts[c] - t0, lengths[c]);
+      }
+      RowStream values_rng = choose.Stream(seed, b, m);
+      choose.ChooseRow(values_rng, values.data + t0, row_positions, m, out.masked_ids + j0,
+                       out.masked_values + t0);
+      if (dense) FinishDenseRow(out, j0, m, pad_length);
+    }
+  });
+  return Status::Ok();
+}
+
 }  // namespace internal
 
 // The fused pass: select items of every row (selectability from
@@ -857,17 +1016,8 @@ Status MaskLanguageModel(Span<T> values, const NestedSplits<S>& splits, int axis
   const int64_t num_items = NumItems(splits, values.size, axis);
   std::vector<uint8_t> flags(static_cast<size_t>(num_items));
   ComputeSelectable(values, splits, axis, unselectable, flags.data(), parallel_for);
-  const int64_t rows = splits.num_rows();
-  parallel_for(rows, 8 * (num_items / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
-      const int64_t i0 = splits.Descend(b, 0, axis), i1 = splits.Descend(b + 1, 0, axis);
-      SelectInRow(rng, flags.data() + i0, flags.data() + i0, i1 - i0, selection);
-    }
-  });
-  std::vector<int64_t> counts(static_cast<size_t>(rows));
-  return internal::EmitMasked(values, splits, axis, flags.data(), &value_opts, seed, allocate,
-                              parallel_for, counts, pad_length);
+  return internal::MaskWords(values, splits, axis, flags.data(), selection, value_opts, seed,
+                             allocate, parallel_for, pad_length);
 }
 
 // Composed path, step "positions": tokens of the items marked in `chosen`
@@ -878,9 +1028,7 @@ Status GatherMasked(Span<T> values, const NestedSplits<S>& splits, int mask_leve
                     const uint8_t* chosen, const AllocateMaskOutputs<T, S>& allocate,
                     const ParallelFor& parallel_for) {
   TF_MLM_RETURN_IF_ERROR(ValidateAxis(mask_level, splits.ragged_rank()));
-  std::vector<int64_t> counts(static_cast<size_t>(splits.num_rows()));
-  return internal::EmitMasked(values, splits, mask_level, chosen, nullptr, Seed{}, allocate,
-                              parallel_for, counts);
+  return internal::EmitMasked(values, splits, mask_level, chosen, allocate, parallel_for);
 }
 
 // Composed path, step "scatter": out = values with, for every row b, the

@@ -609,12 +609,11 @@ TEST(ComposedPath, EqualsFusedPass) {
   }
 }
 
-// GatherMasked / EmitMasked (the whole-word pass's emission step) against the
-// definition, computed here from the chosen flags: each row lists the
-// tokens of its chosen items in order, as offsets from the row's first
-// token; dense, the first pad_length of them, then zeros with weight 0.
-// Words of 1-9 pieces, so both the short-item path (up to 4 tokens, near
-// and far from the end of a row's slots) and the general one are covered.
+// GatherMasked against the definition, computed here from the chosen
+// flags: each row lists the tokens of its chosen items in order, as offsets
+// from the row's first token. Words of 1-9 pieces, so both the short-item
+// path of AppendItemPositions (up to 4 tokens, near and far from the end of
+// a row's slots) and the general one are covered.
 TEST(GatherMasked, ChosenItemsTokensInOrder) {
   const auto in = RandomBatch(80, 30, /*words=*/true, 9, /*max_pieces=*/9);
   const NestedSplits<int64_t> splits = in.nested();
@@ -643,20 +642,52 @@ TEST(GatherMasked, ChosenItemsTokensInOrder) {
                                      ragged.positions.begin() + ragged.position_splits[b + 1]);
       ASSERT_EQ(got, expected[b]) << "trial " << trial << " row " << b;
     }
+  }
+}
+
+// The whole-word fused pass, dense: each row's outputs are the first
+// pad_length of its ragged outputs (same seed), then zeros with weight 0;
+// only the recorded tokens change in masked_values. Words of 1-9 pieces,
+// rows with many unselectable words (more runs than the pass keeps) and
+// with none.
+TEST(MaskLanguageModel, WholeWordDenseIsRaggedCut) {
+  const auto in = RandomBatch(80, 30, /*words=*/true, 9, /*max_pieces=*/9);
+  const int64_t rows = static_cast<int64_t>(in.splits[0].size()) - 1;
+  for (int trial = 0; trial < 6; ++trial) {
+    // ids are drawn from [0, 120]: 3 special ids leave most words
+    // selectable; 40 make many short runs of unselectable words.
+    std::vector<int64_t> special_ids = {0, 101, 102};
+    if (trial % 2 == 1) {
+      for (int64_t id = 3; id < 40; ++id) special_ids.push_back(id);
+    }
+    const IdSet special = Ids(special_ids);
+    SelectionOptions sel = Rate(trial == 5 ? 1.0f : 0.1f + 0.15f * trial, 1 + 4 * trial);
+    sel.mode = trial < 3 ? SelectionMode::kExactCount : SelectionMode::kBernoulli;
+    const Seed seed{static_cast<uint64_t>(trial), 3};
+    const ValueOptions val = Values(0.5f, 0.3f);
+    Outputs<int64_t, int64_t> ragged;
+    ASSERT_TRUE(RunMlm(in, 1, special, sel, val, seed, &ragged).ok());
     for (int64_t pad_length : {0, 1, 3, 5, 12, 200}) {
       Outputs<int64_t, int64_t> dense;
-      std::vector<int64_t> counts(static_cast<size_t>(rows));
-      ASSERT_TRUE(internal::EmitMasked(in.values_span(), splits, 1, chosen.data(), nullptr, Seed{},
-                                       dense.Allocator(0, rows, false, /*dense=*/true), SerialFor,
-                                       counts, pad_length).ok());
+      ASSERT_TRUE(RunMlm(in, 1, special, sel, val, seed, &dense, SerialFor, pad_length).ok());
+      std::vector<int64_t> values = in.values;
       for (int64_t b = 0; b < rows; ++b) {
+        const int64_t r0 = ragged.position_splits[b], r1 = ragged.position_splits[b + 1];
+        const int64_t t_row = in.splits[1][in.splits[0][b]];
         for (int64_t j = 0; j < pad_length; ++j) {
-          const bool kept = j < static_cast<int64_t>(expected[b].size());
-          ASSERT_EQ(dense.positions[b * pad_length + j], kept ? expected[b][j] : 0)
+          const int64_t d = b * pad_length + j;
+          const bool kept = j < r1 - r0;
+          ASSERT_EQ(dense.positions[d], kept ? ragged.positions[r0 + j] : 0)
               << "trial " << trial << " pad_length " << pad_length << " row " << b << " slot " << j;
-          ASSERT_EQ(dense.weights[b * pad_length + j], kept ? 1.0f : 0.0f);
+          ASSERT_EQ(dense.masked_ids[d], kept ? ragged.masked_ids[r0 + j] : 0);
+          ASSERT_EQ(dense.weights[d], kept ? 1.0f : 0.0f);
+          if (kept) {
+            const int64_t t = t_row + ragged.positions[r0 + j];
+            values[t] = ragged.masked_values[t];
+          }
         }
       }
+      ASSERT_EQ(dense.masked_values, values) << "trial " << trial << " pad_length " << pad_length;
     }
   }
 }
