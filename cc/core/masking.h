@@ -669,6 +669,69 @@ inline int CountFlags8(const uint8_t* flags) {
   return static_cast<int>((word * 0x0101010101010101ULL) >> 56);
 }
 
+// Calls on_bit(i) for every set bit i of bits[0 .. (num_bits + 63) / 64), in
+// increasing order, clearing the words it reads (so a scratch bitmap is
+// ready for its next user).
+template <typename F>
+inline void TakeSetBits(std::vector<uint64_t>& bits, int64_t num_bits, F&& on_bit) {
+  const int64_t words = (num_bits + 63) / 64;
+  for (int64_t w = 0; w < words; ++w) {
+    uint64_t word = bits[w];
+    bits[w] = 0;
+    while (word) {
+      on_bit(w * 64 + __builtin_ctzll(word));
+      word &= word - 1;
+    }
+  }
+}
+
+// Maps increasing ranks among a row's selectable elements to the elements'
+// indices in the row: the rank plus the unselectable elements before it.
+// Two ways, by how the unselectable elements are known:
+//  - RunsRanks: as a few runs, (first, length) pairs in order: each run at or
+//    before the candidate is stepped over once (O(1) per rank);
+//  - FlagsRanks: as 0/1 flags[0, n) (many runs): counted 8 flags at a time.
+class RunsRanks {
+ public:
+  RunsRanks(const int64_t* runs, int64_t num_runs) : runs_(runs), num_runs_(num_runs) {}
+  int64_t operator()(int64_t r) {
+    int64_t i = r + skipped_;
+    while (passed_ < num_runs_ && runs_[2 * passed_] <= i) {
+      skipped_ += runs_[2 * passed_ + 1];
+      i += runs_[2 * passed_ + 1];
+      ++passed_;
+    }
+    return i;
+  }
+
+ private:
+  const int64_t* runs_;
+  int64_t num_runs_, passed_ = 0, skipped_ = 0;
+};
+
+class FlagsRanks {
+ public:
+  FlagsRanks(const uint8_t* flags, int64_t n) : flags_(flags), n_(n) {}
+  int64_t operator()(int64_t r) {
+    while (i_ + 8 <= n_) {
+      const int count = CountFlags8(flags_ + i_);
+      if (rank_at_i_ + count > r) break;
+      rank_at_i_ += count;
+      i_ += 8;
+    }
+    while (!flags_[i_] || rank_at_i_ != r) {
+      rank_at_i_ += flags_[i_];
+      ++i_;
+    }
+    ++rank_at_i_;
+    return i_++;
+  }
+
+ private:
+  const uint8_t* flags_;
+  int64_t n_, i_ = 0, rank_at_i_ = 0;  // rank_at_i_: selectable elements in [0, i_)
+};
+
 // The fused pass when items are tokens (axis == ragged rank), the common
 // BERT case, in two sweeps over the tokens instead of five:
 //  1. per row: find the runs of unselectable tokens (vector scan; usually
@@ -692,8 +755,8 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
   const int64_t rows = splits.num_rows();
   const bool dense = pad_length >= 0;
   const ValueChooser choose(value_opts);
-  // Per row: up to kKeptRuns (first token, length) pairs, the number of runs
-  // and of unselectable tokens.
+  // Per row: up to kKeptRuns (first token in the row, length) pairs, the
+  // number of runs and of unselectable tokens.
   std::vector<int64_t> kept(static_cast<size_t>(rows * 2 * kKeptRuns));
   std::vector<int64_t> num_runs(static_cast<size_t>(rows)), num_unselectable(static_cast<size_t>(rows)),
       counts(static_cast<size_t>(rows));
@@ -710,7 +773,7 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
       int64_t e = 0, runs = 0;
       unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t count) {
         if (runs < kKeptRuns) {
-          row_kept[2 * runs] = t0 + i;
+          row_kept[2 * runs] = i;
           row_kept[2 * runs + 1] = count;
         }
         ++runs;
@@ -752,68 +815,33 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
       auto emit = [&](int64_t t) {
         if (j < m) row_positions[j++] = static_cast<S>(t - t0);
       };
-      // on_rank(r) for the chosen ranks among the row's n selectable tokens,
-      // in increasing order.
-      auto for_each_chosen_rank = [&](auto&& on_rank) {
+      // emit_rank(r) for the chosen ranks among the row's n selectable
+      // tokens, in increasing order.
+      auto for_each_chosen_rank = [&](auto&& emit_rank) {
         if (k == n) {
-          for (int64_t r = 0; r < n; ++r) on_rank(r);
+          for (int64_t r = 0; r < n; ++r) emit_rank(r);
           return;
         }
         RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
         if (selection.mode == SelectionMode::kBernoulli) rng.Skip(static_cast<uint64_t>(n));
         std::vector<uint64_t>& bits = ScratchBits(n);
         MarkUniformSubset(rng, n, k, bits);
-        const int64_t words = (n + 63) / 64;
-        for (int64_t w = 0; w < words; ++w) {
-          uint64_t word = bits[w];
-          bits[w] = 0;
-          while (word) {
-            on_rank(w * 64 + __builtin_ctzll(word));
-            word &= word - 1;
-          }
-        }
+        TakeSetBits(bits, n, emit_rank);
       };
       const int64_t runs = num_runs[b];
       if (k > 0 && runs <= kKeptRuns) {
-        // The token of rank r is t0 + r plus the unselectable tokens before
-        // it: step over every run that starts at or before the candidate.
-        const int64_t* row_kept = kept.data() + b * 2 * kKeptRuns;
-        int64_t passed = 0, skipped = 0;
-        for_each_chosen_rank([&](int64_t r) {
-          int64_t t = t0 + r + skipped;
-          while (passed < runs && row_kept[2 * passed] <= t) {
-            skipped += row_kept[2 * passed + 1];
-            t += row_kept[2 * passed + 1];
-            ++passed;
-          }
-          emit(t);
-        });
+        RunsRanks token_of(kept.data() + b * 2 * kKeptRuns, runs);
+        for_each_chosen_rank([&](int64_t r) { emit(t0 + token_of(r)); });
       } else if (k > 0) {
-        // Unselectable tokens scattered over many runs: flags, padded by 8 so
-        // that the 8-byte reads never leave the buffer.
+        // Unselectable tokens scattered over many runs: flags.
         thread_local std::vector<uint8_t> flags;
-        if (flags.size() < static_cast<size_t>(t1 - t0 + 8)) flags.resize(static_cast<size_t>(t1 - t0 + 8));
+        if (flags.size() < static_cast<size_t>(t1 - t0)) flags.resize(static_cast<size_t>(t1 - t0));
         std::memset(flags.data(), 1, static_cast<size_t>(t1 - t0));
-        std::memset(flags.data() + (t1 - t0), 0, 8);
         unselectable.ForEachMemberRun(values.data + t0, t1 - t0, [&](int64_t i, int64_t count) {
           std::memset(flags.data() + i, 0, static_cast<size_t>(count));
         });
-        int64_t i = 0, rank_at_i = 0;  // rank_at_i: selectable tokens in [t0, t0 + i)
-        for_each_chosen_rank([&](int64_t r) {
-          while (i + 8 <= t1 - t0) {
-            const int c = CountFlags8(flags.data() + i);
-            if (rank_at_i + c > r) break;
-            rank_at_i += c;
-            i += 8;
-          }
-          while (!flags[i] || rank_at_i != r) {
-            rank_at_i += flags[i];
-            ++i;
-          }
-          emit(t0 + i);
-          ++i;
-          ++rank_at_i;
-        });
+        FlagsRanks token_of(flags.data(), t1 - t0);
+        for_each_chosen_rank([&](int64_t r) { emit(t0 + token_of(r)); });
       }
       RowStream values_rng = choose.Stream(seed, b, m);
       choose.ChooseRow(values_rng, values.data + t0, row_positions, m, out.masked_ids + j0,
@@ -906,49 +934,22 @@ Status MaskWords(Span<T> values, const NestedSplits<S>& splits, int axis, const 
           ++c;
           m += length;
         };
-        // The item of each chosen rank, in increasing order: the rank plus
-        // the unselectable items before it.
-        int64_t passed = 0, skipped = 0;  // runs <= kKeptRuns: runs stepped over
-        int64_t i = 0, rank_at_i = 0;     // otherwise: selectable items in [0, i)
-        auto on_rank = [&](int64_t r) {
-          if (runs <= kKeptRuns) {
-            int64_t item = r + skipped;
-            while (passed < runs && kept[2 * passed] <= item) {
-              skipped += kept[2 * passed + 1];
-              item += kept[2 * passed + 1];
-              ++passed;
-            }
-            keep_item(item);
+        // The chosen ranks, in increasing order, and their items.
+        auto for_each_chosen_rank = [&](auto&& keep_rank) {
+          if (k == num_selectable) {
+            for (int64_t r = 0; r < k; ++r) keep_rank(r);
             return;
           }
-          while (i + 8 <= n) {
-            const int count = CountFlags8(flags + i);
-            if (rank_at_i + count > r) break;
-            rank_at_i += count;
-            i += 8;
-          }
-          while (!flags[i] || rank_at_i != r) {
-            rank_at_i += flags[i];
-            ++i;
-          }
-          keep_item(i);
-          ++i;
-          ++rank_at_i;
-        };
-        if (k > 0 && k == num_selectable) {
-          for (int64_t r = 0; r < k; ++r) on_rank(r);
-        } else if (k > 0) {
           std::vector<uint64_t>& bits = ScratchBits(num_selectable);
           MarkUniformSubset(rng, num_selectable, k, bits);
-          const int64_t words = (num_selectable + 63) / 64;
-          for (int64_t w = 0; w < words; ++w) {
-            uint64_t word = bits[w];
-            bits[w] = 0;
-            while (word) {
-              on_rank(w * 64 + __builtin_ctzll(word));
-              word &= word - 1;
-            }
-          }
+          TakeSetBits(bits, num_selectable, keep_rank);
+        };
+        if (k > 0 && runs <= kKeptRuns) {
+          RunsRanks item_of(kept, runs);
+          for_each_chosen_rank([&](int64_t r) { keep_item(item_of(r)); });
+        } else if (k > 0) {
+          FlagsRanks item_of(flags, n);
+          for_each_chosen_rank([&](int64_t r) { keep_item(item_of(r)); });
         }
         num_chosen[b] = c;
         num_tokens[b] = m;
