@@ -306,6 +306,70 @@ TEST(ForEachFlagged, VisitsNonzeroBytesInOrder) {
   }
 }
 
+// The pieces of the fused passes' rank walk against their definitions, on
+// 0/1 flags of every density and run structure (long runs, scattered
+// zeros, all ones, all zeros; lengths around multiples of 8):
+//  - ForEachZeroRun lists the maximal runs of zero flags, in order;
+//  - RunsRanks (from those runs) and FlagsRanks (from the flags) both map
+//    increasing ranks to the index of the rank-th nonzero flag;
+//  - TakeSetBits visits the set bits in order and leaves the bitmap clear.
+TEST(RankWalk, ZeroRunsAndRankMapsMatchDefinitions) {
+  std::mt19937 gen(12);
+  for (int trial = 0; trial < 400; ++trial) {
+    const int64_t n = static_cast<int64_t>(gen() % 150);
+    const int style = trial % 4;
+    std::vector<uint8_t> flags(static_cast<size_t>(n), 1);
+    for (int64_t i = 0; i < n; ++i) {
+      if (style == 0) flags[i] = gen() % 3 != 0;                 // scattered zeros
+      if (style == 1) flags[i] = (i / (1 + trial % 13)) % 2;     // runs of equal length
+      if (style == 2) flags[i] = gen() % 40 != 0;                // rare zeros
+      if (style == 3 && trial % 8 == 3) flags[i] = 0;            // all zeros (else all ones)
+    }
+    std::vector<int64_t> runs, expected_runs;
+    internal::ForEachZeroRun(flags.data(), n, [&](int64_t i, int64_t count) {
+      runs.push_back(i);
+      runs.push_back(count);
+    });
+    for (int64_t i = 0; i < n;) {
+      if (flags[i]) {
+        ++i;
+        continue;
+      }
+      int64_t j = i;
+      while (j < n && !flags[j]) ++j;
+      expected_runs.push_back(i);
+      expected_runs.push_back(j - i);
+      i = j;
+    }
+    ASSERT_EQ(runs, expected_runs) << "trial " << trial;
+
+    std::vector<int64_t> selectable;  // index of each rank
+    for (int64_t i = 0; i < n; ++i) {
+      if (flags[i]) selectable.push_back(i);
+    }
+    const int64_t num_selectable = static_cast<int64_t>(selectable.size());
+    std::vector<uint64_t> bits(static_cast<size_t>((num_selectable + 63) / 64), 0);
+    std::vector<int64_t> chosen;
+    for (int64_t r = 0; r < num_selectable; ++r) {
+      if (gen() % (1 + trial % 5) == 0) {
+        chosen.push_back(r);
+        bits[r >> 6] |= uint64_t{1} << (r & 63);
+      }
+    }
+    std::vector<int64_t> visited;
+    internal::TakeSetBits(bits, num_selectable, [&](int64_t r) { visited.push_back(r); });
+    ASSERT_EQ(visited, chosen) << "trial " << trial;
+    ASSERT_TRUE(std::all_of(bits.begin(), bits.end(), [](uint64_t w) { return w == 0; }));
+
+    internal::RunsRanks from_runs(runs.data(), static_cast<int64_t>(runs.size() / 2));
+    internal::FlagsRanks from_flags(flags.data(), n);
+    for (int64_t r : chosen) {
+      ASSERT_EQ(from_runs(r), selectable[r]) << "trial " << trial << " rank " << r;
+      ASSERT_EQ(from_flags(r), selectable[r]) << "trial " << trial << " rank " << r;
+    }
+  }
+}
+
 // SelectInRow (which spreads 8 bitmap bits at a time into the flags of 8
 // selectable items) against the item-by-item mapping of the same draws:
 // item i is chosen iff it is selectable and the bit of its rank is set.
