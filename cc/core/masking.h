@@ -600,6 +600,38 @@ inline int64_t AppendItemPositions(S* row_positions, int64_t k, int64_t m, int64
   return k;
 }
 
+// Each row's first output slot, from the rows' output counts (dense:
+// pad_length slots per row whatever the count); returns the total.
+inline int64_t OutputOffsets(const std::vector<int64_t>& counts, int64_t pad_length,
+                             std::vector<int64_t>* offsets) {
+  const int64_t rows = static_cast<int64_t>(counts.size());
+  offsets->resize(static_cast<size_t>(rows));
+  int64_t total = 0;
+  for (int64_t b = 0; b < rows; ++b) {
+    (*offsets)[b] = total;
+    total += pad_length >= 0 ? pad_length : counts[b];
+  }
+  return total;
+}
+
+// Allocates `total` output slots; ragged outputs also get their
+// position_splits (the offsets, then the total) when the caller wants them.
+template <typename T, typename S>
+Status AllocateOutputs(const AllocateMaskOutputs<T, S>& allocate, const std::vector<int64_t>& offsets,
+                       int64_t total, bool dense, MaskOutputs<T, S>* out) {
+  TF_MLM_RETURN_IF_ERROR(allocate(total, out));
+  if (!dense && out->position_splits != nullptr) {
+    const int64_t rows = static_cast<int64_t>(offsets.size());
+    for (int64_t b = 0; b < rows; ++b) out->position_splits[b] = static_cast<S>(offsets[b]);
+    out->position_splits[rows] = static_cast<S>(total);
+  }
+  return Status::Ok();
+}
+
+// Up to this many runs of unselectable elements are kept per row by the
+// fused passes (RunsRanks); a row with more falls back to flags (FlagsRanks).
+constexpr int64_t kKeptRuns = 8;
+
 // Given chosen[] over items at level `mask_level` (0/1 per item): counts
 // the masked tokens of each row, allocates, then writes each row's
 // positions (the tokens of its chosen items, in order) and original ids.
@@ -610,7 +642,7 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const int64_t cost = 8 * (values.size / (rows + 1) + 1);
-  std::vector<int64_t> offsets(static_cast<size_t>(rows));
+  std::vector<int64_t> counts(static_cast<size_t>(rows));
   // Pass 1: masked tokens per row.
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     WithTokenStarts(splits, mask_level, [&](auto token_start) {
@@ -621,22 +653,14 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
         // them as-is would size the outputs beyond what pass 2 writes.
         int64_t m = 0;
         ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
-        offsets[b] = m;
+        counts[b] = m;
       }
     });
   });
-  int64_t total = 0;
-  for (int64_t b = 0; b < rows; ++b) {
-    const int64_t m = offsets[b];
-    offsets[b] = total;
-    total += m;
-  }
+  std::vector<int64_t> offsets;
+  const int64_t total = OutputOffsets(counts, -1, &offsets);
   MaskOutputs<T, S> out;
-  TF_MLM_RETURN_IF_ERROR(allocate(total, &out));
-  if (out.position_splits != nullptr) {
-    for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(offsets[b]);
-    out.position_splits[rows] = static_cast<S>(total);
-  }
+  TF_MLM_RETURN_IF_ERROR(AllocateOutputs(allocate, offsets, total, /*dense=*/false, &out));
   // Pass 2: write outputs row by row.
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     WithTokenStarts(splits, mask_level, [&](auto token_start) {
@@ -646,7 +670,7 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
           std::memcpy(out.masked_values + t_row, values.data + t_row,
                       static_cast<size_t>(t_end - t_row) * sizeof(T));
         }
-        const int64_t k0 = offsets[b], m = (b + 1 < rows ? offsets[b + 1] : total) - k0;
+        const int64_t k0 = offsets[b], m = counts[b];
         S* const row_positions = out.positions + k0;
         int64_t k = 0;
         const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
@@ -750,7 +774,6 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
                   const SelectionOptions& selection, const ValueOptions& value_opts,
                   const Seed& seed, const AllocateMaskOutputs<T, S>& allocate,
                   const ParallelFor& parallel_for, int64_t pad_length) {
-  constexpr int64_t kKeptRuns = 8;
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const bool dense = pad_length >= 0;
@@ -788,17 +811,9 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
       counts[b] = DrawSelectionCount(rng, t1 - t0 - e, selection);
     }
   });
-  int64_t total = 0;
-  std::vector<int64_t> offsets(static_cast<size_t>(rows));
-  for (int64_t b = 0; b < rows; ++b) {
-    offsets[b] = dense ? b * pad_length : total;
-    total += dense ? pad_length : counts[b];
-  }
-  if (!dense) {
-    TF_MLM_RETURN_IF_ERROR(allocate(total, &out));
-    for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(offsets[b]);
-    out.position_splits[rows] = static_cast<S>(total);
-  }
+  std::vector<int64_t> offsets;
+  const int64_t total = OutputOffsets(counts, pad_length, &offsets);
+  if (!dense) TF_MLM_RETURN_IF_ERROR(AllocateOutputs(allocate, offsets, total, dense, &out));
   parallel_for(rows, 2 * cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t t0 = splits.Descend(b, 0, rank), t1 = splits.Descend(b + 1, 0, rank);
@@ -890,7 +905,6 @@ Status MaskWords(Span<T> values, const NestedSplits<S>& splits, int axis, const 
                  const SelectionOptions& selection, const ValueOptions& value_opts,
                  const Seed& seed, const AllocateMaskOutputs<T, S>& allocate,
                  const ParallelFor& parallel_for, int64_t pad_length) {
-  constexpr int64_t kKeptRuns = 8;
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const bool dense = pad_length >= 0;
@@ -956,18 +970,10 @@ Status MaskWords(Span<T> values, const NestedSplits<S>& splits, int axis, const 
       }
     });
   });
-  int64_t total = 0;
-  std::vector<int64_t> offsets(static_cast<size_t>(rows));
-  for (int64_t b = 0; b < rows; ++b) {
-    offsets[b] = dense ? b * pad_length : total;
-    total += dense ? pad_length : num_tokens[b];
-  }
+  std::vector<int64_t> offsets;
+  const int64_t total = OutputOffsets(num_tokens, pad_length, &offsets);
   MaskOutputs<T, S> out;
-  TF_MLM_RETURN_IF_ERROR(allocate(total, &out));
-  if (!dense) {
-    for (int64_t b = 0; b < rows; ++b) out.position_splits[b] = static_cast<S>(offsets[b]);
-    out.position_splits[rows] = static_cast<S>(total);
-  }
+  TF_MLM_RETURN_IF_ERROR(AllocateOutputs(allocate, offsets, total, dense, &out));
   const ValueChooser choose(value_opts);
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
