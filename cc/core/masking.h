@@ -342,6 +342,12 @@ class ValueChooser {
   template <typename T, typename S>
   void ChooseRow(RowStream& rng, const T* row, const S* positions, int64_t m, T* masked_ids,
                  T* row_out) const {
+    // Token q the general way: operator() draws (and refills) as it needs.
+    auto choose_one = [&](int64_t q) {
+      const S p = positions[q];
+      masked_ids[q] = row[p];
+      row_out[p] = (*this)(rng, row[p]);
+    };
     int64_t q = 0;
     if (replacement_.IsUniform32()) {
       const uint32_t vocab = static_cast<uint32_t>(replacement_.vocab_size());
@@ -367,19 +373,10 @@ class ValueChooser {
           used += 1 + static_cast<int>(random);
         }
         rng.Advance(used);
-        if (q < m) {  // one token the general way (it refills the buffer)
-          const S p = positions[q];
-          masked_ids[q] = row[p];
-          row_out[p] = (*this)(rng, row[p]);
-          ++q;
-        }
+        if (q < m) choose_one(q++);  // refills the buffer
       }
     }
-    for (; q < m; ++q) {
-      const S p = positions[q];
-      masked_ids[q] = row[p];
-      row_out[p] = (*this)(rng, row[p]);
-    }
+    for (; q < m; ++q) choose_one(q);
   }
 
  private:
