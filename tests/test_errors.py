@@ -59,20 +59,21 @@ def test_axis_out_of_range(axis):
 
 
 @pytest.mark.parametrize("chooser,match", [
-    (tf_mlm.MaskValuesChooser(10, 10), "mask_token"),
-    (tf_mlm.MaskValuesChooser(10, -1), "mask_token"),
+    (tf_mlm.MaskValuesChooser(10, 2**31), "mask_token must fit in ids of 32-bit"),
+    (tf_mlm.MaskValuesChooser(10, -(2**31) - 1), "mask_token"),
     (tf_mlm.MaskValuesChooser(0, 0), "vocab_size"),
     (tf_mlm.MaskValuesChooser(10, 3, -0.1, 0.1), "mask_token_rate"),
     (tf_mlm.MaskValuesChooser(10, 3, 0.1, float("nan")), "random_token_rate"),
 ])
 def test_bad_chooser_values_fail_in_the_kernel(chooser, match):
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
-        tf_mlm.mask_language_model(IDS, SEL, chooser)
+        tf_mlm.mask_language_model(tf.cast(IDS, tf.int32), SEL, chooser)
 
 
 @pytest.mark.parametrize("selector,match", [
     (tf_mlm.RandomItemSelector(-1, 0.5), "max_selections"),
-    (tf_mlm.RandomItemSelector(3, 1.5), "selection_rate"),
+    (tf_mlm.RandomItemSelector(3, float("inf")), "selection_rate"),
+    (tf_mlm.RandomItemSelector(3, -0.5), "selection_rate"),
 ])
 def test_bad_selector_values_fail_in_the_kernel(selector, match):
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):

@@ -68,9 +68,11 @@ struct ValueOptions {
 
 inline bool IsUnitRate(float r) { return std::isfinite(r) && r >= 0.0f && r <= 1.0f; }
 
+// A selection rate above 1 selects every selectable item, as in
+// tensorflow_text (its count ceil(n * rate) is then at least n).
 inline Status ValidateSelectionOptions(const SelectionOptions& o) {
-  if (!IsUnitRate(o.selection_rate)) {
-    return Status::Invalid("selection_rate must be a finite number in [0, 1], got " +
+  if (!(std::isfinite(o.selection_rate) && o.selection_rate >= 0.0f)) {
+    return Status::Invalid("selection_rate must be a finite number >= 0, got " +
                            std::to_string(o.selection_rate));
   }
   if (o.max_selections < 0) {
@@ -98,23 +100,26 @@ inline Status ValidateValueOptions(const ValueOptions& o) {
   if (o.vocab_size < 1) {
     return Status::Invalid("vocab_size must be >= 1, got " + std::to_string(o.vocab_size));
   }
-  if (o.mask_token < 0 || o.mask_token >= o.vocab_size) {
-    return Status::Invalid("mask_token must be in [0, vocab_size) = [0, " +
-                           std::to_string(o.vocab_size) + "), got " +
-                           std::to_string(o.mask_token));
-  }
+  // mask_token may lie outside [0, vocab_size) (e.g. a [MASK] id appended
+  // after the ids random replacement draws from), as in tensorflow_text;
+  // ValidateValuesFitIds checks that the id dtype holds it.
   return ValidateReplacementOptions(o.replacement, o.vocab_size);
 }
 
-// Ids of dtype T must hold every id in [0, vocab_size): otherwise random
-// replacement ids would be truncated into other (even negative) ids.
+// Ids of dtype T must hold mask_token and every id in [0, vocab_size):
+// otherwise they would be truncated into other (even negative) ids.
 template <typename T>
-Status ValidateVocabFitsIds(const ValueOptions& o) {
+Status ValidateValuesFitIds(const ValueOptions& o) {
   const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<T>::max()) + 1;
+  const std::string dtype = std::to_string(8 * sizeof(T)) + "-bit";
   if (o.vocab_size > 0 && static_cast<uint64_t>(o.vocab_size) > limit) {
-    return Status::Invalid("vocab_size must be <= " + std::to_string(limit) +
-                           " for ids of " + std::to_string(8 * sizeof(T)) + "-bit dtype, got " +
-                           std::to_string(o.vocab_size));
+    return Status::Invalid("vocab_size must be <= " + std::to_string(limit) + " for ids of " +
+                           dtype + " dtype, got " + std::to_string(o.vocab_size));
+  }
+  if (o.mask_token < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+      o.mask_token > static_cast<int64_t>(std::numeric_limits<T>::max())) {
+    return Status::Invalid("mask_token must fit in ids of " + dtype + " dtype, got " +
+                           std::to_string(o.mask_token));
   }
   return Status::Ok();
 }
@@ -465,14 +470,32 @@ void SelectItems(Span<S> item_splits, const uint8_t* selectable, uint8_t* chosen
   });
 }
 
-// First (or, with reverse, last) `n` selectable items of each row.
+// Counts for SelectFirstN: one for every row, or one per row (as
+// tensorflow_text broadcasts `num_to_select`), each >= 0.
 template <typename S>
-void SelectFirstN(Span<S> item_splits, const uint8_t* selectable, uint8_t* chosen, int64_t n,
-                  bool reverse) {
+Status ValidateFirstNCounts(Span<S> item_splits, Span<int64_t> counts) {
+  const int64_t rows = item_splits.size - 1;
+  if (counts.size != 1 && counts.size != rows) {
+    return Status::Invalid("num_to_select must hold one count or one per row (" +
+                           std::to_string(rows) + "), got " + std::to_string(counts.size));
+  }
+  for (int64_t i = 0; i < counts.size; ++i) {
+    if (counts[i] < 0) {
+      return Status::Invalid("num_to_select must be >= 0, got " + std::to_string(counts[i]));
+    }
+  }
+  return Status::Ok();
+}
+
+// First (or, with reverse, last) `counts` selectable items of each row;
+// `counts` as ValidateFirstNCounts accepts it.
+template <typename S>
+void SelectFirstN(Span<S> item_splits, const uint8_t* selectable, uint8_t* chosen,
+                  Span<int64_t> counts, bool reverse) {
   const int64_t rows = item_splits.size - 1;
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t i0 = item_splits[b], i1 = item_splits[b + 1];
-    int64_t left = n;
+    int64_t left = counts[counts.size == 1 ? 0 : b];
     if (!reverse) {
       for (int64_t i = i0; i < i1; ++i) {
         chosen[i] = selectable[i] && left > 0;
@@ -1012,7 +1035,7 @@ Status MaskLanguageModel(Span<T> values, const NestedSplits<S>& splits, int axis
   TF_MLM_RETURN_IF_ERROR(ValidateAxis(axis, splits.ragged_rank()));
   TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(selection));
   TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(value_opts));
-  TF_MLM_RETURN_IF_ERROR(ValidateVocabFitsIds<T>(value_opts));
+  TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(value_opts));
   if (axis == splits.ragged_rank()) {
     return internal::MaskTokens(values, splits, unselectable, selection, value_opts, seed,
                                 allocate, parallel_for, pad_length);

@@ -674,7 +674,7 @@ py::tuple RunSpans(const SpanArgs& args) {
   const Span<T> values = AsSpan<T>(args.values);
   Check(ValidateNestedSplits(splits, values.size, "row_splits"));
   Check(ValidateAxis(args.axis, splits.ragged_rank()));
-  Check(ValidateVocabFitsIds<T>(args.value_opts));
+  Check(ValidateValuesFitIds<T>(args.value_opts));
   const int rank = splits.ragged_rank();
   const int64_t rows = splits.num_rows();
   const int64_t items = NumItems(splits, values.size, args.axis);

@@ -325,14 +325,17 @@ class SelectFirstNOp : public OpKernel {
     const Tensor& selectable = ctx->input(0);
     Span<S> splits;
     OP_REQUIRES_OK(ctx, ItemPartition(ctx, selectable, "selectable", &splits));
-    int64_t n;
-    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "num_to_select", &n));
-    OP_REQUIRES(ctx, n >= 0,
-                absl::InvalidArgumentError("num_to_select must be >= 0, got " + std::to_string(n)));
+    const Tensor& num_to_select = ctx->input(2);
+    OP_REQUIRES(ctx, num_to_select.dims() <= 1,
+                absl::InvalidArgumentError("num_to_select must be a scalar or a vector, got shape " +
+                                           num_to_select.shape().DebugString()));
+    const Span<int64_t> counts{num_to_select.flat<int64_t>().data(),
+                               num_to_select.NumElements()};
+    OP_REQUIRES_OK(ctx, ToTf(ValidateFirstNCounts(splits, counts)));
     Tensor* out;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, selectable.shape(), &out));
     SelectFirstN(splits, reinterpret_cast<const uint8_t*>(selectable.flat<bool>().data()),
-                 reinterpret_cast<uint8_t*>(out->flat<bool>().data()), n, reverse_);
+                 reinterpret_cast<uint8_t*>(out->flat<bool>().data()), counts, reverse_);
   }
 
  private:
@@ -350,7 +353,7 @@ class ChooseMaskValuesOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ItemPartition(ctx, ids, "ids", &splits));
     ValueOptions value_opts;
     OP_REQUIRES_OK(ctx, ValueInput(ctx, &value_opts));
-    OP_REQUIRES_OK(ctx, ToTf(ValidateVocabFitsIds<T>(value_opts)));
+    OP_REQUIRES_OK(ctx, ToTf(ValidateValuesFitIds<T>(value_opts)));
     Seed seed;
     OP_REQUIRES_OK(ctx, SeedInput(ctx, &seed));
     Tensor* out;

@@ -178,11 +178,13 @@ REGISTER_OP("TFMLM>SelectFirstN")
     .SetShapeFn([](InferenceContext* c) {
       TF_RETURN_IF_ERROR(RequireVector(c, 0));
       TF_RETURN_IF_ERROR(RequireVector(c, 1));
-      TF_RETURN_IF_ERROR(RequireScalar(c, 2));
+      ShapeHandle unused;
+      TF_RETURN_IF_ERROR(c->WithRankAtMost(c->input(2), 1, &unused));
       c->set_output(0, c->input(0));
       return absl::OkStatus();
     })
-    .Doc("The first (last, with reverse) n selectable items of each row.");
+    .Doc("The first (last, with reverse) n selectable items of each row; n is one count "
+         "for every row or one per row.");
 
 REGISTER_OP("TFMLM>ChooseMaskValues")
     .Input("ids: T")

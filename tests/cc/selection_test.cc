@@ -65,7 +65,7 @@ TEST(ValidateOptions, Selection) {
   EXPECT_TRUE(ValidateSelectionOptions(Rate(0.0f)).ok());
   EXPECT_TRUE(ValidateSelectionOptions(Rate(1.0f)).ok());
   EXPECT_TRUE(InvalidWith(ValidateSelectionOptions(Rate(-0.1f)), "selection_rate"));
-  EXPECT_TRUE(InvalidWith(ValidateSelectionOptions(Rate(1.5f)), "selection_rate"));
+  EXPECT_TRUE(ValidateSelectionOptions(Rate(1.5f)).ok());  // selects every selectable item
   EXPECT_TRUE(InvalidWith(ValidateSelectionOptions(Rate(std::nanf(""))), "selection_rate"));
   EXPECT_TRUE(InvalidWith(ValidateSelectionOptions(Rate(INFINITY)), "selection_rate"));
   EXPECT_TRUE(InvalidWith(ValidateSelectionOptions(Rate(0.1f, -1)), "max_selections_per_batch"));
@@ -88,8 +88,24 @@ TEST(ValidateOptions, Values) {
   EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(-0.1f, 0.1f)), "mask_token_rate"));
   EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(0.1f, std::nanf(""))), "random_token_rate"));
   EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(0.8f, 0.1f, 0, 0)), "vocab_size"));
-  EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(0.8f, 0.1f, 100, 100)), "mask_token"));
-  EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(0.8f, 0.1f, 100, -1)), "mask_token"));
+  // Any mask id the ids' dtype holds, inside the vocabulary or not.
+  EXPECT_TRUE(ValidateValueOptions(Values(0.8f, 0.1f, 100, 100)).ok());
+  EXPECT_TRUE(ValidateValueOptions(Values(0.8f, 0.1f, 100, -1)).ok());
+  EXPECT_TRUE(ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, 100, -(int64_t{1} << 31))).ok());
+  EXPECT_TRUE(InvalidWith(ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, 100, int64_t{1} << 31)),
+                          "mask_token must fit in ids of 32-bit"));
+  EXPECT_TRUE(InvalidWith(
+      ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, 100, -(int64_t{1} << 31) - 1)), "mask_token"));
+  EXPECT_TRUE(ValidateValuesFitIds<int64_t>(Values(0.8f, 0.1f, 100, int64_t{1} << 31)).ok());
+  EXPECT_TRUE(InvalidWith(ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, (int64_t{1} << 31) + 1)),
+                          "vocab_size must be <= 2147483648"));
+}
+
+TEST(ExactSelectionCount, RateAboveOneSelectsEverySelectableItem) {
+  EXPECT_EQ(ExactSelectionCount(7, Rate(1.5f)), 7);
+  EXPECT_EQ(ExactSelectionCount(7, Rate(1e30f)), 7);
+  EXPECT_EQ(ExactSelectionCount(7, Rate(3.0f, 4)), 4);
+  EXPECT_EQ(ExactSelectionCount(0, Rate(2.0f)), 0);
 }
 
 TEST(ValidateOptions, Axis) {

@@ -444,9 +444,11 @@ void FuzzSelectFirstN(Reader& r, uint8_t flags) {
   const Span<S> splits{p.g.levels[0].data(), static_cast<int64_t>(p.g.levels[0].size())};
   Status s = ValidateRowSplits(splits, static_cast<int64_t>(p.flags.size()), "row_splits");
   if (!s.ok()) return CheckError(s);
-  if (n < 0) return;  // the kernel rejects it
+  const Span<int64_t> counts{&n, 1};
+  s = ValidateFirstNCounts(splits, counts);
+  if (!s.ok()) return CheckError(s);
   std::vector<uint8_t> out(p.flags.size(), 0xAB);
-  SelectFirstN(splits, p.flags.data(), out.data(), n, flags & 16);
+  SelectFirstN(splits, p.flags.data(), out.data(), counts, flags & 16);
   for (int64_t b = 0; b + 1 < splits.size; ++b) {
     int64_t chosen = 0;
     for (int64_t i = splits[b]; i < static_cast<int64_t>(splits[b + 1]); ++i) {
@@ -466,7 +468,7 @@ void FuzzChooseValues(Reader& r) {
   const Span<S> splits{g.levels[0].data(), static_cast<int64_t>(g.levels[0].size())};
   Status s = ValidateRowSplits(splits, g.num_values, "row_splits");
   if (s.ok()) s = ValidateValueOptions(vo);
-  if (s.ok()) s = ValidateVocabFitsIds<T>(vo);
+  if (s.ok()) s = ValidateValuesFitIds<T>(vo);
   if (!s.ok()) return CheckError(s);
   std::vector<T> out(ids.size(), static_cast<T>(kSentinel)), out2(ids.size());
   ChooseValues(SpanOf(ids), splits, vo, seed, out.data(), SerialFor);
