@@ -64,8 +64,14 @@ def test_whole_word_masking_masks_all_pieces_of_a_word():
     values = rng.integers(1000, 2000, size=int(pieces.sum()))
     words = tf.RaggedTensor.from_nested_row_lengths(values, [words_per_row, pieces])
     masked, positions, labels = tf_mlm.mask_language_model(words, *bert(0.2, 4), seed=[3, 4])
-    assert masked.shape.rank == 3
-    np.testing.assert_array_equal(masked.nested_row_splits[1], words.nested_row_splits[1])
+    # [batch, (tokens)], as tensorflow_text returns it; keep_structure keeps the words.
+    assert masked.ragged_rank == 1 and masked.row_splits.dtype == words.row_splits.dtype
+    np.testing.assert_array_equal(masked.row_splits, words.merge_dims(1, 2).row_splits)
+    nested, _, _ = tf_mlm.mask_language_model(words, *bert(0.2, 4), seed=[3, 4],
+                                              keep_structure=True)
+    assert nested.ragged_rank == 2
+    np.testing.assert_array_equal(nested.nested_row_splits[1], words.nested_row_splits[1])
+    np.testing.assert_array_equal(nested.flat_values, masked.values)
     for row, p, l in zip(words.to_list(), positions.to_list(), labels.to_list()):
         starts = np.cumsum([0] + [len(w) for w in row])
         chosen = [i for i, (a, b) in enumerate(zip(starts[:-1], starts[1:]))

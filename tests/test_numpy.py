@@ -296,8 +296,11 @@ def test_ragged_from_sequences_words():
     assert values.tolist() == [101, 7, 8, 9, 102]
     assert [s.tolist() for s in splits] == [[0, 3, 3, 5], [0, 1, 3, 3, 4, 5]]
     r = mlm.mask_sequences(rows, seed=2, selection_rate=1.0, **OPTS)
-    assert r.masked_values.tolist() == mlm.mask_ragged(values, splits, seed=2, selection_rate=1.0,
-                                                       **OPTS).masked_values.tolist()
+    ref = mlm.mask_ragged(values, splits, seed=2, selection_rate=1.0, **OPTS)
+    # One array of tokens per row, as mask_language_model merges [batch, (words), (pieces)].
+    assert ref.masked_values_row_splits.tolist() == [0, 3, 3, 5]
+    assert [row.tolist() for row in r.masked_values] == [
+        ref.masked_values[0:3].tolist(), [], ref.masked_values[3:5].tolist()]
     with pytest.raises(ValueError, match="sequences"):
         mlm.ragged_from_sequences([[[1], [2]], [3, 4]])
 
@@ -332,7 +335,7 @@ def _tf_mask(values, splits, axis, rate, cap, mode, seed, mask_rate=0.8, random_
     masked, positions, ids = tf_mlm.mask_language_model(rt, selector, chooser, axis=axis,
                                                         seed=list(seed))
     return (masked.flat_values.numpy(), positions.flat_values.numpy(),
-            positions.row_splits.numpy(), ids.flat_values.numpy())
+            positions.row_splits.numpy(), ids.flat_values.numpy(), masked.row_splits.numpy())
 
 
 @pytest.mark.parametrize("ids", [np.int32, np.int64])
@@ -355,12 +358,14 @@ def test_bit_identical_with_tf_op(ids, splits, mode, shape):
         got = mlm.mask_ragged(values, row_splits, selection_rate=rate, max_selections=cap,
                               mask_token_rate=0.6, random_token_rate=0.3, axis=axis,
                               selection_mode=mode, seed=seed, **OPTS)
-        for name, a, b in zip(("values", "positions", "splits", "ids"), expected, got[:4]):
+        # masked_input_ids is [batch, (tokens)] there: its splits are the composed ones.
+        for name, a, b in zip(("values", "positions", "splits", "ids", "token splits"), expected,
+                              got[:4] + got[5:]):
             assert a.dtype == b.dtype, name
             np.testing.assert_array_equal(a, b, err_msg=name)
         if trial == 0 and seed[0] >= 0:
             # an int seed s is the TF seed [s, 0]
-            assert _same(_tf_mask(values, row_splits, axis, rate, cap, mode, (seed[0], 0)),
+            assert _same(_tf_mask(values, row_splits, axis, rate, cap, mode, (seed[0], 0))[:4],
                          mlm.mask_ragged(values, row_splits, selection_rate=rate,
                                          max_selections=cap, axis=axis, selection_mode=mode,
                                          seed=seed[0], **OPTS)[:4])

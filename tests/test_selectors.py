@@ -81,8 +81,11 @@ def first_n(n, reverse=False):
 ALWAYS_MASK = (100, 99, 1.0, 0.0)
 
 
-def masked_rank2(masked):
-    return masked.merge_dims(1, -1) if masked.ragged_rank > 1 else masked
+def same_ragged(a, b):
+    """Equal values, ragged rank, dtypes and row-splits dtype."""
+    assert a.to_list() == b.to_list()
+    assert (a.ragged_rank, a.dtype, a.row_splits.dtype) == (b.ragged_rank, b.dtype,
+                                                             b.row_splits.dtype)
 
 
 @HYPOTHESIS
@@ -95,12 +98,8 @@ def test_first_and_last_n_equal_tensorflow_text(batch, n, last):
                                       tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
     theirs = text.mask_language_model(rt, theirs_cls(n, [0, 9]),
                                       text.MaskValuesChooser(*ALWAYS_MASK))
-    # tensorflow_text returns masked_input_ids merged to rank 2 (see README)
-    assert masked_rank2(ours[0]).to_list() == theirs[0].to_list()
-    assert ours[1].to_list() == theirs[1].to_list()
-    assert ours[2].to_list() == theirs[2].to_list()
-    assert ours[2].dtype == theirs[2].dtype and ours[1].dtype == theirs[1].dtype
-    assert ours[0].shape.rank == rt.shape.rank
+    for a, b in zip(ours, theirs):
+        same_ragged(a, b)
     ref = reference(rt, 1, first_n(n, last))
     assert ours[1].to_list() == ref[0] and ours[2].to_list() == ref[1]
     sel = ours_cls(n, [0, 9]).get_selection_mask(rt, 1)
@@ -137,8 +136,8 @@ def test_base_and_nothing_selectors_equal_tensorflow_text(batch):
                          (tf_mlm.NothingSelector(), text_selectors.NothingSelector())):
         a = tf_mlm.mask_language_model(rt, ours, tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
         b = text.mask_language_model(rt, theirs, text.MaskValuesChooser(*ALWAYS_MASK))
-        assert masked_rank2(a[0]).to_list() == b[0].to_list()
-        assert a[1].to_list() == b[1].to_list() and a[2].to_list() == b[2].to_list()
+        for x, y in zip(a, b):
+            same_ragged(x, y)
         assert ours.get_selection_mask(rt, 1).to_list() == \
             theirs.get_selection_mask(rt, 1).to_list()
 
@@ -154,8 +153,8 @@ def test_shuffle_fn_equals_tensorflow_text(shuffle, rank):
                                    tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
     b = text.mask_language_model(rt, text.RandomItemSelector(2, 0.5, [1, 2], fn),
                                  text.MaskValuesChooser(*ALWAYS_MASK))
-    assert masked_rank2(a[0]).to_list() == b[0].to_list()
-    assert a[1].to_list() == b[1].to_list() and a[2].to_list() == b[2].to_list()
+    for x, y in zip(a, b):
+        same_ragged(x, y)
 
 
 class AlwaysRandom(tf_mlm.MaskValuesChooser):

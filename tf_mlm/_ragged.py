@@ -7,18 +7,23 @@ from typing import Callable, Tuple
 import numpy as np
 import tensorflow as tf
 
-_ID_DTYPES = (tf.int32, tf.int64)
+ID_DTYPES = (tf.int32, tf.int64)
 
 
-def to_ragged(input_ids, name: str = "input_ids") -> Tuple[tf.RaggedTensor, Callable]:
-    """Returns ``(ragged, restore)`` where ``restore`` maps a RaggedTensor of
-    the same structure back to the input's kind (dense stays dense).
+def to_ragged(input_ids, name: str = "input_ids",
+              ids_only: bool = True) -> Tuple[tf.RaggedTensor, Callable]:
+    """Returns ``(ragged, restore)`` where ``restore(r, merge=False)`` maps a
+    RaggedTensor of the same structure back to the input's kind (dense stays
+    dense); with ``merge=True`` dimensions ``1..`` are merged, so the result
+    is ``[batch, (tokens)]`` (``[batch, tokens]`` for dense input).
 
     Accepts a RaggedTensor of rank >= 2, a dense Tensor or NumPy array of
-    rank >= 2, or nested Python lists (ragged or not).
+    rank >= 2, or nested Python lists (ragged or not). With ``ids_only``
+    the values must be int32/int64 ids (``TypeError`` otherwise); without
+    it any dtype passes (the selectors compare tokens of any dtype).
     """
     if isinstance(input_ids, tf.RaggedTensor):
-        rt, restore = input_ids, (lambda r: r)
+        rt, restore = input_ids, _merged
     else:
         if isinstance(input_ids, (list, tuple)):
             try:
@@ -27,11 +32,12 @@ def to_ragged(input_ids, name: str = "input_ids") -> Tuple[tf.RaggedTensor, Call
                 raise ValueError(f"`{name}` could not be converted to a RaggedTensor: {e}") from e
             if not isinstance(rt, tf.RaggedTensor):
                 raise ValueError(f"`{name}` must have rank >= 2, got rank {rt.shape.rank}")
-            restore = lambda r: r
+            restore = _merged
         else:
             dense = tf.convert_to_tensor(np.asarray(input_ids) if isinstance(input_ids, np.ndarray)
                                          else input_ids)
-            _check_dtype(dense.dtype, name)
+            if ids_only:
+                _check_dtype(dense.dtype, name)
             if dense.shape.rank is None:
                 raise ValueError(f"`{name}` must have a known rank >= 2")
             if dense.shape.rank < 2:
@@ -39,8 +45,16 @@ def to_ragged(input_ids, name: str = "input_ids") -> Tuple[tf.RaggedTensor, Call
                                  f"rank {dense.shape.rank}")
             rt = tf.RaggedTensor.from_tensor(dense, ragged_rank=dense.shape.rank - 1)
             static_shape = dense.shape
-            restore = lambda r: tf.ensure_shape(r.to_tensor(), static_shape)
-    _check_dtype(rt.dtype, name)
+
+            def restore(r, merge=False):
+                out = tf.ensure_shape(r.to_tensor(), static_shape)
+                if merge and static_shape.rank > 2:
+                    out = tf.reshape(out, [tf.shape(out)[0], -1])
+                    out.set_shape(static_shape[:1].concatenate(
+                        [static_shape[1:].num_elements()]))
+                return out
+    if ids_only:
+        _check_dtype(rt.dtype, name)
     if rt.flat_values.shape.rank != 1:
         raise ValueError(
             f"`{name}` must be ragged in every inner dimension (flat_values of rank 1); got "
@@ -49,8 +63,13 @@ def to_ragged(input_ids, name: str = "input_ids") -> Tuple[tf.RaggedTensor, Call
     return rt, restore
 
 
+def _merged(r: tf.RaggedTensor, merge: bool = False) -> tf.RaggedTensor:
+    """`r`, or with `merge` its tokens as `[batch, (tokens)]` (dims 1.. merged)."""
+    return r.merge_dims(1, -1) if merge and r.ragged_rank > 1 else r
+
+
 def _check_dtype(dtype, name):
-    if dtype not in _ID_DTYPES:
+    if dtype not in ID_DTYPES:
         raise TypeError(f"`{name}` must hold int32 or int64 ids, got dtype {dtype.name}")
 
 
@@ -80,11 +99,6 @@ def items_ragged(rt: tf.RaggedTensor, axis: int, item_values: tf.Tensor) -> tf.R
     structure of the dims 0..axis of `rt`."""
     return tf.RaggedTensor.from_nested_row_splits(item_values, rt.nested_row_splits[:axis],
                                                   validate=False)
-
-
-def merged_items_ragged(rt: tf.RaggedTensor, axis: int, item_values: tf.Tensor) -> tf.RaggedTensor:
-    """`item_values` as [batch, (items)], dims 1..axis merged."""
-    return tf.RaggedTensor.from_row_splits(item_values, item_row_splits(rt, axis), validate=False)
 
 
 def with_empty_items_true(rt: tf.RaggedTensor, axis: int, item_mask: tf.Tensor) -> tf.Tensor:

@@ -16,6 +16,16 @@ import tensorflow as tf
 from tf_mlm import _constants, _library, _ragged, _seed
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _as_dtype(x, dtype) -> tf.Tensor:
+    if isinstance(x, tf.Tensor):
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+    return tf.convert_to_tensor(x, dtype)
+
+
 class ItemSelector:
     """Base class: selects every item none of whose ids is unselectable.
 
@@ -64,29 +74,43 @@ class ItemSelector:
     def _make_unselectable_tensor(self, dtype) -> tf.Tensor:
         src = self._unselectable_source
         if isinstance(src, tf.Tensor):
-            return tf.cast(tf.reshape(src, [-1]), dtype)
+            return tf.reshape(src if src.dtype == dtype else tf.cast(src, dtype), [-1])
         if not src:
             return tf.zeros([0], dtype)
-        if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in src):
-            return tf.constant(np.asarray(src, dtype=dtype.as_numpy_dtype))
-        return tf.stack([tf.cast(tf.reshape(x, []), dtype) for x in src])
+        if dtype.is_integer and all(_is_int(x) for x in src):
+            return tf.constant(src, dtype)
+        return tf.stack([tf.reshape(_as_dtype(x, dtype), []) for x in src])
+
+    def _item_flags(self, rt: tf.RaggedTensor, axis: int) -> tf.Tensor:
+        """One bool per item at `axis` (flat): True when none of its tokens is
+        unselectable. Tokens of any dtype: the kernel compares int32/int64
+        ids itself; for other dtypes (strings, small ints, floats) the
+        comparison is made here and the kernel reads 0/1 flags instead."""
+        values, unselectable = rt.flat_values, self._unselectable_tensor(rt.dtype)
+        if rt.dtype not in _ragged.ID_DTYPES:
+            hit = tf.reduce_any(tf.equal(tf.expand_dims(values, 1), unselectable), axis=1)
+            values, unselectable = tf.cast(hit, tf.int32), tf.ones([1], tf.int32)
+        return _library.ops().tfmlm_selectable(values, rt.nested_row_splits, unselectable,
+                                               axis=axis)
 
     def get_selectable(self, input_ids, axis):
         """Which items may be selected.
 
-        Returns a bool RaggedTensor ``[batch, (items)]`` (dimensions
-        ``1..axis`` merged): True for the items none of whose ids is in
-        ``unselectable_ids``.
+        Returns a bool RaggedTensor shaped like ``input_ids.shape[:axis + 1]``
+        (the input's nesting kept): True for the items none of whose tokens
+        is in ``unselectable_ids``. Tokens may be of any dtype (ids or
+        strings).
 
         >>> ids = tf.ragged.constant([[[101], [7, 8]], [[9], [102]]])
         >>> tf_mlm.ItemSelector([101, 102]).get_selectable(ids, axis=1)
         <tf.RaggedTensor [[False, True], [True, False]]>
+        >>> tokens = tf.ragged.constant([[b"[CLS]", b"a", b"b"], [b"[CLS]", b"c"]])
+        >>> tf_mlm.ItemSelector([b"[CLS]"]).get_selectable(tokens, axis=1)
+        <tf.RaggedTensor [[False, True, True], [False, True]]>
         """
-        rt, _ = _ragged.to_ragged(input_ids)
+        rt, _ = _ragged.to_ragged(input_ids, ids_only=False)
         axis = _ragged.check_axis(rt, axis)
-        values = _library.ops().tfmlm_selectable(
-            rt.flat_values, rt.nested_row_splits, self._unselectable_tensor(rt.dtype), axis=axis)
-        return _ragged.merged_items_ragged(rt, axis, values)
+        return _ragged.items_ragged(rt, axis, self._item_flags(rt, axis))
 
     def get_selection_mask(self, input_ids, axis=1):
         """Which items are selected: a bool RaggedTensor shaped like
@@ -173,7 +197,7 @@ class RandomItemSelector(_RateCapSelector):
         return self._selection_mode
 
     def get_selection_mask(self, input_ids, axis):
-        rt, _ = _ragged.to_ragged(input_ids)
+        rt, _ = _ragged.to_ragged(input_ids, ids_only=False)
         axis = _ragged.check_axis(rt, axis)
         selectable = _flat_mask(self.get_selectable(rt, axis))
         splits = _ragged.item_row_splits(rt, axis)
@@ -220,12 +244,14 @@ class _FirstOrLastNSelector(ItemSelector):
         self._num_to_select = num_to_select
 
     def get_selectable(self, input_ids, axis):
-        rt, _ = _ragged.to_ragged(input_ids)
+        rt, _ = _ragged.to_ragged(input_ids, ids_only=False)
         axis = _ragged.check_axis(rt, axis)
-        selectable = _flat_mask(super().get_selectable(rt, axis))
+        # As in tensorflow_text: `num_to_select` is one count for every row,
+        # or one per row (any shape holding `batch` counts).
+        counts = tf.reshape(tf.cast(self._num_to_select, tf.int64), [-1])
         chosen = _library.ops().tfmlm_select_first_n(
-            selectable, _ragged.item_row_splits(rt, axis),
-            tf.cast(self._num_to_select, tf.int64), reverse=self._reverse)
+            self._item_flags(rt, axis), _ragged.item_row_splits(rt, axis), counts,
+            reverse=self._reverse)
         return _ragged.items_ragged(rt, axis, _ragged.with_empty_items_true(rt, axis, chosen))
 
 
@@ -260,7 +286,7 @@ class NothingSelector(ItemSelector):
         super().__init__([])
 
     def get_selectable(self, input_ids, axis):
-        rt, _ = _ragged.to_ragged(input_ids)
+        rt, _ = _ragged.to_ragged(input_ids, ids_only=False)
         axis = _ragged.check_axis(rt, axis)
         num_items = tf.shape(rt.nested_row_splits[axis]
                              if axis < rt.ragged_rank else rt.flat_values)[0]

@@ -20,7 +20,8 @@ def _uses_fused_kernel(item_selector, mask_values_chooser) -> bool:
             and chooser_type.get_mask_values is MaskValuesChooser.get_mask_values)
 
 
-def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *, seed=None):
+def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *, seed=None,
+                        keep_structure=False):
     """Applies BERT's masked-LM masking to a batch of token ids.
 
     The ``item_selector`` picks items per row (tokens, or whole words when
@@ -51,13 +52,25 @@ def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *
         ``tf.random.set_seed`` (tensorflow_text's behaviour); a Python int as
         op seed; or a shape-[2] int tensor for stateless masking, identical
         for identical inputs and seeds.
+      keep_structure: (tf_mlm extension) ``False`` (default, as
+        tensorflow_text): ``masked_input_ids`` is ``[batch, (tokens)]``, the
+        input's dimensions ``1..`` merged. ``True``: it keeps the input's
+        nesting (``[batch, (words), (wordpieces)]`` in, the same out).
 
     Returns:
       ``(masked_input_ids, masked_positions, masked_ids)``: the ids with the
-      selected tokens replaced (same shape, structure and dtype as
-      ``input_ids``; dense in, dense out); ``[batch, (num_masked)]`` ascending
-      positions in each row's flattened tokens (dtype of the row splits);
-      and ``[batch, (num_masked)]`` original ids at those positions.
+      selected tokens replaced, ``[batch, (tokens)]`` (dtype and row-splits
+      dtype of ``input_ids``; dense in, dense ``[batch, tokens]`` out; see
+      ``keep_structure``); ``[batch, (num_masked)]`` ascending positions in
+      each row's tokens (dtype of the row splits); and ``[batch,
+      (num_masked)]`` original ids at those positions.
+
+    >>> words = tf.ragged.constant([[[101], [7, 8], [102]], [[101], [5], [102]]])
+    >>> masked, _, _ = tf_mlm.mask_language_model(words, selector, chooser)
+    >>> masked
+    <tf.RaggedTensor [[101, 103, 103, 102], [101, 103, 102]]>
+    >>> tf_mlm.mask_language_model(words, selector, chooser, keep_structure=True)[0]
+    <tf.RaggedTensor [[[101], [103, 103], [102]], [[101], [103], [102]]]>
     """
     if not isinstance(item_selector, ItemSelector):
         raise ValueError("`item_selector` must be an instance of `ItemSelector`, got "
@@ -93,7 +106,7 @@ def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *
             new_values = ops.tfmlm_scatter_masked(
                 rt.flat_values, rt.nested_row_splits, positions, position_splits,
                 tf.cast(tf.reshape(new_ids, [-1]), rt.dtype))
-    masked_input_ids = restore(rt.with_flat_values(new_values))
+    masked_input_ids = restore(rt.with_flat_values(new_values), merge=not keep_structure)
     masked_positions = tf.RaggedTensor.from_row_splits(positions, position_splits, validate=False)
     masked_ids = masked_positions.with_values(masked_ids)  # shares the row partition
     return masked_input_ids, masked_positions, masked_ids

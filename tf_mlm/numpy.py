@@ -60,6 +60,7 @@ __all__ = [
     "ragged_from_sequences",
     "replacement_tables",
     "resolve_seed",
+    "token_row_splits",
     "sentencepiece_continuation_table",
     "wordpiece_continuation_table",
 ]
@@ -85,6 +86,11 @@ class MaskResult(NamedTuple):
         dense and padded with 0 with ``pad_to``.
       masked_weights: with ``pad_to``, float32 ``[rows, pad_to]``: 1.0 where
         a position is recorded, 0.0 in the padding; ``None`` otherwise.
+      masked_values_row_splits: the row splits of ``masked_values`` as
+        ``[rows, (tokens)]``: the nested splits composed, the counterpart of
+        ``tf_mlm.mask_language_model``'s ``masked_input_ids`` merged to
+        ``[batch, (tokens)]``. ``None`` where no splits were given
+        (``mask_padded``, the collator).
     """
 
     masked_values: np.ndarray
@@ -92,6 +98,22 @@ class MaskResult(NamedTuple):
     masked_positions_row_splits: Optional[np.ndarray]
     masked_ids: np.ndarray
     masked_weights: Optional[np.ndarray]
+    masked_values_row_splits: Optional[np.ndarray] = None
+
+
+def token_row_splits(row_splits) -> np.ndarray:
+    """The row splits of a nested ragged batch's tokens, ``[rows, (tokens)]``:
+    its nested splits (outermost first) composed, as ``merge_dims(1, -1)``
+    does for a RaggedTensor.
+
+    >>> token_row_splits([np.array([0, 2, 3]), np.array([0, 1, 3, 6])])
+    array([0, 3, 6])
+    """
+    splits = _splits_list(row_splits)
+    out = splits[0]
+    for inner in splits[1:]:
+        out = inner[out]
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +294,7 @@ def mask_ragged(values, row_splits, *, vocab_size, mask_token, selection_rate=0.
         pad_to=pad_to, excluded_ids=excluded_ids,
         replacement_frequencies=replacement_frequencies, replacement=replacement)
     return MaskResult(*_core.mask_language_model(values, splits, seed=resolve_seed(seed),
-                                                 **options))
+                                                 **options), token_row_splits(splits))
 
 
 def _core_options(*, ragged_rank, vocab_size, mask_token, selection_rate, max_selections,
@@ -472,12 +494,13 @@ def mask_spans(values, row_splits, *, vocab_size, mask_token, selection_rate=0.1
         values, splits, p=float(p), max_span_length=_int_arg("max_span_length", max_span_length),
         seed=resolve_seed(seed), axis=axis, **options)
     if pad_to is None:
-        return MaskResult(masked, positions, position_splits, ids, None)
+        return MaskResult(masked, positions, position_splits, ids, None, token_row_splits(splits))
     width = int(pad_to)
     lengths = np.diff(position_splits)
     return MaskResult(masked, _core.ragged_to_dense(positions, position_splits, width, 0),
                       None, _core.ragged_to_dense(ids, position_splits, width, 0),
-                      (np.arange(width) < lengths[:, None]).astype(np.float32))
+                      (np.arange(width) < lengths[:, None]).astype(np.float32),
+                      token_row_splits(splits))
 
 
 def group_words(values, row_splits, continuation_table) -> list:
@@ -618,8 +641,9 @@ def _padded_mask(ids: np.ndarray, pad_id: int) -> np.ndarray:
 
 def mask_sequences(sequences, **kwargs) -> MaskResult:
     """:func:`mask_ragged` on a list of rows (see :func:`ragged_from_sequences`):
-    ``masked_values`` is a list of 1-D arrays, one per row (tokens), or the
-    flat values for rows given as lists of words.
+    ``masked_values`` is a list of 1-D arrays, one per row holding the row's
+    tokens (for rows given as lists of words, their pieces in order, as
+    ``tf_mlm.mask_language_model`` merges them).
 
     >>> r = mask_sequences([[101, 7, 8, 102], [101, 9, 102]], vocab_size=200, mask_token=103,
     ...                    selection_rate=1.0, max_selections=1, unselectable_ids=[101, 102],
@@ -629,10 +653,8 @@ def mask_sequences(sequences, **kwargs) -> MaskResult:
     """
     values, splits = ragged_from_sequences(sequences)
     result = mask_ragged(values, splits, **kwargs)
-    if len(splits) == 1:
-        flat, bounds = result.masked_values, splits[0].tolist()
-        result = result._replace(masked_values=[flat[a:b] for a, b in zip(bounds, bounds[1:])])
-    return result
+    flat, bounds = result.masked_values, result.masked_values_row_splits.tolist()
+    return result._replace(masked_values=[flat[a:b] for a, b in zip(bounds, bounds[1:])])
 
 
 def mask_padded(ids, *, pad_id, **kwargs) -> MaskResult:
