@@ -40,11 +40,14 @@ def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def _check_rate(value, name):
+def _check_rate(value, name, at_most_one=True):
+    """A rate as a float: in [0, 1], or with ``at_most_one=False`` any
+    finite number >= 0 (a selection rate above 1 selects every selectable
+    token, as in keras_hub)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"`{name}` must be a float in [0, 1], got {value!r}")
     value = float(value)
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
+    if not (0.0 <= value <= 1.0 if at_most_one else 0.0 <= value < float("inf")):  # and NaN
         raise ValueError(f"`{name}` must be in [0, 1], got {name}={value}")
     return value
 
@@ -267,14 +270,15 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     Args:
       vocabulary_size: int, the size of the vocabulary; random replacement
         ids are drawn from ``[0, vocabulary_size)``.
-      mask_selection_rate: float in [0, 1], the fraction of each sequence's
-        selectable tokens to select.
-      mask_token_id: int in ``[0, vocabulary_size)``, the id of the mask
+      mask_selection_rate: float >= 0, the fraction of each sequence's
+        selectable tokens to select (1 or more selects them all).
+      mask_token_id: int below ``vocabulary_size``, the id of the mask
         token.
-      mask_selection_length: optional int > 0, the most tokens selected per
+      mask_selection_length: optional int >= 0, the most tokens selected per
         sequence. When set, ``mask_positions``, ``mask_ids`` and
         ``mask_weights`` are dense ``[batch, mask_selection_length]``, padded
-        with 0, 0 and 0.0; when None (default), they are ragged.
+        with 0, 0 and 0.0 (0 masks nothing and gives ``[batch, 0]``); when
+        None (default), they are ragged.
       unselectable_token_ids: ids never selected (padding, ``[CLS]``,
         ``[SEP]``, ...). Defaults to ``[0]``.
       mask_token_rate: float, how often a selected token becomes
@@ -341,19 +345,18 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             raise ValueError(f"`vocabulary_size` must be a positive int, got {vocabulary_size!r}")
         if not _is_int(mask_token_id):
             raise TypeError(f"`mask_token_id` must be an int, got {mask_token_id!r}")
-        if not 0 <= mask_token_id < vocabulary_size:
+        if mask_token_id >= vocabulary_size:  # keras_hub's check and wording
             raise ValueError(
-                "`mask_token_id` must be a valid id, in the range [0, vocabulary_size - 1] = "
-                f"[0, {vocabulary_size - 1}], but got mask_token_id={mask_token_id} with "
-                f"vocabulary_size={vocabulary_size}.")
+                "Mask token id should be in range [0, vocabulary_size - 1], but received "
+                f"mask_token_id={mask_token_id} (vocabulary_size={vocabulary_size}).")
         if mask_selection_length is not None and (
-                not _is_int(mask_selection_length) or mask_selection_length < 1):
-            raise ValueError("`mask_selection_length` must be None or a positive int, got "
+                not _is_int(mask_selection_length) or mask_selection_length < 0):
+            raise ValueError("`mask_selection_length` must be None or an int >= 0, got "
                              f"{mask_selection_length!r}")
         unselectable_token_ids = _id_list(
             [] if unselectable_token_ids is None else unselectable_token_ids,
             "unselectable_token_ids")
-        rate = _check_rate(mask_selection_rate, "mask_selection_rate")
+        rate = _check_rate(mask_selection_rate, "mask_selection_rate", at_most_one=False)
         mask_rate = _check_rate(mask_token_rate, "mask_token_rate")
         random_rate = _check_rate(random_token_rate, "random_token_rate")
         if mask_rate + random_rate > 1.0 + 1e-7:
@@ -518,7 +521,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         chooser = self._chooser_tf()
         length = self.mask_selection_length
         args = (values, nested, self._unselectable_tf(dtype),
-                tf.constant(length or _NO_CAP, tf.int64),
+                tf.constant(_NO_CAP if length is None else length, tf.int64),
                 tf.constant(self._rates[0], tf.float32),
                 *chooser._op_args(), seed_tensor)  # pylint: disable=protected-access
         replacement = chooser._replacement_kwargs()  # pylint: disable=protected-access
@@ -545,7 +548,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 SpanItemSelector)
 
             selector = self._tf_span_selectors[dtype.name] = SpanItemSelector(
-                self.mask_selection_length or _NO_CAP, self._rates[0],
+                _NO_CAP if self.mask_selection_length is None else self.mask_selection_length,
+                self._rates[0],
                 self._unselectable_array(dtype.name).tolist(), p=self.span_p,
                 max_span_length=self.max_span_length)
         rt = tf.RaggedTensor.from_nested_row_splits(values, nested, validate=False)
