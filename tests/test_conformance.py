@@ -335,3 +335,120 @@ def test_selection_rate_above_one_selects_everything_like_tensorflow_text():
     ours = both(lambda m, x: m.mask_language_model(
         x, m.RandomItemSelector(10, 1.5, [0]), m.MaskValuesChooser(10, 9, 1.0, 0.0)), rt)
     assert ours[1].to_list() == [[0, 1, 2], [0]]
+
+
+# ------------------------------------------------------------- keras_hub
+
+keras_hub = pytest.importorskip("keras_hub")
+from tf_mlm.layers import MaskedLMMaskGenerator  # noqa: E402
+
+LAYER_KEYS = ("token_ids", "mask_positions", "mask_ids", "mask_weights")
+
+
+@st.composite
+def layer_inputs(draw):
+    """(a batch, the spec a pipeline would trace it with)."""
+    dtype = draw(st.sampled_from([tf.int32, tf.int64]))
+    kind = draw(st.sampled_from(["dense", "ragged", "unbatched"]))
+    rows = draw(st.integers(1, 4))
+    if kind == "ragged":
+        lengths = draw(st.lists(st.integers(0, 7), min_size=rows, max_size=rows))
+        x = tf.RaggedTensor.from_row_lengths(
+            tf.range(sum(lengths), dtype=dtype) % 9,
+            tf.constant(lengths, draw(st.sampled_from([tf.int32, tf.int64]))))
+        spec = tf.RaggedTensorSpec([None if draw(st.booleans()) else rows, None], dtype, 1,
+                                   x.row_splits.dtype)
+        return x, spec
+    width = draw(st.integers(0, 7))
+    x = tf.reshape(tf.range(rows * width, dtype=dtype) % 9, [rows, width])
+    if kind == "unbatched":
+        x = x[0]
+    shape = [None if draw(st.booleans()) else d for d in x.shape]
+    return x, tf.TensorSpec(shape, dtype)
+
+
+def both_layers(**kwargs):
+    kwargs = {"vocabulary_size": 20, "mask_token_id": 3, "unselectable_token_ids": [0, 8],
+              **kwargs}
+    return MaskedLMMaskGenerator(**kwargs), keras_hub.layers.MaskedLMMaskGenerator(**kwargs)
+
+
+def layer_structure(outputs):
+    assert set(outputs) == set(LAYER_KEYS)
+    return {k: structure(v) for k, v in outputs.items()}
+
+
+@HYPOTHESIS
+@given(layer_inputs(), st.sampled_from([None, 1, 4]), st.sampled_from([0.0, 0.5, 1.0]))
+def test_layer_static_structure_equals_keras_hub(batch, length, rate):
+    x, spec = batch
+    ours, theirs = both_layers(mask_selection_rate=rate, mask_selection_length=length)
+    traced = [tf.function(layer).get_concrete_function(spec).structured_outputs
+              for layer in (ours, theirs)]
+    assert layer_structure(traced[0]) == layer_structure(traced[1])
+    specs = [tf.data.Dataset.from_tensors(x).map(layer).element_spec for layer in (ours, theirs)]
+    assert specs[0] == specs[1]
+
+
+@HYPOTHESIS
+@given(layer_inputs(), st.sampled_from([None, 2, 9]),
+       st.sampled_from([(1.0, 0.0), (0.0, 0.0), (0.0, 1.0)]))
+def test_layer_values_in_tf_data_equal_keras_hub(batch, length, rates):
+    # Selection rate 1 with a cap of 2 leaves a random choice: compare only
+    # where the draw cannot matter (no cap, or a cap above every row).
+    x, _ = batch
+    mask_rate, random_rate = rates
+    ours, theirs = both_layers(mask_selection_rate=1.0, mask_selection_length=length,
+                               mask_token_rate=mask_rate, random_token_rate=random_rate,
+                               vocabulary_size=1 if random_rate else 20, mask_token_id=0)
+    results = []
+    for layer in (ours, theirs):
+        (out,) = list(tf.data.Dataset.from_tensors(x).map(layer))
+        results.append(out)
+    if length == 2:
+        for out in results:
+            assert values(out["mask_weights"]) == values(results[0]["mask_weights"])
+        return
+    for key in LAYER_KEYS:
+        assert structure(results[0][key]) == structure(results[1][key]), key
+        assert values(results[0][key]) == values(results[1][key]), key
+
+
+def test_layer_selection_length_zero_masks_nothing_with_dense_outputs():
+    # keras_hub documents dense outputs whenever the length is set and returns
+    # them from its eager path; its graph path returns ragged ones for 0.
+    layer = MaskedLMMaskGenerator(vocabulary_size=20, mask_selection_rate=0.5, mask_token_id=3,
+                                  mask_selection_length=0)
+    x = tf.constant([[1, 2, 3], [4, 5, 6]])
+    for out in (layer(x), next(iter(tf.data.Dataset.from_tensors(x).map(layer)))):
+        assert values(out["token_ids"]) == values(x)
+        for key in LAYER_KEYS[1:]:
+            assert out[key].shape == [2, 0]
+    assert layer(x[0])["mask_positions"].shape == [0]
+
+
+@pytest.mark.parametrize("mask_token_id", [-1, 19])
+def test_layer_accepts_every_mask_token_id_keras_hub_accepts(mask_token_id):
+    ours, theirs = both_layers(mask_selection_rate=1.0, mask_token_rate=1.0,
+                               random_token_rate=0.0, mask_token_id=mask_token_id)
+    x = tf.constant([[1, 2, 0]])
+    a, b = (next(iter(tf.data.Dataset.from_tensors(x).map(layer))) for layer in (ours, theirs))
+    assert values(a["token_ids"]) == values(b["token_ids"]) == [[mask_token_id] * 2 + [0]]
+
+
+def test_layer_rejects_what_keras_hub_rejects_with_its_message():
+    for cls in (MaskedLMMaskGenerator, keras_hub.layers.MaskedLMMaskGenerator):
+        with pytest.raises(ValueError, match=r"Mask token id should be in range "
+                                             r"\[0, vocabulary_size - 1\], but received "
+                                             r"mask_token_id=20"):
+            cls(vocabulary_size=20, mask_selection_rate=0.5, mask_token_id=20)
+
+
+def test_layer_takes_whole_floats_like_keras_hub_graph_path():
+    kwargs = dict(vocabulary_size=20.0, mask_selection_rate=1.0, mask_token_id=3.0,
+                  mask_selection_length=2.0, mask_token_rate=1.0, random_token_rate=0.0)
+    ours, theirs = MaskedLMMaskGenerator(**kwargs), keras_hub.layers.MaskedLMMaskGenerator(**kwargs)
+    x = tf.constant([[1, 2], [4, 0]])
+    a, b = (next(iter(tf.data.Dataset.from_tensors(x).map(layer))) for layer in (ours, theirs))
+    for key in LAYER_KEYS:
+        assert structure(a[key]) == structure(b[key]) and values(a[key]) == values(b[key])

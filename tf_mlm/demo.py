@@ -87,8 +87,6 @@ def run(rows: int = 4096, seed: int = 42) -> None:
                        ("whole-word masking, [batch, (words), (wordpieces)], axis=1", words)):
         masked, positions, labels = tf_mlm.mask_language_model(inp, selector, chooser,
                                                                seed=stateless)
-        if isinstance(masked, tf.RaggedTensor) and masked.ragged_rank > 1:
-            masked = masked.merge_dims(1, -1)
         print(f"== {title}")
         for row in range(len(SENTENCES)):
             pos = positions[row].numpy().tolist()

@@ -40,6 +40,19 @@ def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
+def _whole_number(value, name) -> int:
+    """An int, from an int or an integral float (keras_hub's graph path
+    takes ``2.0`` for 2): ``TypeError`` for a non-number, ``ValueError`` for
+    a fraction."""
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (float, np.floating)):
+        raise TypeError(f"`{name}` must be an int, got {value!r}")
+    if not float(value).is_integer():
+        raise ValueError(f"`{name}` must be a whole number, got {value!r}")
+    return int(value)
+
+
 def _check_rate(value, name, at_most_one=True):
     """A rate as a float: in [0, 1], or with ``at_most_one=False`` any
     finite number >= 0 (a selection rate above 1 selects every selectable
@@ -341,18 +354,19 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
         self.built = True
 
-        if not _is_int(vocabulary_size) or vocabulary_size < 1:
+        vocabulary_size = _whole_number(vocabulary_size, "vocabulary_size")
+        if vocabulary_size < 1:
             raise ValueError(f"`vocabulary_size` must be a positive int, got {vocabulary_size!r}")
-        if not _is_int(mask_token_id):
-            raise TypeError(f"`mask_token_id` must be an int, got {mask_token_id!r}")
+        mask_token_id = _whole_number(mask_token_id, "mask_token_id")
         if mask_token_id >= vocabulary_size:  # keras_hub's check and wording
             raise ValueError(
                 "Mask token id should be in range [0, vocabulary_size - 1], but received "
                 f"mask_token_id={mask_token_id} (vocabulary_size={vocabulary_size}).")
-        if mask_selection_length is not None and (
-                not _is_int(mask_selection_length) or mask_selection_length < 0):
-            raise ValueError("`mask_selection_length` must be None or an int >= 0, got "
-                             f"{mask_selection_length!r}")
+        if mask_selection_length is not None:
+            mask_selection_length = _whole_number(mask_selection_length, "mask_selection_length")
+            if mask_selection_length < 0:
+                raise ValueError("`mask_selection_length` must be None or an int >= 0, got "
+                                 f"{mask_selection_length!r}")
         unselectable_token_ids = _id_list(
             [] if unselectable_token_ids is None else unselectable_token_ids,
             "unselectable_token_ids")
@@ -469,6 +483,12 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 if unbatched:
                     positions, ids, weights = (tf.reshape(t, [length])
                                                for t in (positions, ids, weights))
+                elif not tf.executing_eagerly():
+                    # keras_hub's static shape: [None, length] (its padding
+                    # forgets the batch size), so that element specs match.
+                    positions, ids, weights = (
+                        tf.compat.v1.placeholder_with_default(t, [None, length])
+                        for t in (positions, ids, weights))
             else:
                 pos_values, pos_splits, id_values = ragged
                 weight_values = tf.ones_like(pos_values, dtype=self.compute_dtype)
