@@ -254,6 +254,18 @@ def test_tf_data_element_specs_and_values_equal_tensorflow_text(batch, selector)
     assert ours == theirs
 
 
+def test_invalid_value_rates_fail_when_run_like_tensorflow_text():
+    ids = tf.ragged.constant([[1, 2, 3], [4, 5]])
+    for module in (tf_mlm, _TEXT):
+        chooser = module.MaskValuesChooser(10, 3, 0.9, 5.6)  # accepted when built
+        with pytest.raises(tf.errors.InvalidArgumentError, match="token_rate"):
+            chooser.get_mask_values(ids)
+        with tf.Graph().as_default():
+            out = chooser.get_mask_values(tf.ragged.constant([[1, 2, 3], [4, 5]]))
+            with tf.compat.v1.Session() as sess, pytest.raises(tf.errors.InvalidArgumentError):
+                sess.run(out.flat_values)
+
+
 def test_saved_model_signature_returns_merged_tokens(tmp_path):
     class Masker(tf.Module):
         @tf.function(input_signature=[tf.RaggedTensorSpec([None, None, None], tf.int64, 2)])
