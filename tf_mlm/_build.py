@@ -27,14 +27,25 @@ from typing import Mapping, Optional, Sequence
 # Paths relative to the source root (the repository, or the copy of ``cc/``
 # that is shipped inside the installed package).
 CORE_HEADERS = (
+    "cc/core/bits.h",
+    "cc/core/composed.h",
     "cc/core/cpu.h",
+    "cc/core/emit.h",
     "cc/core/id_set.h",
     "cc/core/masking.h",
+    "cc/core/options.h",
+    "cc/core/parallel.h",
     "cc/core/philox.h",
     "cc/core/ragged.h",
+    "cc/core/rank_walk.h",
     "cc/core/replacement.h",
+    "cc/core/selectable.h",
+    "cc/core/selection.h",
     "cc/core/spans.h",
     "cc/core/status.h",
+    "cc/core/token_pass.h",
+    "cc/core/values.h",
+    "cc/core/word_pass.h",
     "cc/core/words.h",
 )
 TF_SOURCES = ("cc/tf/ops.cc", "cc/tf/kernels.cc")

@@ -10,6 +10,7 @@
 #define TF_MLM_CC_CORE_PHILOX_H_
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 
 #include "cc/core/cpu.h"
@@ -276,6 +277,15 @@ class RowStream {
   int filled_ = 0;        // words of words_ computed (0 before the first refill)
   uint32_t words_[4 * internal::kPhiloxMaxBatch];  // written before read
 };
+
+// The smallest integer x with (u < x  <=>  u * 2^-32 < p) for every 32-bit u:
+// comparing a raw draw with x decides exactly like comparing NextUnit() with
+// p, without converting every draw to floating point.
+inline uint64_t UnitThreshold(double p) {
+  if (!(p > 0.0)) return 0;
+  if (p >= 1.0) return uint64_t{1} << 32;
+  return static_cast<uint64_t>(std::ceil(p * 4294967296.0));
+}
 
 }  // namespace tf_mlm
 

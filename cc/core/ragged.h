@@ -22,13 +22,6 @@ struct Span {
   const T& operator[](int64_t i) const { return data[i]; }
 };
 
-template <typename T>
-struct MutableSpan {
-  T* data = nullptr;
-  int64_t size = 0;
-  T& operator[](int64_t i) const { return data[i]; }
-};
-
 // Nested row splits of a ragged tensor with `num_values` flat values.
 // levels[0] partitions the batch rows; levels.back() partitions the values.
 template <typename S>

@@ -190,7 +190,7 @@ TEST(MaskLanguageModel, RejectsBadArguments) {
   Outputs<int64_t, int64_t> out;
   EXPECT_FALSE(RunMlm(in, 0, IdSet(), Rate(0.5f), Values(0.8f, 0.1f), Seed{}, &out).ok());
   EXPECT_FALSE(RunMlm(in, 2, IdSet(), Rate(0.5f), Values(0.8f, 0.1f), Seed{}, &out).ok());
-  EXPECT_FALSE(RunMlm(in, 1, IdSet(), Rate(1.5f), Values(0.8f, 0.1f), Seed{}, &out).ok());
+  EXPECT_FALSE(RunMlm(in, 1, IdSet(), Rate(-0.5f), Values(0.8f, 0.1f), Seed{}, &out).ok());
   EXPECT_FALSE(RunMlm(in, 1, IdSet(), Rate(0.5f, -1), Values(0.8f, 0.1f), Seed{}, &out).ok());
   EXPECT_FALSE(RunMlm(in, 1, IdSet(), Rate(0.5f), Values(0.9f, 0.2f), Seed{}, &out).ok());
   EXPECT_EQ(out.allocations, 0);  // nothing allocated for rejected arguments

@@ -13,6 +13,12 @@
 namespace tf_mlm {
 namespace {
 
+// One token's value, drawn as the passes draw it.
+template <typename T>
+T ChooseValue(RowStream& rng, T original, const ValueOptions& o) {
+  return ValueChooser(o)(rng, original);
+}
+
 using testing::InvalidWith;
 
 SelectionOptions Rate(float rate, int64_t cap = std::numeric_limits<int64_t>::max()) {

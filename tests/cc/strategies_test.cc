@@ -122,7 +122,8 @@ TEST(SpanOptions, Validation) {
   EXPECT_FALSE(ValidateSpanOptions(Spans(0.1f, 10, 0.0)).ok());
   EXPECT_FALSE(ValidateSpanOptions(Spans(0.1f, 10, 1.5)).ok());
   EXPECT_FALSE(ValidateSpanOptions(Spans(0.1f, 10, 0.2, 0)).ok());
-  EXPECT_FALSE(ValidateSpanOptions(Spans(2.0f)).ok());
+  EXPECT_FALSE(ValidateSpanOptions(Spans(-0.5f)).ok());
+  EXPECT_TRUE(ValidateSpanOptions(Spans(2.0f)).ok());  // a budget of every selectable token
   EXPECT_TRUE(ValidateSpanOptions(Spans(0.1f)).ok());
 }
 
