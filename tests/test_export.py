@@ -5,7 +5,6 @@ Every fresh process is started at once by one module fixture (they spend
 most of their time importing TensorFlow), then each test checks its own.
 """
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -29,7 +28,6 @@ CHILD_TIMEOUT = 120
 MAX_SELECTIONS = 4
 MASK_TOKEN = 103
 VOCAB = 1000
-HAVE_LAYERS = importlib.util.find_spec("tf_mlm.layers") is not None
 # Asked before anything is traced: when the op library is first loaded
 # inside a tf.function, get_library_path() reports "None" (library bug).
 LIBRARY_PATH = tf_mlm.get_library_path()
@@ -108,12 +106,11 @@ def exported(tmp_path_factory):
     jobs = {how: ([how, path], reference)
             for how in ("bare", "import", "import_and_register")}
     jobs["load_op_library"] = (["load_op_library", path, LIBRARY_PATH], reference)
-    if HAVE_LAYERS:
-        model = _keras_model()
-        keras_path = str(root / "keras_masker")
-        model.export(keras_path, format="tf_saved_model", verbose=False)
-        keras_ref = model(tf.constant(child.DENSE_INPUTS, dtype=tf.int32))
-        jobs["keras"] = (["keras", keras_path], json.loads(json.dumps(child.to_json(keras_ref))))
+    model = _keras_model()
+    keras_path = str(root / "keras_masker")
+    model.export(keras_path, format="tf_saved_model", verbose=False)
+    keras_ref = model(tf.constant(child.DENSE_INPUTS, dtype=tf.int32))
+    jobs["keras"] = (["keras", keras_path], json.loads(json.dumps(child.to_json(keras_ref))))
     procs = {}
     try:
         for how, (args, _) in jobs.items():
@@ -196,7 +193,6 @@ def test_fix_import_tf_mlm_before_loading(exported):
     assert _outputs(result) == reference
 
 
-@pytest.mark.skipif(not HAVE_LAYERS, reason="tf_mlm.layers (the Keras layer) does not exist yet")
 def test_keras_model_export_reloads_in_a_fresh_process(exported):
     result, reference = _result(exported, "keras")
     out = _outputs(result)

@@ -530,25 +530,20 @@ def test_regression_span_token_counts_overflow():
         import tensorflow as tf
         from tf_mlm import _library
         ops = _library.ops()
-        if not hasattr(ops, "tfmlm_select_spans"):
-            print("absent")
-        else:
-            for counts in ([2**62, 2**62, 2**62], [2**63 - 1, 1, 0]):
-                try:
-                    ops.tfmlm_select_spans(tf.constant([True] * 3), tf.constant([0, 3], tf.int64),
-                                           tf.constant(counts, tf.int64), 10, 0.5, 0.2, 3,
-                                           tf.constant([1, 2], tf.int64))
-                    print("accepted")
-                except tf.errors.InvalidArgumentError as e:
-                    print("item_token_counts" in str(e))
-            out = ops.tfmlm_select_spans(tf.constant([True] * 3), tf.constant([0, 3], tf.int64),
-                                         tf.constant([1, 2, 3], tf.int64), 10, 0.5, 0.2, 3,
-                                         tf.constant([1, 2], tf.int64))
-            print(out.shape)
+        for counts in ([2**62, 2**62, 2**62], [2**63 - 1, 1, 0]):
+            try:
+                ops.tfmlm_select_spans(tf.constant([True] * 3), tf.constant([0, 3], tf.int64),
+                                       tf.constant(counts, tf.int64), 10, 0.5, 0.2, 3,
+                                       tf.constant([1, 2], tf.int64))
+                print("accepted")
+            except tf.errors.InvalidArgumentError as e:
+                print("item_token_counts" in str(e))
+        out = ops.tfmlm_select_spans(tf.constant([True] * 3), tf.constant([0, 3], tf.int64),
+                                     tf.constant([1, 2, 3], tf.int64), 10, 0.5, 0.2, 3,
+                                     tf.constant([1, 2], tf.int64))
+        print(out.shape)
     """)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    if proc.stdout.strip() == "absent":
-        pytest.skip("the op library has no TFMLM>SelectSpans")
     assert proc.stdout.split() == ["True", "True", "(3,)"]
 
 
@@ -562,17 +557,12 @@ def test_regression_span_length_tiny_p():
         import numpy as np, tensorflow as tf
         from tf_mlm import _library
         ops = _library.ops()
-        if not hasattr(ops, "tfmlm_select_spans"):
-            print("absent")
-        else:
-            out = ops.tfmlm_select_spans(tf.constant([True] * 40), tf.constant([0, 40], tf.int64),
-                                         tf.constant([], tf.int64), 40, 0.5, 1e-17, 5,
-                                         tf.constant([3, 4], tf.int64))
-            print(int(np.sum(out.numpy())))
+        out = ops.tfmlm_select_spans(tf.constant([True] * 40), tf.constant([0, 40], tf.int64),
+                                     tf.constant([], tf.int64), 40, 0.5, 1e-17, 5,
+                                     tf.constant([3, 4], tf.int64))
+        print(int(np.sum(out.numpy())))
     """)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    if proc.stdout.strip() == "absent":
-        pytest.skip("the op library has no TFMLM>SelectSpans")
     assert 0 < int(proc.stdout.split()[-1]) <= 20  # the budget: ceil(40 * 0.5)
 
 

@@ -424,7 +424,6 @@ def test_stateful_by_default_honours_set_seed():
 @tf_backend_only
 @pytest.mark.parametrize("length", [None, 5])
 def test_numpy_path_equals_tf_path_for_a_seed(length):
-    pytest.importorskip("tf_mlm.numpy")
     masker = make(mask_selection_length=length, seed=(8, 9), unselectable_token_ids=[0, 1])
     for x in (BATCH, [[5, 6, 7, 8, 9, 10, 1], [11, 12]], [5, 6, 7, 8, 9, 10, 11, 12]):
         tf_out = masker(x)
@@ -813,7 +812,6 @@ STRATEGIES = {
 @pytest.mark.parametrize("length", [None, 7])
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_strategies_numpy_path_equals_tf_path_for_a_seed(name, length):
-    pytest.importorskip("tf_mlm.numpy")
     masker = make_s(mask_selection_length=length, mask_selection_rate=0.4,
                     mask_token_rate=0.4, random_token_rate=0.4, seed=(9, 10),
                     **STRATEGIES[name])

@@ -118,7 +118,6 @@ def _backend_or_skip():
                 "(pip install jax)")
 
 
-@pytest.mark.skipif(not _available("tf_mlm.numpy"), reason="tf_mlm.numpy is not available")
 def test_layer_under_a_non_tensorflow_backend():
     backend = _backend_or_skip()
     got = _run_child(backend)

@@ -39,15 +39,16 @@ struct ValueOptions {
 inline bool IsUnitRate(float r) { return std::isfinite(r) && r >= 0.0f && r <= 1.0f; }
 
 // A selection rate above 1 selects every selectable item, as in
-// tensorflow_text (its count ceil(n * rate) is then at least n).
-inline Status ValidateSelectionOptions(const SelectionOptions& o) {
+// tensorflow_text (its count ceil(n * rate) is then at least n). `cap_name`
+// is the cap's name in the caller's API, for the message.
+inline Status ValidateSelectionOptions(const SelectionOptions& o,
+                                       const std::string& cap_name = "max_selections_per_batch") {
   if (!(std::isfinite(o.selection_rate) && o.selection_rate >= 0.0f)) {
     return Status::Invalid("selection_rate must be a finite number >= 0, got " +
                            std::to_string(o.selection_rate));
   }
   if (o.max_selections < 0) {
-    return Status::Invalid("max_selections_per_batch must be >= 0, got " +
-                           std::to_string(o.max_selections));
+    return Status::Invalid(cap_name + " must be >= 0, got " + std::to_string(o.max_selections));
   }
   return Status::Ok();
 }

@@ -318,13 +318,10 @@ py::tuple MaskLanguageModelPy(const py::handle& values, const py::handle& row_sp
   const IntType s = ParseSplitsList(row_splits, &args.splits);
   args.unselectable = ParseIdSet(unselectable_ids, "unselectable_ids");
 
-  if (max_selections < 0) {
-    throw py::value_error("max_selections must be >= 0, got " + std::to_string(max_selections));
-  }
   args.selection.max_selections = max_selections;
   args.selection.selection_rate = static_cast<float>(selection_rate);
   args.selection.mode = ParseMode(selection_mode);
-  Check(ValidateSelectionOptions(args.selection));
+  Check(ValidateSelectionOptions(args.selection, "max_selections"));
   ParseReplacement(excluded_ids, alias_prob, alias_index, &args.replacement);
   args.value_opts = ParseValueOptions(vocab_size, mask_token, mask_token_rate, random_token_rate,
                                       args.replacement);

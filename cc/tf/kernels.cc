@@ -123,11 +123,7 @@ absl::Status SelectionInput(OpKernelContext* ctx, const std::string& mode, Selec
   TF_RETURN_IF_ERROR(ScalarInput(ctx, "max_selections_per_row", &o->max_selections));
   TF_RETURN_IF_ERROR(ScalarInput(ctx, "selection_rate", &o->selection_rate));
   o->mode = mode == "bernoulli" ? SelectionMode::kBernoulli : SelectionMode::kExactCount;
-  if (o->max_selections < 0) {
-    return absl::InvalidArgumentError("max_selections_per_row must be >= 0, got " +
-                                      std::to_string(o->max_selections));
-  }
-  return ToTf(ValidateSelectionOptions(*o));
+  return ToTf(ValidateSelectionOptions(*o, "max_selections_per_row"));
 }
 
 absl::Status ValueInput(OpKernelContext* ctx, ValueOptions* o) {
