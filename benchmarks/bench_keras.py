@@ -1,6 +1,6 @@
 """tf_mlm.layers.MaskedLMMaskGenerator vs keras_hub's, in a tf.data pipeline.
 
-The reference batch of DESIGN.md as a dense ``[256, 512]`` int64 batch
+The reference batch of docs/performance.md as a dense ``[256, 512]`` int64 batch
 padded with 0 (the form a Keras preprocessing pipeline usually carries),
 vocab 30522, ``mask_selection_rate=0.15``, ``mask_selection_length=76``,
 mask id 103, unselectable ``[0, 101, 102]``. Each system is the same

@@ -95,7 +95,7 @@ def ragged_floor_fn(rt):
 
 
 def floor_fn(example_values):
-    """The single trivial op of DESIGN.md on the same flat values."""
+    """The single-op floor of docs/performance.md on the same flat values."""
     tf = _tf()
     return traced_once(lambda x: tf.identity(x) + 0, example_values)
 

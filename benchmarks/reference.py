@@ -1,4 +1,4 @@
-"""The reference batch of DESIGN.md ("Performance") and its variants.
+"""The reference batch of docs/performance.md ("The run") and its variants.
 
 Reference batch: 256 rows, lengths uniform in [128, 512] drawn from a fixed
 seed (84,005 tokens with seed 0), int64 ids, vocab 30522, selection rate

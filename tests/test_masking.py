@@ -1,4 +1,4 @@
-"""The contract of tf_mlm.mask_language_model (DESIGN.md, "semantics")."""
+"""The contract of tf_mlm.mask_language_model (docs/semantics.md)."""
 
 import math
 import subprocess

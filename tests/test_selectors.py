@@ -3,7 +3,7 @@
 Deterministic behaviour is compared element for element with
 tensorflow_text 2.21 on generated ragged inputs (hypothesis); for the axes
 tensorflow_text cannot handle (it fails for axis > 1), against a plain
-Python statement of the merge semantics of DESIGN.md.
+Python statement of the merge semantics of docs/semantics.md ("Items").
 """
 
 import numpy as np

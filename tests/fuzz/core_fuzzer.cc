@@ -1,7 +1,7 @@
 // libFuzzer harness for the framework-free core (cc/core): masking.h,
 // ragged.h, spans.h, words.h, replacement.h.
 //
-// Arbitrary bytes are decoded (tests/fuzz/input_format.md) into one call of a
+// Arbitrary bytes are decoded (docs/robustness.md, "Fuzzer input format") into one call of a
 // core entry point, with values, nested row splits, options, seeds and bool
 // flags that are often valid, often slightly broken and sometimes garbage.
 // Like the TF kernels and the pybind11 module, the harness first runs the
