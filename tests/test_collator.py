@@ -233,7 +233,7 @@ def test_return_tensors_torch():
     (dict(selection_rate=-0.1), ValueError, "selection_rate"),
     (dict(mask_token_rate=0.9, random_token_rate=0.2), ValueError, "<= 1"),
     (dict(selection_mode="poisson"), ValueError, "selection_mode"),
-    (dict(mask_token=400), ValueError, "mask_token"),
+    (dict(selection_rate=float("inf")), ValueError, "selection_rate"),
     (dict(seed="x"), TypeError, "seed"),
     (dict(seed=(1, 2)), TypeError, "seed"),
     (dict(unselectable_ids=[1.5]), TypeError, "unselectable_ids"),

@@ -262,7 +262,7 @@ def test_mask_token_id_out_of_vocabulary():
     (dict(mask_selection_rate=float("nan")), ValueError, "mask_selection_rate"),
     (dict(mask_token_rate=-0.1), ValueError, "mask_token_rate"),
     (dict(random_token_rate=2), ValueError, "random_token_rate"),
-    (dict(mask_token_rate=0.8, random_token_rate=0.3), ValueError, "at most 1"),
+    (dict(mask_token_rate=0.8, random_token_rate=0.3), ValueError, "<= 1"),
     (dict(mask_selection_length=-1), ValueError, "mask_selection_length"),
     (dict(mask_selection_length=2.5), ValueError, "mask_selection_length"),
     (dict(mask_selection_length="2"), TypeError, "mask_selection_length"),

@@ -330,11 +330,11 @@ def test_bad_replacement_arguments(fn, kwargs, error, match):
     (dict(p="0.2"), TypeError, "`p`"),
     (dict(max_span_length=0), ValueError, "max_span_length"),
     (dict(max_span_length=2.0), TypeError, "max_span_length"),
-    (dict(selection_rate=1.5), ValueError, "selection_rate"),
+    (dict(selection_rate=-1.5), ValueError, "selection_rate"),
     (dict(max_selections=-1), ValueError, "max_selections"),
     (dict(axis=2), ValueError, "axis"),
     (dict(pad_to=-2), ValueError, "pad_to"),
-    (dict(mask_token=10), ValueError, "mask_token"),
+    (dict(selection_rate=float("nan")), ValueError, "selection_rate"),
     (dict(seed=(1, 2, 3)), ValueError, "seed"),
 ])
 def test_bad_span_arguments(kwargs, error, match):

@@ -24,9 +24,8 @@ import numpy as np
 
 from tf_mlm import _core
 from tf_mlm import numpy as _mlm
-from tf_mlm.numpy import resolve_seed
-from tf_mlm.numpy import (  # pylint: disable=protected-access
-    _ID_DTYPES, _core_options, _int_arg, _is_int, _vector)
+from tf_mlm._args import int_arg, is_int, resolve_seed, vector
+from tf_mlm._options import core_options
 
 __all__ = ["MLMCollator"]
 
@@ -151,22 +150,22 @@ class MLMCollator:
             ``freq_weighted_replacement``); the alias tables are built once,
             here.
         """
-        self.vocab_size = _int_arg("vocab_size", vocab_size)
-        self.mask_token = _int_arg("mask_token", mask_token)
-        self.pad_token = _int_arg("pad_token", pad_token)
-        ids = _vector("unselectable_ids", unselectable_ids)
+        self.vocab_size = int_arg("vocab_size", vocab_size)
+        self.mask_token = int_arg("mask_token", mask_token)
+        self.pad_token = int_arg("pad_token", pad_token)
+        ids = vector("unselectable_ids", unselectable_ids)
         self.unselectable_ids = np.union1d(ids.astype(np.int64), [self.pad_token])
         if pad_to_multiple_of is not None and (
-                _int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1):
+                int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1):
             raise ValueError(f"`pad_to_multiple_of` must be >= 1, got {pad_to_multiple_of}")
         if mask_selection_length is not None and (
-                _int_arg("mask_selection_length", mask_selection_length) < 0):
+                int_arg("mask_selection_length", mask_selection_length) < 0):
             raise ValueError("`mask_selection_length` must be >= 0, got "
                              f"{mask_selection_length}")
         if return_tensors not in ("np", "pt", "jax"):
             raise ValueError(f"`return_tensors` must be 'np', 'pt' or 'jax', got {return_tensors!r}")
         if isinstance(seed, (bool, np.bool_)) or not (
-                seed is None or isinstance(seed, np.random.Generator) or _is_int(seed)):
+                seed is None or isinstance(seed, np.random.Generator) or is_int(seed)):
             raise TypeError("`seed` must be None, an int or a numpy.random.Generator, got "
                             f"{type(seed).__name__}")
         self.continuation_table = None
@@ -177,7 +176,7 @@ class MLMCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
         self.mask_selection_length = mask_selection_length
         self.return_tensors = return_tensors
-        self._options = _core_options(
+        self._options = core_options(
             ragged_rank=1, vocab_size=self.vocab_size, mask_token=self.mask_token,
             selection_rate=selection_rate, max_selections=max_selections,
             unselectable_ids=self.unselectable_ids, mask_token_rate=mask_token_rate,

@@ -40,12 +40,14 @@ or tables built once with :func:`replacement_tables`).
 from __future__ import annotations
 
 import numbers
-import os
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from tf_mlm import _core
+from tf_mlm._args import ID_DTYPES, id_array, int_arg, is_int, resolve_seed, splits_list, vector
+from tf_mlm._options import (ReplacementTables, core_options, replacement_tables,
+                             selection_options, value_options)
 from tf_mlm.vocab import sentencepiece_continuation_table, wordpiece_continuation_table
 
 __all__ = [
@@ -64,10 +66,6 @@ __all__ = [
     "sentencepiece_continuation_table",
     "wordpiece_continuation_table",
 ]
-
-_ID_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
-_NO_CAP = 2**63 - 1
-_U64 = 2**64
 
 
 class MaskResult(NamedTuple):
@@ -109,105 +107,11 @@ def token_row_splits(row_splits) -> np.ndarray:
     >>> token_row_splits([np.array([0, 2, 3]), np.array([0, 1, 3, 6])])
     array([0, 3, 6])
     """
-    splits = _splits_list(row_splits)
+    splits = splits_list(row_splits)
     out = splits[0]
     for inner in splits[1:]:
         out = inner[out]
     return out
-
-
-# ---------------------------------------------------------------------------
-# Argument normalisation (the C++ module checks everything again).
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-
-
-def _int_arg(name: str, x) -> int:
-    if not _is_int(x):
-        raise TypeError(f"`{name}` must be an int, got {x!r}")
-    return int(x)
-
-
-def _rate_arg(name: str, x) -> float:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number in [0, 1], got {x!r}")
-    return float(x)
-
-
-def _id_array(name: str, x, default_dtype=np.int64) -> np.ndarray:
-    """`x` as an int32/int64 array, never silently cast (an empty Python
-    sequence gets `default_dtype`)."""
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
-    if not isinstance(x, np.ndarray) and arr.size == 0:
-        arr = arr.astype(default_dtype)
-    if arr.dtype not in _ID_DTYPES:
-        raise TypeError(f"`{name}` must hold int32 or int64 ids, got dtype {arr.dtype}")
-    return arr
-
-
-def _vector(name: str, x, default_dtype=np.int64) -> np.ndarray:
-    arr = _id_array(name, x, default_dtype)
-    if arr.ndim != 1:
-        raise ValueError(f"`{name}` must be 1-D, got shape {arr.shape}")
-    return arr
-
-
-def _splits_list(row_splits) -> list:
-    """One 1-D splits vector, or a list/tuple of them (outermost first)."""
-    if isinstance(row_splits, np.ndarray):
-        return [_vector("row_splits", row_splits)]
-    if not isinstance(row_splits, (list, tuple)):
-        raise TypeError("`row_splits` must be a 1-D integer array or a list of them, got "
-                        f"{type(row_splits).__name__}")
-    if row_splits and all(_is_int(s) for s in row_splits):
-        return [_vector("row_splits", row_splits)]
-    if not row_splits:
-        raise ValueError("`row_splits` must not be empty")
-    return [_vector(f"row_splits[{i}]", s) for i, s in enumerate(row_splits)]
-
-
-def resolve_seed(seed) -> Tuple[int, int]:
-    """The 128-bit Philox seed ``(s0, s1)`` (each in ``[0, 2**64)``) of a
-    ``seed`` argument.
-
-    * ``None``: fresh entropy from the operating system.
-    * an int ``s``: ``(s, 0)``, the TF ops' stateless seed ``[s, 0]``.
-    * a pair ``(a, b)``: the TF ops' stateless seed ``[a, b]``.
-    * a ``numpy.random.Generator``: two uint64 drawn from it (advancing it).
-
-    Negative ints are taken modulo ``2**64``, as the TF kernels reinterpret
-    their int64 seed.
-
-    >>> resolve_seed(7), resolve_seed((-1, 2))
-    ((7, 0), (18446744073709551615, 2))
-    """
-    if seed is None:
-        raw = np.frombuffer(os.urandom(16), dtype=np.uint64)
-        return int(raw[0]), int(raw[1])
-    if isinstance(seed, np.random.Generator):
-        raw = seed.integers(0, _U64, size=2, dtype=np.uint64)
-        return int(raw[0]), int(raw[1])
-    if _is_int(seed):
-        return _seed_word(int(seed)), 0
-    if isinstance(seed, (tuple, list, np.ndarray)):
-        if isinstance(seed, np.ndarray) and seed.ndim != 1:
-            raise ValueError(f"`seed` must be a pair of ints, got an array of shape {seed.shape}")
-        items = list(seed)
-        if len(items) != 2:
-            raise ValueError(f"`seed` must be a pair of ints, got {len(items)} values")
-        if not all(_is_int(x) for x in items):
-            raise TypeError(f"`seed` must be a pair of ints, got {seed!r}")
-        return _seed_word(int(items[0])), _seed_word(int(items[1]))
-    raise TypeError("`seed` must be None, an int, a pair of ints or a numpy.random.Generator, "
-                    f"got {type(seed).__name__}")
-
-
-def _seed_word(x: int) -> int:
-    if not -(2**63) <= x < _U64:
-        raise ValueError(f"`seed` values must be in [-2**63, 2**64), got {x}")
-    return x % _U64
 
 
 # ---------------------------------------------------------------------------
@@ -284,9 +188,9 @@ def mask_ragged(values, row_splits, *, vocab_size, mask_token, selection_rate=0.
       ValueError: malformed row splits, out-of-range rates or ids, a bad
         axis or seed.
     """
-    values = _vector("values", values)
-    splits = _splits_list(row_splits)
-    options = _core_options(
+    values = vector("values", values)
+    splits = splits_list(row_splits)
+    options = core_options(
         ragged_rank=len(splits), vocab_size=vocab_size, mask_token=mask_token,
         selection_rate=selection_rate, max_selections=max_selections,
         unselectable_ids=unselectable_ids, mask_token_rate=mask_token_rate,
@@ -295,136 +199,6 @@ def mask_ragged(values, row_splits, *, vocab_size, mask_token, selection_rate=0.
         replacement_frequencies=replacement_frequencies, replacement=replacement)
     return MaskResult(*_core.mask_language_model(values, splits, seed=resolve_seed(seed),
                                                  **options), token_row_splits(splits))
-
-
-def _core_options(*, ragged_rank, vocab_size, mask_token, selection_rate, max_selections,
-                  unselectable_ids, mask_token_rate, random_token_rate, axis, selection_mode,
-                  pad_to, excluded_ids=None, replacement_frequencies=None,
-                  replacement=None) -> dict:
-    """The keyword arguments of ``_core.mask_language_model`` other than the
-    data and the seed, normalised (the module validates them again)."""
-    options = _value_options(vocab_size=vocab_size, mask_token=mask_token,
-                             mask_token_rate=mask_token_rate,
-                             random_token_rate=random_token_rate, excluded_ids=excluded_ids,
-                             replacement_frequencies=replacement_frequencies,
-                             replacement=replacement)
-    axis = _int_arg("axis", axis)
-    if axis < 0:
-        axis += ragged_rank + 1
-    if pad_to is None:
-        pad_to = -1
-    elif _int_arg("pad_to", pad_to) < 0:
-        raise ValueError(f"`pad_to` must be >= 0 or None, got {pad_to}")
-    if not isinstance(selection_mode, str):
-        raise TypeError(f"`selection_mode` must be 'exact' or 'bernoulli', got {selection_mode!r}")
-    options.update(_selection_options(unselectable_ids, max_selections, selection_rate),
-                   axis=axis, selection_mode=selection_mode, pad_to=int(pad_to))
-    return options
-
-
-def _selection_options(unselectable_ids, max_selections, selection_rate) -> dict:
-    return dict(
-        unselectable_ids=_vector("unselectable_ids",
-                                 () if unselectable_ids is None else unselectable_ids),
-        max_selections=(_NO_CAP if max_selections is None
-                        else _int_arg("max_selections", max_selections)),
-        selection_rate=_rate_arg("selection_rate", selection_rate))
-
-
-def _value_options(*, vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
-                   replacement_frequencies, replacement) -> dict:
-    """Keyword arguments of the core's value choice: rates, ids, replacement law."""
-    vocab_size = _int_arg("vocab_size", vocab_size)
-    if replacement is None:
-        replacement = replacement_tables(vocab_size, excluded_ids=excluded_ids,
-                                         replacement_frequencies=replacement_frequencies)
-    elif excluded_ids is not None or replacement_frequencies is not None:
-        raise ValueError("pass either `replacement` or `excluded_ids` / "
-                         "`replacement_frequencies`, not both")
-    elif not isinstance(replacement, ReplacementTables):
-        raise TypeError("`replacement` must be a ReplacementTables (see replacement_tables), "
-                        f"got {type(replacement).__name__}")
-    options = dict(vocab_size=vocab_size, mask_token=_int_arg("mask_token", mask_token),
-                   mask_token_rate=_rate_arg("mask_token_rate", mask_token_rate),
-                   random_token_rate=_rate_arg("random_token_rate", random_token_rate))
-    if replacement.vocab_size != vocab_size:
-        raise ValueError(f"`replacement` was built for vocab_size {replacement.vocab_size}, "
-                         f"not {vocab_size}")
-    if replacement.excluded_ids.size:
-        options["excluded_ids"] = replacement.excluded_ids
-    if replacement.alias_prob is not None:
-        options.update(alias_prob=replacement.alias_prob, alias_index=replacement.alias_index)
-    return options
-
-
-class ReplacementTables(NamedTuple):
-    """The law of random replacement ids, normalised once (see
-    :func:`replacement_tables`): what ``MaskValuesChooser`` builds from its
-    ``excluded_ids`` and ``replacement_frequencies``.
-
-    Attributes:
-      vocab_size: the vocabulary the tables are for.
-      excluded_ids: sorted, unique int64 ids in ``[0, vocab_size)`` never
-        drawn (empty when ``alias_prob`` is set: excluded ids then weigh 0).
-      alias_prob: float32 ``[vocab_size]`` alias-method probabilities, or
-        None for a uniform draw.
-      alias_index: int64 ``[vocab_size]`` aliases, or None.
-    """
-
-    vocab_size: int
-    excluded_ids: np.ndarray
-    alias_prob: Optional[np.ndarray]
-    alias_index: Optional[np.ndarray]
-
-
-def replacement_tables(vocab_size, *, excluded_ids=None,
-                       replacement_frequencies=None) -> ReplacementTables:
-    """Builds the replacement law once, for repeated masking calls.
-
-    Random replacements are uniform over ``[0, vocab_size)`` minus
-    ``excluded_ids`` (ids outside the vocabulary are ignored), or, with
-    ``replacement_frequencies`` (``vocab_size`` finite weights >= 0, summing
-    to more than 0 once the excluded ids weigh 0), drawn with probability
-    proportional to the weights through Walker/Vose alias tables: O(V) once
-    here, O(1) per draw. Same normalisation as ``tf_mlm.MaskValuesChooser``,
-    hence the same masks for the same seed.
-
-    >>> t = replacement_tables(5, excluded_ids=[3, 0, 3, 9])
-    >>> t.excluded_ids, t.alias_prob
-    (array([0, 3]), None)
-    >>> t = replacement_tables(4, excluded_ids=[1], replacement_frequencies=[1, 5, 1, 2])
-    >>> t.excluded_ids.size, t.alias_prob.dtype, t.alias_index.shape
-    (0, dtype('float32'), (4,))
-    """
-    vocab_size = _int_arg("vocab_size", vocab_size)
-    if vocab_size < 1:
-        raise ValueError(f"`vocab_size` must be >= 1, got {vocab_size}")
-    excluded = np.zeros(0, np.int64)
-    if excluded_ids is not None:
-        ids = _id_array("excluded_ids", excluded_ids).astype(np.int64, copy=False).reshape(-1)
-        excluded = np.unique(ids[(ids >= 0) & (ids < vocab_size)])
-        if excluded.size >= vocab_size:
-            raise ValueError("`excluded_ids` leave no id to draw random replacements from")
-    if replacement_frequencies is None:
-        return ReplacementTables(vocab_size, excluded, None, None)
-    weights = np.asarray(replacement_frequencies)
-    if weights.dtype == object or not (np.issubdtype(weights.dtype, np.number)
-                                       or weights.dtype == bool):
-        raise TypeError("`replacement_frequencies` must be numbers, got dtype "
-                        f"{weights.dtype}")
-    weights = weights.astype(np.float32).reshape(-1)  # float32, as the TF chooser
-    if weights.shape[0] != vocab_size:
-        raise ValueError(f"`replacement_frequencies` must have vocab_size ({vocab_size}) "
-                         f"entries, got {weights.shape[0]}")
-    if excluded.size:
-        keep = np.ones(vocab_size, np.float32)
-        keep[excluded] = 0.0
-        weights = weights * keep
-    try:
-        prob, alias = _core.build_alias_table(weights)
-    except ValueError as e:
-        raise ValueError(f"`replacement_frequencies`: {e}") from None
-    return ReplacementTables(vocab_size, np.zeros(0, np.int64), prob, alias)
 
 
 def mask_spans(values, row_splits, *, vocab_size, mask_token, selection_rate=0.15,
@@ -473,25 +247,25 @@ def mask_spans(values, row_splits, *, vocab_size, mask_token, selection_rate=0.1
     Returns:
       a :class:`MaskResult`.
     """
-    values = _vector("values", values)
-    splits = _splits_list(row_splits)
-    options = _value_options(vocab_size=vocab_size, mask_token=mask_token,
+    values = vector("values", values)
+    splits = splits_list(row_splits)
+    options = value_options(vocab_size=vocab_size, mask_token=mask_token,
                              mask_token_rate=mask_token_rate,
                              random_token_rate=random_token_rate, excluded_ids=excluded_ids,
                              replacement_frequencies=replacement_frequencies,
                              replacement=replacement)
-    options.update(_selection_options(unselectable_ids, max_selections, selection_rate))
-    axis = _int_arg("axis", axis)
+    options.update(selection_options(unselectable_ids, max_selections, selection_rate))
+    axis = int_arg("axis", axis)
     if axis < 0:
         axis += len(splits) + 1
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
         raise TypeError(f"`p` must be a real number in (0, 1], got {p!r}")
     if pad_to is not None:
-        if _int_arg("pad_to", pad_to) < 0:
+        if int_arg("pad_to", pad_to) < 0:
             raise ValueError(f"`pad_to` must be >= 0 or None, got {pad_to}")
         options["max_selections"] = min(options["max_selections"], int(pad_to))
     masked, positions, position_splits, ids = _core.mask_spans(
-        values, splits, p=float(p), max_span_length=_int_arg("max_span_length", max_span_length),
+        values, splits, p=float(p), max_span_length=int_arg("max_span_length", max_span_length),
         seed=resolve_seed(seed), axis=axis, **options)
     if pad_to is None:
         return MaskResult(masked, positions, position_splits, ids, None, token_row_splits(splits))
@@ -528,8 +302,8 @@ def group_words(values, row_splits, continuation_table) -> list:
     Returns:
       ``[row_splits, word_splits]``, both of the dtype of ``row_splits``.
     """
-    values = _vector("values", values)
-    splits = _splits_list(row_splits)
+    values = vector("values", values)
+    splits = splits_list(row_splits)
     if len(splits) != 1:
         raise ValueError("`row_splits` must be one splits vector ([rows, (wordpieces)]), got "
                          f"{len(splits)} levels")
@@ -582,16 +356,16 @@ def ragged_from_sequences(sequences, dtype=None) -> Tuple[np.ndarray, list]:
 def _is_word_list(row) -> bool:
     """True for a row given as a non-empty list of words (sequences)."""
     return (isinstance(row, (list, tuple)) and len(row) > 0
-            and not _is_int(row[0]) and np.ndim(row[0]) == 1)
+            and not is_int(row[0]) and np.ndim(row[0]) == 1)
 
 
 def _flatten(rows, name, dtype):
-    if all(type(r) is np.ndarray and r.ndim == 1 and r.dtype in _ID_DTYPES for r in rows):
+    if all(type(r) is np.ndarray and r.ndim == 1 and r.dtype in ID_DTYPES for r in rows):
         arrays = rows  # the common case of a collator, checked cheaply
     else:
         arrays = []
         for i, row in enumerate(rows):
-            arr = _id_array(f"{name}[{i}]", row)
+            arr = id_array(f"{name}[{i}]", row)
             if arr.ndim != 1:
                 raise ValueError(f"`{name}[{i}]` must be 1-D, got shape {arr.shape}")
             arrays.append(arr)
@@ -603,7 +377,7 @@ def _flatten(rows, name, dtype):
         values = np.zeros(0, dtype=np.int64)
     if dtype is not None:
         values = values.astype(dtype, copy=False)
-    return _id_array(name, values), splits
+    return id_array(name, values), splits
 
 
 def ragged_from_padded(ids, pad_id) -> Tuple[np.ndarray, np.ndarray]:
@@ -621,10 +395,10 @@ def ragged_from_padded(ids, pad_id) -> Tuple[np.ndarray, np.ndarray]:
 
 def _unpad(ids, pad_id):
     """(ids, token mask, values, row_splits) of a right-padded 2-D array."""
-    ids = _id_array("ids", ids)
+    ids = id_array("ids", ids)
     if ids.ndim != 2:
         raise ValueError(f"`ids` must be 2-D [rows, length], got shape {ids.shape}")
-    keep = _padded_mask(ids, _int_arg("pad_id", pad_id))
+    keep = _padded_mask(ids, int_arg("pad_id", pad_id))
     splits = np.zeros(ids.shape[0] + 1, dtype=np.int64)
     np.cumsum(keep.sum(axis=1), out=splits[1:])
     return ids, keep, ids[keep], splits

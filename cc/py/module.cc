@@ -211,6 +211,22 @@ void ParseReplacement(const py::object& excluded_ids, const py::object& alias_pr
   CopyIds(alias_index, "alias_index", &out->alias_index);
 }
 
+// The core's checks of the selection and value options alone, for callers
+// that validate arguments before any data arrives (the Keras layer).
+void ValidateOptionsPy(double selection_rate, int64_t max_selections, int64_t vocab_size,
+                       int64_t mask_token, double mask_token_rate, double random_token_rate) {
+  SelectionOptions selection;
+  selection.selection_rate = static_cast<float>(selection_rate);
+  selection.max_selections = max_selections;
+  Check(ValidateSelectionOptions(selection, "max_selections"));
+  ValueOptions values;
+  values.vocab_size = vocab_size;
+  values.mask_token = mask_token;
+  values.mask_token_rate = static_cast<float>(mask_token_rate);
+  values.random_token_rate = static_cast<float>(random_token_rate);
+  Check(ValidateValueOptions(values));
+}
+
 // Value options (rates, vocabulary, mask id, replacement law), validated.
 ValueOptions ParseValueOptions(int64_t vocab_size, int64_t mask_token, double mask_token_rate,
                                double random_token_rate, const OwnedReplacement& replacement) {
@@ -815,6 +831,11 @@ of out, a C-contiguous writable [len(sequences), width] array of their dtype,
 padded with fill; mask_out (None or like out) gets 1 on the copied cells and
 0 on the padding. Raises ValueError if a sequence is longer than width or the
 outputs overlap an input or each other.)doc");
+  m.def("validate_options", &tf_mlm::ValidateOptionsPy, py::arg("selection_rate"),
+        py::arg("max_selections"), py::arg("vocab_size"), py::arg("mask_token"),
+        py::arg("mask_token_rate"), py::arg("random_token_rate"),
+        R"doc(The core's checks of the masking options (rates, cap, vocabulary), without
+data: raises ValueError with the core's message.)doc");
   m.def("build_alias_table", &tf_mlm::BuildAliasTablePy, py::arg("weights"),
         R"doc(Walker/Vose alias tables of 1-D float32/float64 weights (finite, >= 0,
 positive sum): (prob float32, alias int64), for drawing i with probability

@@ -23,68 +23,35 @@ replacement law of ``tf_mlm.MaskValuesChooser`` (excluded ids, frequencies).
 from __future__ import annotations
 
 import numbers
+import re
 import sys
 
 import keras
 import numpy as np
 
+from tf_mlm._args import NO_CAP, id_list, is_int, rate_arg, seed_pair, whole_number
+
 __all__ = ["MaskedLMMaskGenerator"]
 
-# Cap on the selections per row when `mask_selection_length` is None.
-_NO_CAP = 2**31 - 1
 _INT64_RANGE = (-(2**63), 2**63 - 1)
 _INT32_RANGE = (-(2**31), 2**31 - 1)
+# The core's names of the options -> the layer's (keras_hub's) names.
+_ARGUMENT_NAMES = {"selection_rate": "mask_selection_rate", "vocab_size": "vocabulary_size",
+                   "mask_token": "mask_token_id", "max_selections": "mask_selection_length"}
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+def _validate_options(rate, length, vocabulary_size, mask_token_id, mask_rate, random_rate):
+    """The core's checks of the options (the one owner of those rules), with
+    the message naming the layer's arguments."""
+    from tf_mlm import _core  # pylint: disable=import-outside-toplevel
 
-
-def _whole_number(value, name) -> int:
-    """An int, from an int or an integral float (keras_hub's graph path
-    takes ``2.0`` for 2): ``TypeError`` for a non-number, ``ValueError`` for
-    a fraction."""
-    if _is_int(value):
-        return int(value)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (float, np.floating)):
-        raise TypeError(f"`{name}` must be an int, got {value!r}")
-    if not float(value).is_integer():
-        raise ValueError(f"`{name}` must be a whole number, got {value!r}")
-    return int(value)
-
-
-def _check_rate(value, name, at_most_one=True):
-    """A rate as a float: in [0, 1], or with ``at_most_one=False`` any
-    finite number >= 0 (a selection rate above 1 selects every selectable
-    token, as in keras_hub)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"`{name}` must be a float in [0, 1], got {value!r}")
-    value = float(value)
-    if not (0.0 <= value <= 1.0 if at_most_one else 0.0 <= value < float("inf")):  # and NaN
-        raise ValueError(f"`{name}` must be in [0, 1], got {name}={value}")
-    return value
-
-
-def _canonical_seed(seed, name="seed"):
-    """None, or a stateless seed as a tuple of two Python ints.
-
-    An int ``s`` stands for the pair ``(s, 0)``."""
-    if seed is None:
-        return None
-    if _is_int(seed):
-        pair = (int(seed), 0)
-    else:
-        try:
-            arr = np.asarray(seed)
-        except (TypeError, ValueError):
-            arr = None
-        if arr is None or arr.shape != (2,) or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"`{name}` must be None, an int or a pair of ints (shape [2]), "
-                            f"got {seed!r}")
-        pair = (int(arr[0]), int(arr[1]))
-    if not all(_INT64_RANGE[0] <= s <= _INT64_RANGE[1] for s in pair):
-        raise ValueError(f"`{name}` must fit in int64, got {seed!r}")
-    return pair
+    try:
+        _core.validate_options(rate, NO_CAP if length is None else length, vocabulary_size,
+                               mask_token_id, mask_rate, random_rate)
+    except ValueError as e:
+        message = re.sub(r"\b(" + "|".join(_ARGUMENT_NAMES) + r")\b",
+                         lambda m: _ARGUMENT_NAMES[m.group(1)], str(e))
+        raise ValueError(message) from None
 
 
 def _tf():
@@ -106,15 +73,6 @@ def _in_grain() -> bool:
     except ImportError:
         return False
     return bool(in_grain_data_pipeline())
-
-
-def _id_list(value, name):
-    """A list of ints (from a list, tuple or NumPy array of ints)."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)) or not all(_is_int(i) for i in value):
-        raise TypeError(f"`{name}` must be a list of ints, got {value!r}")
-    return [int(i) for i in value]
 
 
 def _vector_arg(value, name, what):
@@ -354,29 +312,22 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
         self.built = True
 
-        vocabulary_size = _whole_number(vocabulary_size, "vocabulary_size")
-        if vocabulary_size < 1:
-            raise ValueError(f"`vocabulary_size` must be a positive int, got {vocabulary_size!r}")
-        mask_token_id = _whole_number(mask_token_id, "mask_token_id")
+        vocabulary_size = whole_number("vocabulary_size", vocabulary_size)
+        mask_token_id = whole_number("mask_token_id", mask_token_id)
         if mask_token_id >= vocabulary_size:  # keras_hub's check and wording
             raise ValueError(
                 "Mask token id should be in range [0, vocabulary_size - 1], but received "
                 f"mask_token_id={mask_token_id} (vocabulary_size={vocabulary_size}).")
         if mask_selection_length is not None:
-            mask_selection_length = _whole_number(mask_selection_length, "mask_selection_length")
-            if mask_selection_length < 0:
-                raise ValueError("`mask_selection_length` must be None or an int >= 0, got "
-                                 f"{mask_selection_length!r}")
-        unselectable_token_ids = _id_list(
-            [] if unselectable_token_ids is None else unselectable_token_ids,
-            "unselectable_token_ids")
-        rate = _check_rate(mask_selection_rate, "mask_selection_rate", at_most_one=False)
-        mask_rate = _check_rate(mask_token_rate, "mask_token_rate")
-        random_rate = _check_rate(random_token_rate, "random_token_rate")
-        if mask_rate + random_rate > 1.0 + 1e-7:
-            raise ValueError(
-                "`mask_token_rate + random_token_rate` must be at most 1, got "
-                f"{mask_token_rate} + {random_token_rate} = {mask_rate + random_rate}")
+            mask_selection_length = whole_number("mask_selection_length", mask_selection_length)
+        unselectable_token_ids = id_list(
+            "unselectable_token_ids",
+            [] if unselectable_token_ids is None else unselectable_token_ids)
+        rate = rate_arg("mask_selection_rate", mask_selection_rate)
+        mask_rate = rate_arg("mask_token_rate", mask_token_rate)
+        random_rate = rate_arg("random_token_rate", random_token_rate)
+        _validate_options(rate, mask_selection_length, vocabulary_size, mask_token_id, mask_rate,
+                          random_rate)
 
         self.vocabulary_size = int(vocabulary_size)
         self.mask_selection_rate = mask_selection_rate
@@ -392,13 +343,13 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self.continuation_table = (None if self._continuation is None
                                    else self._continuation.tolist())
         self.span_p = _check_span_p(span_p)
-        if not _is_int(max_span_length):
+        if not is_int(max_span_length):
             raise TypeError(f"`max_span_length` must be an int, got {max_span_length!r}")
         if max_span_length < 1:
             raise ValueError(f"`max_span_length` must be >= 1, got {max_span_length}")
         self.max_span_length = int(max_span_length)
         self.excluded_token_ids = (None if excluded_token_ids is None
-                                   else _id_list(excluded_token_ids, "excluded_token_ids"))
+                                   else id_list("excluded_token_ids", excluded_token_ids))
         frequencies = _check_frequencies(replacement_frequencies, self.vocabulary_size)
         self.replacement_frequencies = None if frequencies is None else frequencies.tolist()
         # The replacement law, built once per path: NumPy tables now when an
@@ -410,7 +361,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                                                       self.excluded_token_ids, frequencies)
         self._tf_chooser = None
         self._tf_span_selectors = {}
-        self._stateless_seed = _canonical_seed(seed)
+        self._stateless_seed = seed_pair(seed)
         self.seed = seed if not isinstance(seed, (tuple, np.ndarray)) else list(
             self._stateless_seed)
         self._rates = (rate, mask_rate, random_rate)
@@ -462,7 +413,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
 
             if seed is not None:
                 seed_tensor = (_seed.as_stateless_seed(seed) if isinstance(seed, tf.Tensor)
-                               else tf.constant(_canonical_seed(seed), tf.int64))
+                               else tf.constant(seed_pair(seed), tf.int64))
             elif self._stateless_seed is not None:
                 seed_tensor = tf.constant(self._stateless_seed, tf.int64)
             else:
@@ -541,7 +492,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         chooser = self._chooser_tf()
         length = self.mask_selection_length
         args = (values, nested, self._unselectable_tf(dtype),
-                tf.constant(_NO_CAP if length is None else length, tf.int64),
+                tf.constant(NO_CAP if length is None else length, tf.int64),
                 tf.constant(self._rates[0], tf.float32),
                 *chooser._op_args(), seed_tensor)  # pylint: disable=protected-access
         replacement = chooser._replacement_kwargs()  # pylint: disable=protected-access
@@ -568,7 +519,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 SpanItemSelector)
 
             selector = self._tf_span_selectors[dtype.name] = SpanItemSelector(
-                _NO_CAP if self.mask_selection_length is None else self.mask_selection_length,
+                NO_CAP if self.mask_selection_length is None else self.mask_selection_length,
                 self._rates[0],
                 self._unselectable_array(dtype.name).tolist(), p=self.span_p,
                 max_span_length=self.max_span_length)
@@ -604,7 +555,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             return tf.constant(inputs)
         if keras.ops.is_tensor(inputs):  # another backend's tensor
             return tf.constant(keras.ops.convert_to_numpy(inputs))
-        if _is_int(inputs):
+        if is_int(inputs):
             _check_rank(0)
         raise TypeError("`inputs` must be a list, a NumPy array or a tensor of token ids, got "
                         f"{type(inputs).__name__}")
@@ -627,7 +578,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
 
         values, splits, shape, ragged = self._to_numpy(inputs)
         _check_id_dtype(values.dtype.name)
-        seed = _canonical_seed(seed) if seed is not None else self._stateless_seed
+        seed = seed_pair(seed) if seed is not None else self._stateless_seed
         rate, mask_rate, random_rate = self._rates
         length = self.mask_selection_length
         if self._np_replacement is None:  # the default law, built once
@@ -706,7 +657,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             arr = inputs.numpy()
         elif keras.ops.is_tensor(inputs):
             arr = keras.ops.convert_to_numpy(inputs)
-        elif _is_int(inputs):
+        elif is_int(inputs):
             _check_rank(0)
         else:
             raise TypeError("`inputs` must be a list, a NumPy array or a tensor of token ids, "
