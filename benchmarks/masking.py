@@ -106,7 +106,7 @@ def fused_op_fn(rt, ref: reference.Reference):
     the stateful seed draw or the RaggedTensor assembly."""
     tf = _tf()
     from tf_mlm import _library  # pylint: disable=import-outside-toplevel
-    from tf_mlm.mask_values_chooser import uniform_replacement  # pylint: disable=import-outside-toplevel
+    from tf_mlm._fused import uniform_replacement  # pylint: disable=import-outside-toplevel
     ops = _library.ops()
     unselectable = tf.constant(ref.unselectable_ids, rt.dtype)
     seed = tf.constant([7, 11], tf.int64)

@@ -576,7 +576,7 @@ def test_regression_dense_output_beyond_memory():
         import numpy as np
         import tensorflow as tf
         from tf_mlm import _core, _library
-        from tf_mlm.mask_values_chooser import uniform_replacement
+        from tf_mlm._fused import uniform_replacement
         ops = _library.ops()
         try:
             ops.tfmlm_mask_language_model_dense(

@@ -377,7 +377,7 @@ def test_pad_to_bit_identical_with_dense_tf_op(mode):
 
     from tf_mlm import _library  # pylint: disable=import-outside-toplevel
 
-    from tf_mlm.mask_values_chooser import uniform_replacement  # pylint: disable=import-outside-toplevel
+    from tf_mlm._fused import uniform_replacement  # pylint: disable=import-outside-toplevel
     rng = np.random.default_rng(12)
     values, splits = word_batch(rng)
     out = _library.ops().tfmlm_mask_language_model_dense(

@@ -133,12 +133,14 @@ def test_replacement_laws_in_mask_ragged_equal_the_tf_path(tfm, chooser, mode):
 
 
 def test_replacement_tables_equal_the_choosers(tfm):
+    from tf_mlm import _fused  # pylint: disable=import-outside-toplevel
+
     ch = tfm.MaskValuesChooser(VOCAB, MASK, excluded_ids=[9, 4, 4, 100])
     t = mlm.replacement_tables(VOCAB, excluded_ids=[9, 4, 4, 100])
-    assert t.excluded_ids.tolist() == ch._replacement_kwargs()["excluded_ids"].numpy().tolist()
+    assert t.excluded_ids.tolist() == _fused.replacement_inputs(ch)["excluded_ids"].numpy().tolist()
     ch = tfm.MaskValuesChooser(VOCAB, MASK, excluded_ids=[9], replacement_frequencies=WEIGHTS)
     t = mlm.replacement_tables(VOCAB, excluded_ids=[9], replacement_frequencies=WEIGHTS)
-    tables = ch._replacement_kwargs()
+    tables = _fused.replacement_inputs(ch)
     assert np.array_equal(t.alias_prob, tables["alias_prob"].numpy())
     assert np.array_equal(t.alias_index, tables["alias_index"].numpy())
 

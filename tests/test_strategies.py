@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tf_mlm
+from tf_mlm import _fused
 from tests import _stats
 
 CONTINUES = np.array([False, False, True, True, False, True])  # ids 2, 3, 5 continue a word
@@ -148,7 +149,7 @@ def test_excluded_ids_are_never_drawn():
     counts = np.bincount(masked.flat_values.numpy(), minlength=10)
     assert counts[[0, 3, 5]].sum() == 0
     assert _stats.uniform_p(counts[[1, 2, 4, 6, 7, 8, 9]]) > _stats.P_FLOOR
-    assert [int(x) for x in chooser._replacement_kwargs()["excluded_ids"]] == [0, 3, 5]
+    assert [int(x) for x in _fused.replacement_inputs(chooser)["excluded_ids"]] == [0, 3, 5]
 
 
 def test_frequency_weighted_replacement_follows_the_table():

@@ -63,6 +63,13 @@ def to_ragged(input_ids, name: str = "input_ids",
     return rt, restore
 
 
+def flat_mask(mask) -> tf.Tensor:
+    """A selection mask (RaggedTensor or dense) as one flat bool per item."""
+    if isinstance(mask, tf.RaggedTensor):
+        return tf.cast(mask.flat_values, tf.bool)
+    return tf.reshape(tf.cast(mask, tf.bool), [-1])
+
+
 def _merged(r: tf.RaggedTensor, merge: bool = False) -> tf.RaggedTensor:
     """`r`, or with `merge` its tokens as `[batch, (tokens)]` (dims 1.. merged)."""
     return r.merge_dims(1, -1) if merge and r.ragged_rank > 1 else r

@@ -10,20 +10,9 @@ batch row selects among its own items.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from tf_mlm import _constants, _library, _ragged, _seed
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _as_dtype(x, dtype) -> tf.Tensor:
-    if isinstance(x, tf.Tensor):
-        return x if x.dtype == dtype else tf.cast(x, dtype)
-    return tf.convert_to_tensor(x, dtype)
+from tf_mlm import _fused, _library, _ragged, _seed
 
 
 class ItemSelector:
@@ -67,26 +56,12 @@ class ItemSelector:
     def unselectable_ids(self):
         return self._unselectable_ids
 
-    def _unselectable_tensor(self, dtype) -> tf.Tensor:
-        return _constants.cached(self, ("unselectable", dtype),
-                                 lambda: self._make_unselectable_tensor(dtype))
-
-    def _make_unselectable_tensor(self, dtype) -> tf.Tensor:
-        src = self._unselectable_source
-        if isinstance(src, tf.Tensor):
-            return tf.reshape(src if src.dtype == dtype else tf.cast(src, dtype), [-1])
-        if not src:
-            return tf.zeros([0], dtype)
-        if dtype.is_integer and all(_is_int(x) for x in src):
-            return tf.constant(src, dtype)
-        return tf.stack([tf.reshape(_as_dtype(x, dtype), []) for x in src])
-
     def _item_flags(self, rt: tf.RaggedTensor, axis: int) -> tf.Tensor:
         """One bool per item at `axis` (flat): True when none of its tokens is
         unselectable. Tokens of any dtype: the kernel compares int32/int64
         ids itself; for other dtypes (strings, small ints, floats) the
         comparison is made here and the kernel reads 0/1 flags instead."""
-        values, unselectable = rt.flat_values, self._unselectable_tensor(rt.dtype)
+        values, unselectable = rt.flat_values, _fused.unselectable_ids(self, rt.dtype)
         if rt.dtype not in _ragged.ID_DTYPES:
             hit = tf.reduce_any(tf.equal(tf.expand_dims(values, 1), unselectable), axis=1)
             values, unselectable = tf.cast(hit, tf.int32), tf.ones([1], tf.int32)
@@ -119,13 +94,7 @@ class ItemSelector:
         return self.get_selectable(input_ids, axis)
 
 
-def _flat_mask(mask) -> tf.Tensor:
-    if isinstance(mask, tf.RaggedTensor):
-        return tf.cast(mask.flat_values, tf.bool)
-    return tf.reshape(tf.cast(mask, tf.bool), [-1])
-
-
-class _RateCapSelector(ItemSelector):
+class RateCapSelector(ItemSelector):
     """Shared by the selectors that spend a per-row budget of
     ``min(ceil(selectable * selection_rate), max_selections_per_batch)``."""
 
@@ -144,13 +113,9 @@ class _RateCapSelector(ItemSelector):
     def selection_rate(self):
         return self._selection_rate
 
-    def _cap_and_rate(self):
-        return _constants.cached(self, "cap_and_rate", lambda: (
-            tf.cast(self._max_selections_per_batch, tf.int64),
-            tf.cast(self._selection_rate, tf.float32)))
 
 
-class RandomItemSelector(_RateCapSelector):
+class RandomItemSelector(RateCapSelector):
     """Selects ``min(ceil(selectable * selection_rate), max_selections_per_batch)``
     items of each row (the cap applies per row, despite its name), uniformly
     at random among its selectable items.
@@ -193,15 +158,21 @@ class RandomItemSelector(_RateCapSelector):
         return self._shuffle_fn
 
     @property
+    def uses_default_shuffle(self):
+        """(tf_mlm extension) True when no ``shuffle_fn`` was given: the
+        selection is then drawn inside tf_mlm's fused kernel."""
+        return self._default_shuffle
+
+    @property
     def selection_mode(self):
         return self._selection_mode
 
     def get_selection_mask(self, input_ids, axis):
         rt, _ = _ragged.to_ragged(input_ids, ids_only=False)
         axis = _ragged.check_axis(rt, axis)
-        selectable = _flat_mask(self.get_selectable(rt, axis))
+        selectable = _ragged.flat_mask(self.get_selectable(rt, axis))
         splits = _ragged.item_row_splits(rt, axis)
-        cap, rate = self._cap_and_rate()
+        cap, rate = _fused.cap_and_rate(self)
         if self._default_shuffle:
             chosen = _library.ops().tfmlm_select_items(selectable, splits, cap, rate,
                                                         _seed.resolve(None),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
 
-from tf_mlm import _constants, _library, _ragged, _seed
+from tf_mlm import _fused, _library, _ragged, _seed
 
 
 class MaskValuesChooser:
@@ -48,12 +47,9 @@ class MaskValuesChooser:
         self._random_token_rate = random_token_rate
         self._excluded_ids = excluded_ids
         self._replacement_frequencies = replacement_frequencies
-        # Built once, eagerly when possible (also when constructed inside a
-        # tf.function), and captured as constants by every graph using it.
-        with tf.init_scope():
-            self._replacement = _replacement_tables(vocab_size, excluded_ids,
-                                                    replacement_frequencies)
-            self._replacement_is_eager = tf.executing_eagerly()
+        # The replacement law's tables, built now (which also validates the
+        # options), eagerly when possible.
+        _fused.replacement_inputs(self)
 
     @property
     def mask_token(self):
@@ -79,20 +75,6 @@ class MaskValuesChooser:
     def replacement_frequencies(self):
         return self._replacement_frequencies
 
-    def _replacement_kwargs(self):
-        """The replacement-law inputs of the chooser and fused kernels."""
-        if tf.executing_eagerly() or not self._replacement_is_eager:
-            return self._replacement
-        # A TF1 graph cannot take eager tensors: embed their values.
-        return {k: tf.constant(v.numpy()) for k, v in self._replacement.items()}
-
-    def _op_args(self):
-        """Scalar inputs shared by the chooser and the fused kernels."""
-        return _constants.cached(self, "op_args", lambda: (
-            tf.cast(self._vocab_size, tf.int64), tf.cast(self._mask_token, tf.int64),
-            tf.cast(self._mask_token_rate, tf.float32),
-            tf.cast(self._random_token_rate, tf.float32)))
-
     def get_mask_values(self, masked_lm_ids):
         """New values for the selected ids.
 
@@ -104,35 +86,7 @@ class MaskValuesChooser:
         """
         rt, restore = _ragged.to_ragged(masked_lm_ids, name="masked_lm_ids")
         splits = _ragged.item_row_splits(rt, rt.ragged_rank)
+        scalars, replacement = _fused.value_inputs(self)
         values = _library.ops().tfmlm_choose_mask_values(
-            rt.flat_values, splits, *self._op_args(), _seed.resolve(None),
-            **self._replacement_kwargs())
+            rt.flat_values, splits, *scalars, _seed.resolve(None), **replacement)
         return restore(rt.with_flat_values(values))
-
-
-def uniform_replacement():
-    """Kernel inputs for the default law: uniform over [0, vocab_size)."""
-    return dict(excluded_ids=tf.zeros([0], tf.int64), alias_prob=tf.zeros([0], tf.float32),
-                alias_index=tf.zeros([0], tf.int64))
-
-
-def _replacement_tables(vocab_size, excluded_ids, frequencies):
-    """Normalised kernel inputs: excluded ids sorted, unique and within the
-    vocabulary; alias tables for the frequencies (excluded ids weighted 0)."""
-    tables = uniform_replacement()
-    vocab = tf.cast(vocab_size, tf.int64)
-    if excluded_ids is not None:
-        ids = tf.reshape(tf.cast(excluded_ids, tf.int64), [-1])
-        ids = tf.boolean_mask(ids, (ids >= 0) & (ids < vocab))
-        tables["excluded_ids"] = tf.sort(tf.unique(ids).y)
-    if frequencies is not None:
-        weights = tf.reshape(tf.cast(frequencies, tf.float32), [-1])
-        if excluded_ids is not None:
-            keep = tf.scatter_nd(tf.expand_dims(tables["excluded_ids"], 1),
-                                 tf.ones_like(tables["excluded_ids"], tf.float32),
-                                 tf.shape(weights, out_type=tf.int64))
-            weights = weights * (1.0 - tf.minimum(keep, 1.0))
-        prob, alias = _library.ops().tfmlm_build_alias_table(weights)
-        # The alias draw covers every id, so nothing is left to exclude.
-        tables.update(alias_prob=prob, alias_index=alias, excluded_ids=tf.zeros([0], tf.int64))
-    return tables

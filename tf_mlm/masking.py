@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_mlm import _library, _ragged, _seed
+from tf_mlm import _fused, _library, _ragged, _seed
 from tf_mlm.item_selector import ItemSelector, RandomItemSelector
 from tf_mlm.mask_values_chooser import MaskValuesChooser
 
@@ -14,7 +14,7 @@ def _uses_fused_kernel(item_selector, mask_values_chooser) -> bool:
     selector (default shuffle) and the built-in chooser, hooks untouched."""
     sel_type, chooser_type = type(item_selector), type(mask_values_chooser)
     return (isinstance(item_selector, RandomItemSelector)
-            and item_selector._default_shuffle  # pylint: disable=protected-access
+            and item_selector.uses_default_shuffle
             and sel_type.get_selection_mask is RandomItemSelector.get_selection_mask
             and sel_type.get_selectable is ItemSelector.get_selectable
             and chooser_type.get_mask_values is MaskValuesChooser.get_mask_values)
@@ -83,13 +83,11 @@ def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *
     seed_tensor = _seed.resolve(seed)
     ops = _library.ops()
     if _uses_fused_kernel(item_selector, mask_values_chooser):
-        cap, rate = item_selector._cap_and_rate()  # pylint: disable=protected-access
-        new_values, positions, position_splits, masked_ids = ops.tfmlm_mask_language_model(
-            rt.flat_values, rt.nested_row_splits,
-            item_selector._unselectable_tensor(rt.dtype),  # pylint: disable=protected-access
-            cap, rate, *mask_values_chooser._op_args(),  # pylint: disable=protected-access
-            seed_tensor, **mask_values_chooser._replacement_kwargs(),  # pylint: disable=protected-access
-            axis=axis, selection_mode=item_selector.selection_mode)
+        cap, rate = _fused.cap_and_rate(item_selector)
+        new_values, positions, position_splits, masked_ids = _fused.mask(
+            rt.flat_values, rt.nested_row_splits, _fused.unselectable_ids(item_selector, rt.dtype),
+            cap, rate, mask_values_chooser, seed_tensor, axis=axis,
+            selection_mode=item_selector.selection_mode)
     else:
         with _seed.stateless_scope(seed_tensor if seed is not None else None):
             mask = item_selector.get_selection_mask(rt, axis)

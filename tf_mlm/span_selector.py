@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_mlm import _library, _ragged, _seed
-from tf_mlm.item_selector import _flat_mask, _RateCapSelector
+from tf_mlm import _fused, _library, _ragged, _seed
+from tf_mlm.item_selector import RateCapSelector
 
 
-class SpanItemSelector(_RateCapSelector):
+class SpanItemSelector(RateCapSelector):
     """Selects spans of consecutive items (Joshi et al., "SpanBERT", 2020).
 
     Per row, a budget of ``min(ceil(selectable_tokens * selection_rate),
@@ -50,14 +50,14 @@ class SpanItemSelector(_RateCapSelector):
     def get_selection_mask(self, input_ids, axis):
         rt, _ = _ragged.to_ragged(input_ids)
         axis = _ragged.check_axis(rt, axis)
-        selectable = _flat_mask(self.get_selectable(rt, axis))
+        selectable = _ragged.flat_mask(self.get_selectable(rt, axis))
         splits = _ragged.item_row_splits(rt, axis)
         if axis == rt.ragged_rank:
             token_counts = tf.zeros([0], tf.int64)  # one token per item
         else:
             bounds = _ragged.item_token_bounds(rt, axis)
             token_counts = tf.cast(bounds[1:] - bounds[:-1], tf.int64)
-        cap, rate = self._cap_and_rate()
+        cap, rate = _fused.cap_and_rate(self)
         chosen = _library.ops().tfmlm_select_spans(
             selectable, splits, token_counts, cap, rate, tf.cast(self._p, tf.float32),
             tf.cast(self._max_span_length, tf.int64), _seed.resolve(None))

@@ -487,22 +487,18 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         of splits. -> (new values, dense outputs or None, ragged or None)."""
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-        from tf_mlm import _library  # pylint: disable=import-outside-toplevel
+        from tf_mlm import _fused  # pylint: disable=import-outside-toplevel
 
-        chooser = self._chooser_tf()
         length = self.mask_selection_length
-        args = (values, nested, self._unselectable_tf(dtype),
-                tf.constant(NO_CAP if length is None else length, tf.int64),
-                tf.constant(self._rates[0], tf.float32),
-                *chooser._op_args(), seed_tensor)  # pylint: disable=protected-access
-        replacement = chooser._replacement_kwargs()  # pylint: disable=protected-access
-        ops = _library.ops()
+        outputs = _fused.mask(
+            values, nested, self._unselectable_tf(dtype),
+            tf.constant(NO_CAP if length is None else length, tf.int64),
+            tf.constant(self._rates[0], tf.float32), self._chooser_tf(), seed_tensor, axis=1,
+            output_length=length)
+        new_values, *rest = outputs
         if length is not None:
-            new_values, positions, ids, weights = ops.tfmlm_mask_language_model_dense(
-                *args, **replacement, output_length=length, axis=1)
-            return new_values, (positions, ids, weights), None
-        new_values, pos_values, pos_splits, id_values = ops.tfmlm_mask_language_model(
-            *args, **replacement, axis=1)
+            return new_values, tuple(rest), None
+        pos_values, pos_splits, id_values = rest
         return new_values, None, (pos_values, pos_splits, id_values)
 
     def _spans_tf(self, values, nested, dtype, seed_tensor):
