@@ -75,7 +75,7 @@ def _extensions():
             "tf_mlm._core",
             sources=[str(s) for s in _build.PY_SOURCES],
             include_dirs=[str(ROOT)],
-            depends=list(_build.CORE_HEADERS),
+            depends=list(_build.CORE_HEADERS + _build.PY_HEADERS),
             extra_compile_args=[f for f in _build.CXXFLAGS if f not in ("-fvisibility=hidden",)],
             cxx_std=17,
         )

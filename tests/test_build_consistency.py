@@ -49,6 +49,7 @@ def test_bazel_probe_reports_build_py_lists():
     assert records["CORE_HEADERS"] == list(_build.CORE_HEADERS)
     assert records["TF_SOURCES"] == list(_build.TF_SOURCES)
     assert records["PY_SOURCES"] == list(_build.PY_SOURCES)
+    assert records["PY_HEADERS"] == list(_build.PY_HEADERS)
     assert records["CXXFLAGS"] == list(_build.CXXFLAGS)
     assert records["LIBRARY_NAME"] == [_build.LIBRARY_NAME]
 
@@ -57,7 +58,8 @@ def test_build_files_take_sources_and_flags_from_build_py():
     build = (ROOT / "BUILD").read_text()
     code = "\n".join(l.split("#", 1)[0] for l in build.splitlines())  # comments out
     assert re.search(r'load\("@tf_mlm_build_defs//:defs.bzl"', code)
-    for name in ("TF_SOURCES", "PY_SOURCES", "CORE_HEADERS", "CXXFLAGS", "LIBRARY_NAME"):
+    for name in ("TF_SOURCES", "PY_SOURCES", "PY_HEADERS", "CORE_HEADERS", "CXXFLAGS",
+                 "LIBRARY_NAME"):
         assert name in code, name
     # No source file or compiler flag spelled out by hand.
     assert not re.search(r'"cc/[^"]*"', code), "BUILD lists a cc/ file itself"
@@ -69,6 +71,8 @@ def test_core_headers_are_complete():
     sdist's copy of the sources) see only the listed ones."""
     on_disk = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cc" / "core").glob("*.h"))
     assert sorted(_build.CORE_HEADERS) == on_disk
+    py_sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cc" / "py").glob("*"))
+    assert sorted(_build.PY_SOURCES + _build.PY_HEADERS) == py_sources
 
 
 def _bazel() -> list:

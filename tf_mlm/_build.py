@@ -49,7 +49,8 @@ CORE_HEADERS = (
     "cc/core/words.h",
 )
 TF_SOURCES = ("cc/tf/ops.cc", "cc/tf/kernels.cc")
-PY_SOURCES = ("cc/py/module.cc",)
+PY_SOURCES = ("cc/py/module.cc", "cc/py/masking.cc", "cc/py/collation.cc")
+PY_HEADERS = ("cc/py/arrays.h", "cc/py/bindings.h")
 CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-DNDEBUG")
 
 LIBRARY_NAME = "_tf_mlm_ops.so"

@@ -119,12 +119,14 @@ def _tf_mlm_build_defs_impl(ctx):
 CORE_HEADERS = {core}
 TF_SOURCES = {tf}
 PY_SOURCES = {py}
+PY_HEADERS = {py_headers}
 CXXFLAGS = {cxxflags}
 LIBRARY_NAME = "{library}"
 """.format(
         core = starlark_list(defs["CORE_HEADERS"]),
         tf = starlark_list(defs["TF_SOURCES"]),
         py = starlark_list(defs["PY_SOURCES"]),
+        py_headers = starlark_list(defs["PY_HEADERS"]),
         cxxflags = starlark_list(defs["CXXFLAGS"]),
         library = one(defs, "LIBRARY_NAME"),
     ))

@@ -1,0 +1,19 @@
+// What each source file of tf_mlm._core binds (module.cc calls them).
+#ifndef TF_MLM_CC_PY_BINDINGS_H_
+#define TF_MLM_CC_PY_BINDINGS_H_
+
+#include <pybind11/pybind11.h>
+
+namespace tf_mlm {
+
+// masking.cc: mask_language_model, mask_spans, group_words,
+// build_alias_table, validate_options.
+void BindMasking(pybind11::module_& m);
+
+// collation.cc: ragged_to_dense, scatter_to_dense, sequence_lengths,
+// pad_sequences.
+void BindCollation(pybind11::module_& m);
+
+}  // namespace tf_mlm
+
+#endif  // TF_MLM_CC_PY_BINDINGS_H_
