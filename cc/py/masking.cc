@@ -50,6 +50,18 @@ struct MaskArgs {
   py::object out_values;  // None, or a C-contiguous writeable array for masked_values
 };
 
+// Fills args->value_opts and args->replacement (MaskArgs, SpanArgs),
+// validated; value_opts keeps no view into the tables (ValueOptionsOf).
+template <typename Args>
+void ParseValueArgs(int64_t vocab_size, int64_t mask_token, double mask_token_rate,
+                    double random_token_rate, const py::object& excluded_ids,
+                    const py::object& alias_prob, const py::object& alias_index, Args* args) {
+  ParseReplacement(excluded_ids, alias_prob, alias_index, &args->replacement);
+  args->value_opts = ParseValueOptions(vocab_size, mask_token, mask_token_rate, random_token_rate,
+                                       args->replacement);
+  args->value_opts.replacement = ReplacementOptions{};
+}
+
 // The value options with their replacement view, into the args' tables.
 template <typename Args>
 ValueOptions ValueOptionsOf(const Args& args) {
@@ -133,11 +145,8 @@ py::tuple MaskLanguageModelPy(const py::handle& values, const py::handle& row_sp
   args.selection.selection_rate = static_cast<float>(selection_rate);
   args.selection.mode = ParseMode(selection_mode);
   Check(ValidateSelectionOptions(args.selection, "max_selections"));
-  ParseReplacement(excluded_ids, alias_prob, alias_index, &args.replacement);
-  // Validated with the tables' view; kept without it (ValueOptionsOf).
-  args.value_opts = ParseValueOptions(vocab_size, mask_token, mask_token_rate, random_token_rate,
-                                      args.replacement);
-  args.value_opts.replacement = ReplacementOptions{};
+  ParseValueArgs(vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
+                 alias_prob, alias_index, &args);
   args.seed = ParseSeed(seed);
 
   args.axis = axis;
@@ -338,11 +347,8 @@ py::tuple MaskSpansPy(const py::handle& values, const py::handle& row_splits,
   args.spans.p = static_cast<float>(p);
   args.spans.max_length = max_span_length;
   Check(ValidateSpanOptions(args.spans));
-  ParseReplacement(excluded_ids, alias_prob, alias_index, &args.replacement);
-  // Validated with the tables' view; kept without it (ValueOptionsOf).
-  args.value_opts = ParseValueOptions(vocab_size, mask_token, mask_token_rate, random_token_rate,
-                                      args.replacement);
-  args.value_opts.replacement = ReplacementOptions{};
+  ParseValueArgs(vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
+                 alias_prob, alias_index, &args);
   args.seed = ParseSeed(seed);
   args.axis = axis;
   args.num_threads = num_threads;
