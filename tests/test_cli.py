@@ -139,36 +139,6 @@ def test_input_errors(files, tmp_path, capsys):
     assert cli.main(["inspect", str(tmp_path / "nothing")]) == 2
 
 
-@pytest.mark.slow
-def test_stdin_sigint_leaves_no_partial_shard(files, tmp_path):
-    """A real Ctrl-C: SIGINT to a running `tf-mlm mask` reading stdin."""
-    out = tmp_path / "out"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tf_mlm.cli", "mask", "-", "-o", str(out), "--vocab",
-         str(files["vocab"]), "--num-shards", "2", "--progress", "log"],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    try:
-        # Enough input that the run is still going when the signal comes.
-        proc.stdin.write(files["text"].read_bytes() * 20)
-        proc.stdin.flush()
-        deadline = time.monotonic() + 90
-        while not (out.exists() and any(n.startswith(".masked-") for n in os.listdir(out))):
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-        time.sleep(1.0)  # records flow into the temporary shards
-        proc.send_signal(signal.SIGINT)
-        proc.stdin.close()  # unblocks the reader if it waits for more input
-        proc.wait(timeout=60)
-        err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err.decode()[-2000:]
-    assert b"interrupted" in err
-    assert not out.exists() or os.listdir(out) == []
-
-
 def test_bench_passes_arguments_on(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["bench", "--help"])

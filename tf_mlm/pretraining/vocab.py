@@ -147,7 +147,7 @@ def load_frequencies(path: str):
                     raise InputError(f"{path}:{lineno}: weight {text} is negative or NaN")
                 if value > _FLOAT32_MAX:
                     raise InputError(f"{path}:{lineno}: weight {text} is "
-                                     + ("infinite" if value == float("inf") else
+                                     + ("not finite" if value == float("inf") else
                                         "beyond float32's range (3.4e38)")
                                      + "; weights are relative: scale them down")
                 values.append(value)

@@ -501,7 +501,13 @@ class ShardedWriter:
                 self._committed = True
                 _fsync_dir(os.path.dirname(out))
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _discard_previous(old)
+
+
+def _discard_previous(path: str) -> None:
+    """Deletes the previous dataset once the new one is published (a kill
+    meanwhile leaves it as a temporary the next run deletes)."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_json(path: str, obj) -> None:
