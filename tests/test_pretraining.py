@@ -199,6 +199,24 @@ def test_interrupted_run_leaves_no_final_shard(data, tmp_path):
     assert os.listdir(out) == ["notes.txt"]
 
 
+def test_interrupted_overwrite_keeps_the_previous_dataset(data, tmp_path):
+    _, paths = data
+    out = tmp_path / "out"
+    _run([paths["small"]], out, num_shards=2)
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+
+    def interrupt(count):
+        if count == SMALL:  # every record written, nothing published yet
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run([paths["small"]], out, config=_config(seed=99), num_shards=3, overwrite=True,
+             _after_record=interrupt)
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+    assert inspect.verify_output(str(out))["records"] == SMALL
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []
+
+
 def test_existing_output_refused_unless_overwrite(data, tmp_path):
     _, paths = data
     out = tmp_path / "out"
