@@ -253,6 +253,20 @@ def test_overwrite_keeps_other_files_and_replaces_the_dataset(files, tmp_path, c
     assert cli.main(["inspect", str(out), "-n", "0"]) == 0
 
 
+def test_symlinked_output_directory_is_written_where_it_points(files, tmp_path, capsys):
+    target, link = tmp_path / "disk" / "data", tmp_path / "out"
+    target.mkdir(parents=True)
+    link.symlink_to(target)
+    for seed in ("1", "2"):
+        assert _mask(files, link, "--overwrite", "--seed", seed) == 0
+    assert link.is_symlink() and sorted(os.listdir(target)) == [
+        "masked-00000-of-00001.tfrecord", "metadata.json"]
+    assert json.loads((target / "metadata.json").read_text())["masking"]["seed"] == 2
+    assert [n for n in os.listdir(tmp_path / "disk") if n.startswith(".")] == []
+    capsys.readouterr()
+    assert cli.main(["inspect", str(link), "-n", "0"]) == 0
+
+
 def test_temporaries_of_a_dead_run_are_not_content(files, tmp_path, capsys):
     """Hidden leftovers of a killed run (this release's sibling directory,
     older releases' .tmp-PID files inside the output) are deleted by the

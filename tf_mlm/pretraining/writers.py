@@ -217,7 +217,7 @@ def _pid_alive(pid: int) -> bool:
 
 def temporary_dir(output_dir: str, pid: Optional[int] = None) -> str:
     """The hidden sibling directory a run writes ``output_dir`` into."""
-    out = os.path.abspath(output_dir)
+    out = os.path.realpath(output_dir)
     return os.path.join(os.path.dirname(out),
                         f".{os.path.basename(out)}{_TMP_TAG}{os.getpid() if pid is None else pid}")
 
@@ -228,7 +228,7 @@ def stale_temporaries(output_dir: str) -> List[str]:
     directories and, from older releases, ``.FILE.tmp-PID`` files inside it.
     A previous dataset moved aside (``-old``) counts only while the output
     directory exists."""
-    out = os.path.abspath(output_dir)
+    out = os.path.realpath(output_dir)
     parent, name = os.path.dirname(out), os.path.basename(out)
     pattern = re.compile(rf"^\.{re.escape(name)}{re.escape(_TMP_TAG)}(\d+)(-old)?$")
     found = []
@@ -325,7 +325,8 @@ class ShardedWriter:
         if num_shards < 1:
             raise ValueError(f"number of shards must be >= 1, got {num_shards}")
         self.output_dir = output_dir
-        self._out = os.path.abspath(output_dir)
+        # A symlinked output directory: the dataset goes where it points.
+        self._out = os.path.realpath(output_dir)
         self.num_shards = num_shards
         self.fmt = fmt
         self.compression = compression
