@@ -313,6 +313,7 @@ def test_mask_errors_are_one_line(files, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow  # a child process (about 5 s)
 def test_inspect_into_a_closed_pipe_exits_quietly(files, tmp_path):
     out = tmp_path / "out"
     assert _mask(files, out) == 0
