@@ -294,3 +294,16 @@ def test_gzip_output_reads_back(data, tmp_path, fmt):
     recs = list(read_records(str(tmp_path / "out")))
     assert [inspect.original_ids(r).tolist() for r in recs] == [s[:MAX_SEQ] for s in
                                                                  seqs[:SMALL]]
+
+
+def test_failure_while_opening_the_shards_leaves_nothing(data, tmp_path, monkeypatch):
+    _, paths = data
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, os.strerror(28))
+
+    monkeypatch.setattr(writers.gzip, "GzipFile", no_space)
+    with pytest.raises(writers.OutputError, match=r"No space left on device \(ENOSPC\)"):
+        _run([paths["small"]], tmp_path / "out", output_format="jsonl", compression="gzip")
+    assert os.listdir(tmp_path) == []
+    assert not writers._ACTIVE  # pylint: disable=protected-access

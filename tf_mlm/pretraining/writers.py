@@ -339,6 +339,7 @@ class ShardedWriter:
         self._cancelled = False
         self._committed = False
         self._created_tmp = False
+        self._io_errors: tuple = (OSError,)
 
     def __enter__(self) -> "ShardedWriter":
         self.open()
@@ -357,7 +358,18 @@ class ShardedWriter:
 
     def open(self) -> None:
         """Checks the output directory, deletes stale temporaries of killed
-        runs, and opens the shards in the temporary directory."""
+        runs, and opens the shards in the temporary directory (on failure,
+        nothing of this run is left)."""
+        try:
+            self._open()
+        except BaseException:
+            self.abort()
+            with _ACTIVE_LOCK:
+                if self in _ACTIVE:
+                    _ACTIVE.remove(self)
+            raise
+
+    def _open(self) -> None:
         out = self._out
         if os.path.lexists(out) and not os.path.isdir(out):
             raise InputError(f"output {self.output_dir} exists and is not a directory")
@@ -386,6 +398,7 @@ class ShardedWriter:
             self._created_tmp = True
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
+        self._io_errors = (OSError, tf.errors.OpError)
         with _output_errors(f"write to {self.tmp_dir}"):
             for name in self.final_names:
                 path = os.path.join(self.tmp_dir, name)
@@ -408,11 +421,13 @@ class ShardedWriter:
     def write(self, element: Dict) -> None:
         """Appends one record (a dict of NumPy arrays from the pipeline)."""
         k = self._count % self.num_shards
-        with _output_errors(f"write {os.path.join(self.tmp_dir, self.final_names[k])}"):
-            if self.fmt == "tfrecord":
-                self._files[k][0].write(example_bytes(element))
-            else:
-                self._files[k][0].write(json_line(element).encode("utf-8"))
+        data = example_bytes(element) if self.fmt == "tfrecord" else \
+            json_line(element).encode("utf-8")
+        try:
+            self._files[k][0].write(data)
+        except self._io_errors as e:
+            path = os.path.join(self.tmp_dir, self.final_names[k])
+            raise OutputError(f"cannot write {path}: {os_reason(e)}") from None
         self._count += 1
 
     def _close_files(self) -> None:
