@@ -307,3 +307,16 @@ def test_failure_while_opening_the_shards_leaves_nothing(data, tmp_path, monkeyp
         _run([paths["small"]], tmp_path / "out", output_format="jsonl", compression="gzip")
     assert os.listdir(tmp_path) == []
     assert not writers._ACTIVE  # pylint: disable=protected-access
+
+
+def test_overwrite_without_an_atomic_exchange_falls_back_to_two_renames(data, tmp_path,
+                                                                         monkeypatch):
+    """Where renameat2(RENAME_EXCHANGE) is missing (not Linux, some file
+    systems): the old directory is moved aside, the new one renamed in."""
+    _, paths = data
+    out = tmp_path / "out"
+    _run([paths["small"]], out, num_shards=3)
+    monkeypatch.setattr(writers, "_exchange", lambda a, b: False)
+    _run([paths["small"]], out, config=_config(seed=99), num_shards=2, overwrite=True)
+    assert inspect.verify_output(str(out))["masking"]["seed"] == 99
+    assert sorted(os.listdir(tmp_path)) == ["out"]
