@@ -139,36 +139,6 @@ def test_input_errors(files, tmp_path, capsys):
     assert cli.main(["inspect", str(tmp_path / "nothing")]) == 2
 
 
-@pytest.mark.slow
-def test_stdin_sigint_leaves_no_partial_shard(files, tmp_path):
-    """A real Ctrl-C: SIGINT to a running `tf-mlm mask` reading stdin."""
-    out = tmp_path / "out"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tf_mlm.cli", "mask", "-", "-o", str(out), "--vocab",
-         str(files["vocab"]), "--num-shards", "2", "--progress", "log"],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    try:
-        # Enough input that the run is still going when the signal comes.
-        proc.stdin.write(files["text"].read_bytes() * 20)
-        proc.stdin.flush()
-        deadline = time.monotonic() + 90
-        while not (out.exists() and any(n.startswith(".masked-") for n in os.listdir(out))):
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-        time.sleep(1.0)  # records flow into the temporary shards
-        proc.send_signal(signal.SIGINT)
-        proc.stdin.close()  # unblocks the reader if it waits for more input
-        proc.wait(timeout=60)
-        err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err.decode()[-2000:]
-    assert b"interrupted" in err
-    assert not out.exists() or os.listdir(out) == []
-
-
 def test_bench_passes_arguments_on(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["bench", "--help"])
@@ -194,3 +164,185 @@ def test_bench_without_the_suite(monkeypatch, capsys):
 def test_demo_still_runs_without_arguments_parsing():
     args = cli._build_parser().parse_args(["demo"])  # pylint: disable=protected-access
     assert args.command == "demo" and args.rows == 4096
+
+
+# -- issue 21: verification, errors as one line, sniffing ----------------------------
+
+def _one_line_error(capsys, status, got, *fragments):
+    err = capsys.readouterr().err
+    assert got == status, err
+    assert err.count("\n") == 1 and err.startswith("tf-mlm ") and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("cut", "bytes, the metadata records"),
+    ("flip", "SHA-256 differs"),
+    ("missing", "is missing"),
+    ("extra", "a shard file the metadata does not list"),
+    ("no-metadata", "has no metadata.json"),
+    ("list-metadata", "is not tf-mlm metadata"),
+    ("bad-json", "is not valid JSON"),
+    ("count", "records add up to"),
+])
+def test_inspect_verifies_shards_against_the_metadata(files, tmp_path, capsys, damage, message):
+    out = tmp_path / "out"
+    assert _mask(files, out, "--num-shards", "2", "--output-format", "jsonl") == 0
+    capsys.readouterr()
+    shard = out / "masked-00000-of-00002.jsonl"
+    meta_path = out / "metadata.json"
+    if damage == "cut":  # at a record boundary: every line still parses
+        lines = shard.read_text().splitlines(keepends=True)
+        shard.write_text("".join(lines[:len(lines) // 2]))
+    elif damage == "flip":
+        data = bytearray(shard.read_bytes())
+        data[10] ^= 1
+        shard.write_bytes(bytes(data))
+    elif damage == "missing":
+        shard.unlink()
+    elif damage == "extra":
+        (out / "masked-00000-of-00003.jsonl").write_text("")
+    elif damage == "no-metadata":
+        meta_path.unlink()
+    elif damage == "list-metadata":
+        meta_path.write_text("[]")
+    elif damage == "bad-json":
+        meta_path.write_text("{")
+    elif damage == "count":
+        meta = json.loads(meta_path.read_text())
+        meta["records"] += 1
+        meta_path.write_text(json.dumps(meta))
+    _one_line_error(capsys, 1, cli.main(["inspect", str(out), "-n", "0"]), message)
+    if damage in ("cut", "flip", "missing"):  # the shard is named
+        _one_line_error(capsys, 1, cli.main(["inspect", str(out), "--json"]),
+                        "masked-00000-of-00002.jsonl")
+    if damage in ("cut", "count", "extra"):  # --no-verify reads what is there
+        assert cli.main(["inspect", str(out), "-n", "0", "--no-verify"]) == 0
+        assert "not verified" in capsys.readouterr().out
+
+
+def test_inspect_verifies_one_shard_and_reports_it(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _mask(files, out, "--num-shards", "2") == 0
+    capsys.readouterr()
+    assert cli.main(["inspect", str(out / "masked-00001-of-00002.tfrecord"), "-n", "0"]) == 0
+    assert "shards verified" in capsys.readouterr().out
+    meta = json.loads((out / "metadata.json").read_text())
+    assert [e["name"] for e in meta["shard_info"]] == meta["shards"]
+    assert sum(e["records"] for e in meta["shard_info"]) == meta["records"] == N
+    import hashlib  # pylint: disable=import-outside-toplevel
+    for entry in meta["shard_info"]:
+        data = (out / entry["name"]).read_bytes()
+        assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_overwrite_keeps_other_files_and_replaces_the_dataset(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _mask(files, out, "--num-shards", "3") == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "sub").mkdir()
+    (out / "sub" / "a.txt").write_text("a")
+    assert _mask(files, out, "--num-shards", "2", "--overwrite") == 0
+    assert sorted(os.listdir(out)) == writers.shard_names(2, "tfrecord") + [
+        "metadata.json", "notes.txt", "sub"]
+    assert (out / "notes.txt").read_text() == "mine" and (out / "sub" / "a.txt").read_text() == "a"
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []
+    capsys.readouterr()
+    assert cli.main(["inspect", str(out), "-n", "0"]) == 0
+
+
+def test_symlinked_output_directory_is_written_where_it_points(files, tmp_path, capsys):
+    target, link = tmp_path / "disk" / "data", tmp_path / "out"
+    target.mkdir(parents=True)
+    link.symlink_to(target)
+    for seed in ("1", "2"):
+        assert _mask(files, link, "--overwrite", "--seed", seed) == 0
+    assert link.is_symlink() and sorted(os.listdir(target)) == [
+        "masked-00000-of-00001.tfrecord", "metadata.json"]
+    assert json.loads((target / "metadata.json").read_text())["masking"]["seed"] == 2
+    assert [n for n in os.listdir(tmp_path / "disk") if n.startswith(".")] == []
+    capsys.readouterr()
+    assert cli.main(["inspect", str(link), "-n", "0"]) == 0
+
+
+def test_temporaries_of_a_dead_run_are_not_content(files, tmp_path, capsys):
+    """Hidden leftovers of a killed run (this release's sibling directory,
+    older releases' .tmp-PID files inside the output) are deleted by the
+    next run, which needs no --overwrite for them."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".masked-00000-of-00001.tfrecord.tmp-{dead}").write_bytes(b"x" * 1000)
+    sibling = tmp_path / f".out.tf-mlm-tmp-{dead}"
+    sibling.mkdir()
+    (sibling / "masked-00000-of-00001.tfrecord").write_bytes(b"x" * 1000)
+    assert _mask(files, out) == 0
+    assert sorted(os.listdir(out)) == ["masked-00000-of-00001.tfrecord", "metadata.json"]
+    assert not sibling.exists()
+
+
+def test_mask_errors_are_one_line(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["mask", "-o", str(out), "--progress", "none"]
+    # a corrupt deflate stream in a .gz input
+    import gzip  # pylint: disable=import-outside-toplevel
+    data = bytearray(gzip.compress(files["text"].read_bytes()))
+    for i in range(200, 260):
+        data[i] ^= 0x5A
+    bad = tmp_path / "bad.txt.gz"
+    bad.write_bytes(bytes(data))
+    _one_line_error(capsys, 2, cli.main(base + [str(bad), "--vocab", str(files["vocab"])]),
+                    "bad.txt.gz:", "cannot read")
+    # replacement weights that are not finite, or beyond float32
+    for weight in ("inf", "1e39"):
+        freq = tmp_path / "freq.txt"
+        freq.write_text("1\n" * 5 + f"{weight}\n" + "1\n" * (len(VOCAB_TOKENS) - 6))
+        _one_line_error(capsys, 2, cli.main(base + [str(files["text"]), "--vocab",
+                                                    str(files["vocab"]),
+                                                    "--replacement-frequencies", str(freq)]),
+                        "freq.txt:6: weight")
+    # every id excluded from random replacement: refused before the run
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("0 1 2\n")
+    _one_line_error(capsys, 2, cli.main(base + [str(tiny), "--vocab-size", "3", "--mask-token",
+                                                "1", "--random-excluded-ids", "0,1,2"]),
+                    "leave no id to draw random replacements from")
+    assert not out.exists()
+
+
+@pytest.mark.slow  # a child process (about 5 s)
+def test_inspect_into_a_closed_pipe_exits_quietly(files, tmp_path):
+    out = tmp_path / "out"
+    assert _mask(files, out) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "tf_mlm.cli", "inspect", str(out), "-n", "500",
+                             "--color", "never"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_inputs_are_sniffed_beyond_known_extensions(files, tmp_path, capsys):
+    seqs = files["seqs"][:20]
+    records = tmp_path / "train.tfrecord-00000-of-00002"  # TensorFlow's shard naming
+    with tf.io.TFRecordWriter(str(records)) as w:
+        for s in seqs:
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=s))}))
+                .SerializeToString())
+    unknown = tmp_path / "records.dat"
+    unknown.write_bytes(records.read_bytes())
+    text = tmp_path / "ids.data"
+    text.write_text("".join(" ".join(map(str, s)) + "\n" for s in seqs))
+    jsonl = tmp_path / "ids.lines"
+    jsonl.write_text("".join(json.dumps(s) + "\n" for s in seqs))
+    for i, path in enumerate((records, unknown, text, jsonl)):
+        assert _mask({**files, "text": path}, tmp_path / f"out{i}", "--output-format", "jsonl") == 0
+        meta = json.loads((tmp_path / f"out{i}" / "metadata.json").read_text())
+        assert meta["input_formats"] == [("tfrecord", "tfrecord", "text", "jsonl")[i]]
+        assert meta["records"] == 20

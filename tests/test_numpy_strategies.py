@@ -263,6 +263,26 @@ def test_spans_spend_the_budget_and_skip_unselectable_tokens():
     assert np.mean(lengths) > 2.0  # spans, not single tokens
 
 
+def test_spans_spend_the_whole_budget_at_rate_one():
+    # The repro: row 3773 (200 tokens) ended one token short under
+    # the old attempt cap.
+    r = mlm.mask_spans(np.full(200, 10), np.array([0] * 3773 + [200]), vocab_size=100,
+                       mask_token=3, selection_rate=1.0, seed=(7, 8))
+    assert len(r.masked_positions) == 200
+    # Many seeds and row lengths: every selectable token of every row masked.
+    rng = np.random.default_rng(11)
+    for seed in range(6):
+        lengths = rng.integers(0, 400, size=300)
+        values = rng.integers(3, 50, size=int(lengths.sum()))
+        values[rng.random(values.size) < 0.05] = 0
+        splits = np.concatenate([[0], np.cumsum(lengths)])
+        r = mlm.mask_spans(values, splits, vocab_size=VOCAB, mask_token=MASK, selection_rate=1.0,
+                           unselectable_ids=[0], seed=(seed, 99))
+        counts = np.diff(r.masked_positions_row_splits)
+        selectable = np.add.reduceat(values != 0, splits[:-1]) * (lengths > 0)
+        assert counts.tolist() == selectable.tolist()
+
+
 def test_span_lengths_follow_the_clipped_geometric_law():
     # A budget of max_len tokens in long rows: a row is a single run of
     # max_len exactly when its first span drew max_len (merges are rare).

@@ -199,6 +199,24 @@ def test_interrupted_run_leaves_no_final_shard(data, tmp_path):
     assert os.listdir(out) == ["notes.txt"]
 
 
+def test_interrupted_overwrite_keeps_the_previous_dataset(data, tmp_path):
+    _, paths = data
+    out = tmp_path / "out"
+    _run([paths["small"]], out, num_shards=2)
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+
+    def interrupt(count):
+        if count == SMALL:  # every record written, nothing published yet
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run([paths["small"]], out, config=_config(seed=99), num_shards=3, overwrite=True,
+             _after_record=interrupt)
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+    assert inspect.verify_output(str(out))["records"] == SMALL
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []
+
+
 def test_existing_output_refused_unless_overwrite(data, tmp_path):
     _, paths = data
     out = tmp_path / "out"
@@ -276,3 +294,29 @@ def test_gzip_output_reads_back(data, tmp_path, fmt):
     recs = list(read_records(str(tmp_path / "out")))
     assert [inspect.original_ids(r).tolist() for r in recs] == [s[:MAX_SEQ] for s in
                                                                  seqs[:SMALL]]
+
+
+def test_failure_while_opening_the_shards_leaves_nothing(data, tmp_path, monkeypatch):
+    _, paths = data
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, os.strerror(28))
+
+    monkeypatch.setattr(writers.gzip, "GzipFile", no_space)
+    with pytest.raises(writers.OutputError, match=r"No space left on device \(ENOSPC\)"):
+        _run([paths["small"]], tmp_path / "out", output_format="jsonl", compression="gzip")
+    assert os.listdir(tmp_path) == []
+    assert not writers._ACTIVE  # pylint: disable=protected-access
+
+
+def test_overwrite_without_an_atomic_exchange_falls_back_to_two_renames(data, tmp_path,
+                                                                         monkeypatch):
+    """Where renameat2(RENAME_EXCHANGE) is missing (not Linux, some file
+    systems): the old directory is moved aside, the new one renamed in."""
+    _, paths = data
+    out = tmp_path / "out"
+    _run([paths["small"]], out, num_shards=3)
+    monkeypatch.setattr(writers, "_exchange", lambda a, b: False)
+    _run([paths["small"]], out, config=_config(seed=99), num_shards=2, overwrite=True)
+    assert inspect.verify_output(str(out))["masking"]["seed"] == 99
+    assert sorted(os.listdir(tmp_path)) == ["out"]

@@ -154,6 +154,10 @@ def _add_inspect_parser(sub) -> None:
     p.add_argument("--limit", type=_positive, default=None,
                    help="compute statistics over the first N records only")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip checking the shards against metadata.json (sizes, SHA-256, "
+                        "record counts); by default a mismatch, a missing or an extra shard "
+                        "fails with exit status 1")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
 
@@ -171,13 +175,23 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _error(command: str, message: str) -> int:
+def _error(command: str, message: str, status: int = 2) -> int:
     print(f"tf-mlm {command}: error: {message}", file=sys.stderr)
-    return 2
+    return status
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like SIGINT's KeyboardInterrupt."""
+
+    signum = signal.SIGTERM
 
 
 def _sigterm_as_interrupt(signum, frame):  # pylint: disable=unused-argument
-    raise KeyboardInterrupt
+    raise _Terminated
+
+
+def _exit_status(interrupt: BaseException) -> int:
+    return 128 + int(getattr(interrupt, "signum", signal.SIGINT))
 
 
 def _run_mask(args) -> int:
@@ -260,8 +274,11 @@ def _run_mask(args) -> int:
 def _run_inspect(args) -> int:
     from tf_mlm.pretraining import inspect as inspect_lib, vocab as vocab_lib  # pylint: disable=import-outside-toplevel
 
-    _, meta = inspect_lib.resolve_output(args.path)
-    vocab_path = args.vocab or (meta.get("vocab") if meta.get("vocab")
+    if args.verify:
+        meta = inspect_lib.verify_output(args.path)
+    else:
+        _, meta = inspect_lib.resolve_output(args.path, require_metadata=False)
+    vocab_path = args.vocab or (meta.get("vocab") if isinstance(meta.get("vocab"), str)
                                 and os.path.exists(meta["vocab"]) else None)
     vocab = vocab_lib.Vocabulary.load(vocab_path) if vocab_path else None
     if args.mask_token is not None:
@@ -271,16 +288,24 @@ def _run_inspect(args) -> int:
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     shown = []
     stats = inspect_lib.summarize(
-        _tee(inspect_lib.read_records(args.path, limit=args.limit), shown, args.num_records),
+        _tee(inspect_lib.read_records(args.path, limit=args.limit,
+                                      require_metadata=args.verify),
+             shown, args.num_records),
         mask_token=mask_token, max_seq_length=meta.get("max_seq_length"))
+    if args.verify and args.limit is None and os.path.isdir(args.path) and \
+            stats["records"] != meta.get("records"):
+        raise inspect_lib.DatasetError(f"{args.path}: {stats['records']} records read, the "
+                                       f"metadata records {meta.get('records')}")
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
     if meta:
+        masking = meta.get("masking") if isinstance(meta.get("masking"), dict) else {}
         print(f"{args.path}: {meta.get('records')} records in {len(meta.get('shards', []))} "
               f"{meta.get('format')} shard(s); mask token {meta.get('mask_token')}, vocabulary "
-              f"size {meta.get('vocab_size')}, seed {meta.get('masking', {}).get('seed')}, "
-              f"dupe factor {meta.get('masking', {}).get('dupe_factor')}")
+              f"size {meta.get('vocab_size')}, seed {masking.get('seed')}, "
+              f"dupe factor {masking.get('dupe_factor')}"
+              + ("; shards verified" if args.verify else "; not verified (--no-verify)"))
     if shown:
         print("masked tokens are shown as <shown=original>, or <original> when kept"
               + (" (yellow: mask token, red: random, green: kept)" if color else ""))
@@ -332,26 +357,108 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         demo_module.run(rows=args.rows, seed=args.seed)
         return 0
-    from tf_mlm.pretraining.readers import InputError  # pylint: disable=import-outside-toplevel
-
-    previous = None
-    if args.command == "mask":
-        try:
-            previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-        except ValueError:  # not the main thread
-            previous = None
     try:
-        return _run_mask(args) if args.command == "mask" else _run_inspect(args)
+        if args.command == "mask":
+            return _main_mask(args)
+        return _guarded("inspect", lambda: _run_inspect(args))
+    except BrokenPipeError:
+        # The reader went away (`tf-mlm inspect DIR | head`): stop quietly.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
+
+
+def _guarded(command: str, fn) -> int:
+    """Runs ``fn``, turning the errors a user or the environment causes into
+    one line on stderr and an exit status: 2 for bad input or options, 1
+    for the environment (disk, permissions, file system) and for a dataset
+    that fails verification, 130/143 for SIGINT/SIGTERM."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from tf_mlm.pretraining.inspect import DatasetError  # pylint: disable=import-outside-toplevel
+    from tf_mlm.pretraining.readers import InputError  # pylint: disable=import-outside-toplevel
+    from tf_mlm.pretraining.writers import OutputError, os_reason  # pylint: disable=import-outside-toplevel
+
+    try:
+        return fn()
+    except DatasetError as e:
+        return _error(command, str(e), 1)
     except InputError as e:
-        return _error(args.command, str(e))
-    except KeyboardInterrupt:
-        print(f"tf-mlm {args.command}: interrupted" + (
-            "; no shard was published (temporary files removed)" if args.command == "mask"
-            else ""), file=sys.stderr)
-        return 130
+        return _error(command, str(e))
+    except OutputError as e:
+        return _error(command, str(e), 1)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        return _error(command, f"{where}{os_reason(e)}", 1)
+    except tf.errors.OpError as e:
+        return _error(command, (e.message or str(e)).splitlines()[0], 1)
+    except KeyboardInterrupt as e:
+        print(f"tf-mlm {command}: interrupted" + (
+            "; nothing was published (temporary files removed)" if command == "mask" else ""),
+              file=sys.stderr)
+        return _exit_status(e)
+
+
+def _main_mask(args) -> int:
+    """``tf-mlm mask``: the run goes on a worker thread so that the main
+    thread, which alone receives signals in Python, stays free: SIGINT or
+    SIGTERM ends the run within a second whatever the worker waits on
+    (stdin, a stalled file system): the main thread cancels the writers
+    (nothing is published; temporary files are removed) and exits at once."""
+    import threading  # pylint: disable=import-outside-toplevel
+
+    if threading.current_thread() is not threading.main_thread():
+        return _guarded("mask", lambda: _run_mask(args))
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _sigterm_as_interrupt),
+                # also when started with SIGINT ignored (a background job)
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
+    result: dict = {}
+
+    def work():
+        try:
+            result["status"] = _guarded("mask", lambda: _run_mask(args))
+        except BaseException as e:  # pylint: disable=broad-except
+            result["error"] = e
+
+    worker = threading.Thread(target=work, name="tf-mlm-mask", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt as e:
+        _cancel_and_exit(e)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if "error" in result:
+        raise result["error"]
+    return result["status"]
+
+
+def _cancel_and_exit(interrupt: BaseException) -> None:
+    from tf_mlm.pretraining import writers  # pylint: disable=import-outside-toplevel
+
+    states = writers.cancel_all(timeout=1.0)
+    if "published" in states:
+        note = "; the new dataset had already been published"
+    elif "busy" in states:
+        note = ("; nothing was published (a temporary directory may remain: the next run on "
+                "this output deletes it)")
+    else:
+        note = "; nothing was published (temporary files removed)"
+    print(f"tf-mlm mask: interrupted{note}", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    # The worker may be blocked in a read or inside TensorFlow: end the
+    # process now rather than wait for it at interpreter shutdown.
+    os._exit(_exit_status(interrupt))  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":

@@ -56,8 +56,13 @@ inline int64_t SampleSpanLength(RowStream& rng, double p, int64_t max_length) {
 // length and an anchor among the selectable items; an anchor already masked
 // is skipped (as in SpanBERT); the span extends right over up to `length`
 // items, stopping at an unselectable or masked item, the row's end, or an
-// item that no longer fits in the budget. Attempts are bounded, so a budget
-// that cannot be met exactly (long words) ends the row.
+// item that no longer fits in the budget. The row ends when the budget is
+// spent or when no unchosen selectable item fits in what is left of it (only
+// with words: tokens[i] > 1), never earlier: the first 16 * anchors + 64
+// attempts run unchecked (a cap that once also ended rows whose budget could
+// still be met, about one in 10^4 at rate 1.0); past it, the fit test runs
+// again after each attempt that chose something. The draws of every attempt
+// are those of the capped loop, so rows it completed are unchanged.
 inline int64_t SelectSpansInRow(RowStream& rng, const uint8_t* selectable, const int64_t* tokens,
                                 uint8_t* chosen, int64_t n, const SpanOptions& o) {
   if (n > 0) std::memset(chosen, 0, static_cast<size_t>(n));  // chosen may be null when n == 0
@@ -73,8 +78,22 @@ inline int64_t SelectSpansInRow(RowStream& rng, const uint8_t* selectable, const
   const int64_t budget = ExactSelectionCount(selectable_tokens, o.budget);
   if (budget <= 0 || anchors.empty()) return 0;
   int64_t masked = 0;
-  const int64_t max_attempts = 16 * static_cast<int64_t>(anchors.size()) + 64;
-  for (int64_t attempt = 0; attempt < max_attempts && masked < budget; ++attempt) {
+  const int64_t unchecked_attempts = 16 * static_cast<int64_t>(anchors.size()) + 64;
+  // Whether some unchosen selectable item fits in the budget left: the
+  // budget can still grow. Always true without words (every item costs 1 and
+  // the budget is at most the selectable tokens).
+  const auto some_item_fits = [&]() {
+    for (const int64_t i : anchors) {
+      if (!chosen[i] && masked + (tokens ? tokens[i] : 1) <= budget) return true;
+    }
+    return false;
+  };
+  bool changed = true;  // since the last fit test
+  for (int64_t attempt = 0; masked < budget; ++attempt) {
+    if (attempt >= unchecked_attempts && changed) {
+      changed = false;
+      if (!some_item_fits()) break;
+    }
     const int64_t length = SampleSpanLength(rng, o.p, o.max_length);
     const int64_t a = anchors[rng.Bounded(static_cast<uint64_t>(anchors.size()))];
     if (chosen[a]) continue;
@@ -83,6 +102,7 @@ inline int64_t SelectSpansInRow(RowStream& rng, const uint8_t* selectable, const
       if (!selectable[i] || chosen[i] || masked + cost > budget) break;
       chosen[i] = 1;
       masked += cost;
+      changed = true;
     }
   }
   return masked;

@@ -1,6 +1,7 @@
 // Unit tests of the masking strategies beyond tensorflow_text: span lengths
 // and span selection (spans.h), replacement laws (replacement.h), word
 // grouping (words.h).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
@@ -116,6 +117,59 @@ TEST(SelectSpansInRow, CapAndEmptyRows) {
   EXPECT_EQ(SelectSpansInRow(rng, selectable.data(), nullptr, chosen.data(), 0, Spans(1.0f)), 0);
   std::vector<uint8_t> none(50, 0);
   EXPECT_EQ(SelectSpansInRow(rng, none.data(), nullptr, chosen.data(), 50, Spans(1.0f)), 0);
+}
+
+// At rate 1.0 the budget is every selectable token: each row must end with
+// all of them masked. The old attempt cap (16 * anchors + 64) left about one
+// row in 10^4 one token short; the rows listed are such rows of Seed{7, 8}.
+TEST(SelectSpansInRow, SpendsTheWholeBudgetAtRateOne) {
+  struct Case {
+    int64_t n;
+    int64_t unselectable_every;  // 0: all selectable
+    uint64_t first_row, rows;
+  };
+  const Case cases[] = {
+      {200, 0, 3772, 1},  {500, 0, 18259, 1}, {201, 11, 15295, 1},  // short under the cap
+      {1, 0, 0, 500},     {2, 0, 0, 500},     {13, 11, 0, 500},     {64, 0, 0, 500},
+      {200, 0, 0, 300},   {201, 11, 0, 300},  {500, 7, 0, 100},     {2000, 0, 0, 20},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> selectable(static_cast<size_t>(c.n), 1), chosen(static_cast<size_t>(c.n));
+    if (c.unselectable_every) {
+      for (int64_t i = 5; i < c.n; i += c.unselectable_every) selectable[i] = 0;
+    }
+    int64_t num_selectable = 0;
+    for (uint8_t s : selectable) num_selectable += s;
+    for (uint64_t row = c.first_row; row < c.first_row + c.rows; ++row) {
+      RowStream rng(Seed{7, 8}, Domain::kSelection, row);
+      const int64_t masked = SelectSpansInRow(rng, selectable.data(), nullptr, chosen.data(), c.n,
+                                              Spans(1.0f, 100000));
+      ASSERT_EQ(masked, num_selectable) << "n = " << c.n << ", row " << row;
+      ASSERT_TRUE(std::equal(chosen.begin(), chosen.end(), selectable.begin()));
+    }
+  }
+}
+
+// With words the budget may be unreachable; a row then ends only when no
+// unchosen selectable word fits in what is left, never before.
+TEST(SelectSpansInRow, WordsStopOnlyWhenNoWordFits) {
+  std::vector<int64_t> tokens(300);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = 1 + static_cast<int64_t>((i * 7) % 4);
+  std::vector<uint8_t> selectable(tokens.size(), 1), chosen(tokens.size());
+  for (const float rate : {1.0f, 0.97f, 0.5f}) {
+    for (uint64_t row = 0; row < 300; ++row) {
+      RowStream rng(Seed{7, 8}, Domain::kSelection, row);
+      const int64_t masked = SelectSpansInRow(rng, selectable.data(), tokens.data(), chosen.data(),
+                                              static_cast<int64_t>(tokens.size()), Spans(rate));
+      int64_t total = 0;
+      for (int64_t t : tokens) total += t;
+      const int64_t budget = static_cast<int64_t>(std::ceil(static_cast<float>(total) * rate));
+      ASSERT_LE(masked, budget);
+      for (size_t i = 0; i < tokens.size(); ++i) {
+        if (!chosen[i]) ASSERT_GT(masked + tokens[i], budget) << "word " << i << " still fits";
+      }
+    }
+  }
 }
 
 TEST(SpanOptions, Validation) {

@@ -5,9 +5,9 @@ BERT's ``create_pretraining_data.py`` workflow on tf_mlm's kernels: read
 tokenized sequences (:mod:`~tf_mlm.pretraining.readers`), mask each one
 ``dupe_factor`` times with a per-record stateless seed in a parallel
 ``tf.data`` map (:mod:`~tf_mlm.pretraining.pipeline`), write sharded
-TFRecords with BERT's feature names or JSON Lines, atomically
-(:mod:`~tf_mlm.pretraining.writers`), and read them back or summarise them
-(:mod:`~tf_mlm.pretraining.inspect`).
+TFRecords with BERT's feature names or JSON Lines, published atomically
+with per-shard checksums (:mod:`~tf_mlm.pretraining.writers`), and verify,
+read back or summarise them (:mod:`~tf_mlm.pretraining.inspect`).
 
 Reading the output in a training input pipeline::
 
@@ -15,11 +15,13 @@ Reading the output in a training input pipeline::
 """
 
 # The submodules import TensorFlow only inside the functions that need it.
-from tf_mlm.pretraining.inspect import read_records, read_tfrecords, summarize
+from tf_mlm.pretraining.inspect import (DatasetError, read_records, read_tfrecords, summarize,
+                                        verify_output)
 from tf_mlm.pretraining.pipeline import MaskingConfig, record_seed, run_mask
 from tf_mlm.pretraining.readers import InputError, SequenceReader
 from tf_mlm.pretraining.vocab import Vocabulary
-from tf_mlm.pretraining.writers import feature_spec
+from tf_mlm.pretraining.writers import OutputError, feature_spec
 
-__all__ = ["InputError", "MaskingConfig", "SequenceReader", "Vocabulary", "feature_spec",
-           "read_records", "read_tfrecords", "record_seed", "run_mask", "summarize"]
+__all__ = ["DatasetError", "InputError", "MaskingConfig", "OutputError", "SequenceReader",
+           "Vocabulary", "feature_spec", "read_records", "read_tfrecords", "record_seed",
+           "run_mask", "summarize", "verify_output"]

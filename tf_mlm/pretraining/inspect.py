@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import glob
 import gzip
+import hashlib
 import json
 import os
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -13,23 +14,35 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from tf_mlm.pretraining.readers import InputError
-from tf_mlm.pretraining.writers import METADATA, feature_spec, is_output_file
+from tf_mlm.pretraining.writers import METADATA, feature_spec, is_shard_name
 
 _ANSI = {"mask": "\033[1;33m", "random": "\033[1;31m", "keep": "\033[1;32m", "end": "\033[0m"}
 
 
-def resolve_output(path: str) -> Tuple[List[str], Dict]:
+class DatasetError(InputError):
+    """The output is not a complete, intact tf-mlm dataset: metadata.json
+    missing or malformed, a shard missing, extra, or not what the metadata
+    records (size, SHA-256, record count)."""
+
+
+def resolve_output(path: str, require_metadata: bool = True) -> Tuple[List[str], Dict]:
     """The shard files and metadata of an output: ``path`` is an output
-    directory, one shard, or a glob of shards. Metadata is ``{}`` when no
-    ``metadata.json`` sits next to the shards."""
+    directory, one shard, or a glob of shards.
+
+    A directory must hold ``metadata.json`` (written last, it marks a
+    complete dataset; :class:`DatasetError` otherwise) unless
+    ``require_metadata`` is False: then its shard files are listed. Next to
+    a file or glob, the metadata is ``{}`` when there is none."""
     if os.path.isdir(path):
         directory = path
         meta = _load_metadata(directory)
+        if not meta and require_metadata:
+            raise DatasetError(f"{path} has no {METADATA}: not a complete tf-mlm dataset")
         if meta.get("shards"):
             files = [os.path.join(directory, n) for n in meta["shards"]]
         else:
             files = sorted(os.path.join(directory, n) for n in os.listdir(directory)
-                           if is_output_file(n) and n != METADATA)
+                           if is_shard_name(n))
         if not files:
             raise InputError(f"{path} holds no tf-mlm shards")
     else:
@@ -49,9 +62,82 @@ def _load_metadata(directory: str) -> Dict:
         return {}
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read {path}: {e}") from e
+            meta = json.load(f)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from e
+    except ValueError as e:
+        raise DatasetError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("shards", []), list):
+        raise DatasetError(f"{path} is not tf-mlm metadata (expected a JSON object with a "
+                           "list of shards)")
+    return meta
+
+
+def _file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        if hasattr(hashlib, "file_digest"):
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        h = hashlib.sha256()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+        return h.hexdigest()
+
+
+def verify_output(path: str) -> Dict:
+    """Checks a dataset against its ``metadata.json``: every shard it lists
+    exists with the recorded size and SHA-256, no other shard file is in
+    the directory, and the per-shard record counts add up to ``records``.
+    ``path``: the output directory, or shards of it (only those are
+    checked). Returns the metadata; raises :class:`DatasetError` naming
+    the first shard that fails."""
+    if os.path.isdir(path):
+        directory, only = path, None
+    else:
+        files, _ = resolve_output(path)
+        directory = os.path.dirname(files[0]) or "."
+        only = {os.path.basename(f) for f in files}
+    meta = _load_metadata(directory)
+    if not meta:
+        raise DatasetError(f"{directory} has no {METADATA}: not a complete tf-mlm dataset")
+    info = meta.get("shard_info")
+    if not isinstance(info, list) or not all(isinstance(e, dict) for e in info):
+        raise DatasetError(f"{os.path.join(directory, METADATA)} records no shard checksums "
+                           "(written by tf_mlm before 0.2?): use --no-verify")
+    names = [e.get("name") for e in info]
+    if names != meta.get("shards"):
+        raise DatasetError(f"{os.path.join(directory, METADATA)}: shards and shard_info differ")
+    if only is not None and not only <= set(names):
+        extra = sorted(only - set(names))[0]
+        raise DatasetError(f"{os.path.join(directory, extra)} is not a shard of the dataset in "
+                           f"{directory}")
+    if only is None:
+        extra = sorted(n for n in os.listdir(directory) if is_shard_name(n) and n not in names)
+        if extra:
+            raise DatasetError(f"{os.path.join(directory, extra[0])}: a shard file the metadata "
+                               "does not list (left from another run?)")
+        total = sum(int(e.get("records", -1)) for e in info)
+        if total != meta.get("records"):
+            raise DatasetError(f"{os.path.join(directory, METADATA)}: shard records add up to "
+                               f"{total}, not {meta.get('records')}")
+    for entry in info:
+        if only is not None and entry["name"] not in only:
+            continue
+        shard = os.path.join(directory, entry["name"])
+        try:
+            size = os.path.getsize(shard)
+        except FileNotFoundError:
+            raise DatasetError(f"{shard} is missing") from None
+        if size != entry.get("bytes"):
+            raise DatasetError(f"{shard}: {size} bytes, the metadata records "
+                               f"{entry.get('bytes')}")
+        try:
+            digest = _file_sha256(shard)
+        except OSError as e:
+            raise InputError(f"cannot read {shard}: {e.strerror or e}") from e
+        if digest != entry.get("sha256"):
+            raise DatasetError(f"{shard}: SHA-256 differs from the metadata's (corrupt or "
+                               "replaced)")
+    return meta
 
 
 def _is_jsonl(path: str) -> bool:
@@ -95,13 +181,15 @@ def _lengths_from_first_record(path: str) -> Tuple[int, int]:
     raise InputError(f"{path} is empty")
 
 
-def read_records(path: str, limit: Optional[int] = None) -> Iterator[Dict[str, np.ndarray]]:
+def read_records(path: str, limit: Optional[int] = None,
+                 require_metadata: bool = True) -> Iterator[Dict[str, np.ndarray]]:
     """The records of an output, unpadded: dicts with ``input_ids`` (masked),
     ``masked_lm_positions`` and ``masked_lm_ids``, in write order within
-    each shard (shard after shard)."""
+    each shard (shard after shard). ``require_metadata``: see
+    :func:`resolve_output`."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    files, _ = resolve_output(path)
+    files, _ = resolve_output(path, require_metadata=require_metadata)
     count = 0
     for f in files:
         if _is_jsonl(f):

@@ -115,6 +115,21 @@ class MaskingConfig:
                   f"got {freq.shape[0] if freq.ndim == 1 else freq.shape}")
             check(bool((freq >= 0).all()) and bool(freq.sum() > 0),
                   "replacement frequencies must be non-negative and not all zero")
+        # The replacement law as the kernels build it (float32 weights, alias
+        # tables), so that an impossible one fails here, not mid-run.
+        from tf_mlm import numpy as np_mlm  # pylint: disable=import-outside-toplevel
+
+        try:
+            with np.errstate(over="ignore"):  # weights beyond float32: reported below
+                np_mlm.replacement_tables(
+                    self.vocab_size,
+                    excluded_ids=np.asarray([int(i) for i in self.random_excluded_ids], np.int64)
+                    if len(self.random_excluded_ids) else None,
+                    replacement_frequencies=self.replacement_frequencies)
+        except ValueError as e:
+            message = str(e).replace("`excluded_ids`", "random excluded ids").replace(
+                "`replacement_frequencies`", "replacement frequencies")
+            raise ValueError(message) from None
 
     @property
     def cap(self) -> int:
@@ -359,9 +374,11 @@ def run_mask(reader: SequenceReader, config: MaskingConfig, output_dir: str, *,
     """Masks every record of ``reader`` ``config.dupe_factor`` times and
     writes the shards and ``metadata.json`` to ``output_dir``.
 
-    Nothing appears under a final name until every shard is complete; on
-    any error or interrupt the temporary files are removed (and
-    ``output_dir`` too when this call created it and it is left empty).
+    The shards and metadata are written into a temporary sibling directory
+    and published with one atomic rename once all are complete (see
+    :mod:`tf_mlm.pretraining.writers`); on any error or interrupt the
+    temporary directory is removed and ``output_dir`` is as it was.
+    Write errors raise :class:`~tf_mlm.pretraining.writers.OutputError`.
 
     Returns the summary also stored in ``metadata.json``.
     """

@@ -11,7 +11,8 @@ Input formats (one sequence of token ids per record):
   (default ``input_ids``).
 
 ``-`` reads stdin (``jsonl`` or ``text``); ``.gz`` files are decompressed;
-blank lines are skipped. Problems raise :class:`InputError` naming the file
+the format comes from the extension (also before a TensorFlow shard suffix
+``-00000-of-00002``), else from the first bytes; blank lines are skipped. Problems raise :class:`InputError` naming the file
 and line (or record) number.
 """
 
@@ -23,7 +24,9 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
+import zlib
 from typing import BinaryIO, Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -33,6 +36,8 @@ _EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
                ".txt": "text", ".ids": "text", ".tsv": "text",
                ".tfrecord": "tfrecord", ".tfrecords": "tfrecord", ".tfrec": "tfrecord"}
 LONG_SEQUENCE_POLICIES = ("truncate", "skip", "error")
+# TensorFlow's shard naming: train.tfrecord-00000-of-00002
+_TF_SHARD_SUFFIX = re.compile(r"-\d+-of-\d+$")
 
 
 class InputError(Exception):
@@ -97,17 +102,30 @@ def expand_inputs(patterns: Sequence[str]) -> List[str]:
     return out
 
 
+def format_from_name(path: str) -> Optional[str]:
+    """The format named by ``path``'s extension, ignoring ``.gz`` and a
+    TensorFlow shard suffix (``-00000-of-00002``); None when unknown.
+
+    >>> format_from_name("train.tfrecord-00000-of-00002"), format_from_name("x.jsonl.gz")
+    ('tfrecord', 'jsonl')
+    >>> format_from_name("corpus.dat") is None
+    True
+    """
+    name = path[:-3] if path.endswith(".gz") else path
+    name = _TF_SHARD_SUFFIX.sub("", name)
+    return _EXTENSIONS.get(os.path.splitext(name)[1].lower())
+
+
 def detect_format(path: str, head: bytes = b"") -> str:
-    """The format of ``path`` from its extension (``.gz`` ignored), else
-    from its first bytes.
+    """The format of ``path`` from its extension (see
+    :func:`format_from_name`), else from its first bytes.
 
     >>> detect_format("train.jsonl.gz"), detect_format("x.tfrecord"), detect_format("-", b"1 2")
     ('jsonl', 'tfrecord', 'text')
     """
-    name = path[:-3] if path.endswith(".gz") else path
-    ext = os.path.splitext(name)[1].lower()
-    if ext in _EXTENSIONS:
-        return _EXTENSIONS[ext]
+    fmt = format_from_name(path) if path != "-" else None
+    if fmt is not None:
+        return fmt
     stripped = head.lstrip()
     if stripped[:1] in (b"[", b"{"):
         return "jsonl"
@@ -121,8 +139,8 @@ def _sniff(path: str) -> bytes:
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as f:
             return f.read(512)
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror or e}") from e
+    except (OSError, EOFError, zlib.error) as e:
+        raise InputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from e
 
 
 class SequenceReader:
@@ -172,7 +190,7 @@ class SequenceReader:
                     raise InputError("TFRecord input cannot be read from stdin; give a file")
             else:
                 fmt = input_format if input_format != "auto" else \
-                    detect_format(path, b"" if os.path.splitext(path)[1] else _sniff(path))
+                    format_from_name(path) or detect_format(path, _sniff(path))
             self.formats.append(fmt)
         self.stats = ReadStats()
 
@@ -251,7 +269,7 @@ class SequenceReader:
             while True:
                 try:
                     line = stream.readline()
-                except (OSError, EOFError) as e:
+                except (OSError, EOFError, zlib.error) as e:
                     raise InputError(f"{name}:{lineno + 1}: cannot read: {e}") from e
                 if not line:
                     break

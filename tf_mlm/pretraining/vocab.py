@@ -125,6 +125,9 @@ def resolve_id(spec: str, vocab: Optional[Vocabulary], what: str) -> int:
     return ids[0]
 
 
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
 def load_frequencies(path: str):
     """Replacement weights: one non-negative number per line (line k: id k)."""
     import numpy as np  # pylint: disable=import-outside-toplevel
@@ -142,6 +145,11 @@ def load_frequencies(path: str):
                     raise InputError(f"{path}:{lineno}: {text!r} is not a number") from None
                 if value < 0 or value != value:
                     raise InputError(f"{path}:{lineno}: weight {text} is negative or NaN")
+                if value > _FLOAT32_MAX:
+                    raise InputError(f"{path}:{lineno}: weight {text} is "
+                                     + ("not finite" if value == float("inf") else
+                                        "beyond float32's range (3.4e38)")
+                                     + "; weights are relative: scale them down")
                 values.append(value)
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from e
