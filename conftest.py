@@ -10,9 +10,9 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    import tf_mlm  # pylint: disable=import-outside-toplevel
+    import tf_mlm
 
     doctest_namespace["tf"] = tf
     doctest_namespace["tf_mlm"] = tf_mlm

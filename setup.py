@@ -58,17 +58,18 @@ class BuildExt(build_ext):
             return  # only the pybind11 module (e.g. `setup.py build_ext --inplace`)
         info = _build.probe_tensorflow(sys.executable)
         if info is None:
-            print("tf_mlm: TensorFlow is not installed in the target environment; the op "
-                  "library will be built on first `import tf_mlm` after TensorFlow is installed.",
-                  file=sys.stderr)
+            print(
+                "tf_mlm: TensorFlow is not installed in the target environment; the op "
+                "library will be built on first `import tf_mlm` after TensorFlow is installed.",
+                file=sys.stderr,
+            )
             return
-        print(f"tf_mlm: building the op library against TensorFlow {info.version}",
-              file=sys.stderr)
+        print(f"tf_mlm: building the op library against TensorFlow {info.version}", file=sys.stderr)
         _build.build_op_library(ROOT, out_dir, info, verbose=True)
 
 
 def _extensions():
-    from pybind11.setup_helpers import Pybind11Extension  # pylint: disable=import-outside-toplevel
+    from pybind11.setup_helpers import Pybind11Extension
 
     return [
         Pybind11Extension(

@@ -38,9 +38,16 @@ import numpy as np
 from tf_mlm.collator import MLMCollator
 
 REFERENCE = {
-    "rows": 256, "min_len": 128, "max_len": 512, "vocab_size": 30522,
-    "selection_rate": 0.15, "max_selections": 76, "unselectable_ids": (0, 101, 102),
-    "mask_token": 103, "pad_token": 0, "seed": 0,
+    "rows": 256,
+    "min_len": 128,
+    "max_len": 512,
+    "vocab_size": 30522,
+    "selection_rate": 0.15,
+    "max_selections": 76,
+    "unselectable_ids": (0, 101, 102),
+    "mask_token": 103,
+    "pad_token": 0,
+    "seed": 0,
 }
 
 
@@ -60,8 +67,17 @@ def reference_examples(ref=None):
 class HFStyleCollator:
     """DataCollatorForLanguageModeling's NumPy algorithm (see module doc)."""
 
-    def __init__(self, *, vocab_size, mask_token, pad_token, special_ids, mlm_probability=0.15,
-                 vectorized_special_mask=False, seed=0):
+    def __init__(
+        self,
+        *,
+        vocab_size,
+        mask_token,
+        pad_token,
+        special_ids,
+        mlm_probability=0.15,
+        vectorized_special_mask=False,
+        seed=0,
+    ):
         self.vocab_size = vocab_size
         self.mask_token = mask_token
         self.pad_token = pad_token
@@ -74,15 +90,16 @@ class HFStyleCollator:
         longest = max(e.shape[0] for e in examples)
         out = np.full((len(examples), longest), self.pad_token, dtype=examples[0].dtype)
         for i, e in enumerate(examples):
-            out[i, :e.shape[0]] = e
+            out[i, : e.shape[0]] = e
         return out
 
     def _special_tokens_mask(self, ids):
         if self.vectorized_special_mask:
             return np.isin(ids, self.special_ids)
         special = self.special_ids
-        return np.array([[1 if t in special else 0 for t in row] for row in ids.tolist()],
-                        dtype=bool)
+        return np.array(
+            [[1 if t in special else 0 for t in row] for row in ids.tolist()], dtype=bool
+        )
 
     def __call__(self, examples):
         inputs = self._pad(examples)
@@ -94,8 +111,9 @@ class HFStyleCollator:
         replaced = self.rng.binomial(1, 0.8, size=labels.shape).astype(bool) & masked
         inputs[replaced] = self.mask_token
         randomized = self.rng.binomial(1, 0.5, size=labels.shape).astype(bool) & masked & ~replaced
-        inputs[randomized] = self.rng.integers(0, self.vocab_size, size=int(randomized.sum()),
-                                               dtype=inputs.dtype)
+        inputs[randomized] = self.rng.integers(
+            0, self.vocab_size, size=int(randomized.sum()), dtype=inputs.dtype
+        )
         return {"input_ids": inputs, "labels": labels}
 
 
@@ -122,24 +140,44 @@ def run(repeats: int = 20, ref=None) -> dict:
     special = ref["unselectable_ids"]
     systems = {
         "tf_mlm": MLMCollator(
-            vocab_size=ref["vocab_size"], mask_token=ref["mask_token"],
-            pad_token=ref["pad_token"], unselectable_ids=special,
-            selection_rate=ref["selection_rate"], max_selections=ref["max_selections"], seed=0),
+            vocab_size=ref["vocab_size"],
+            mask_token=ref["mask_token"],
+            pad_token=ref["pad_token"],
+            unselectable_ids=special,
+            selection_rate=ref["selection_rate"],
+            max_selections=ref["max_selections"],
+            seed=0,
+        ),
         "tf_mlm_bernoulli": MLMCollator(
-            vocab_size=ref["vocab_size"], mask_token=ref["mask_token"],
-            pad_token=ref["pad_token"], unselectable_ids=special,
-            selection_rate=ref["selection_rate"], max_selections=ref["max_selections"],
-            selection_mode="bernoulli", seed=0),
+            vocab_size=ref["vocab_size"],
+            mask_token=ref["mask_token"],
+            pad_token=ref["pad_token"],
+            unselectable_ids=special,
+            selection_rate=ref["selection_rate"],
+            max_selections=ref["max_selections"],
+            selection_mode="bernoulli",
+            seed=0,
+        ),
     }
     for name, vectorized in (("hf", False), ("hf_vectorized", True)):
         systems[name] = HFStyleCollator(
-            vocab_size=ref["vocab_size"], mask_token=ref["mask_token"],
-            pad_token=ref["pad_token"], special_ids=special,
-            mlm_probability=ref["selection_rate"], vectorized_special_mask=vectorized)
+            vocab_size=ref["vocab_size"],
+            mask_token=ref["mask_token"],
+            pad_token=ref["pad_token"],
+            special_ids=special,
+            mlm_probability=ref["selection_rate"],
+            vectorized_special_mask=vectorized,
+        )
     ms = _median_ms(systems, examples, repeats)
     ratio = {name: ms[name] / ms["tf_mlm"] for name in ms if name != "tf_mlm"}
-    return {"ms": ms, "ratio": ratio, "tokens": int(sum(e.shape[0] for e in examples)),
-            "repeats": repeats, "load_average": os.getloadavg()[0], "cpus": os.cpu_count()}
+    return {
+        "ms": ms,
+        "ratio": ratio,
+        "tokens": int(sum(e.shape[0] for e in examples)),
+        "repeats": repeats,
+        "load_average": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+    }
 
 
 def main(argv=None):
@@ -147,9 +185,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
     result = run(repeats=args.repeats)
-    print(f"reference batch: {REFERENCE['rows']} rows, {result['tokens']} tokens, median of "
-          f"{result['repeats']} calls (load average {result['load_average']:.1f} on "
-          f"{result['cpus']} CPUs)")
+    print(
+        f"reference batch: {REFERENCE['rows']} rows, {result['tokens']} tokens, median of "
+        f"{result['repeats']} calls (load average {result['load_average']:.1f} on "
+        f"{result['cpus']} CPUs)"
+    )
     for name, value in result["ms"].items():
         line = f"  {name:18s} {value:8.3f} ms"
         if name != "tf_mlm":

@@ -30,14 +30,18 @@ def dense_reference_batch(ref: reference.Reference = reference.REFERENCE) -> np.
     ids, splits = reference.token_arrays(ref)
     batch = np.zeros([len(splits) - 1, WIDTH], np.int64)
     for row, (start, end) in enumerate(zip(splits[:-1], splits[1:])):
-        batch[row, :end - start] = ids[start:end]
+        batch[row, : end - start] = ids[start:end]
     return batch
 
 
 def _layer_kwargs(ref: reference.Reference) -> dict:
-    return dict(vocabulary_size=ref.vocab_size, mask_selection_rate=ref.selection_rate,
-                mask_token_id=ref.mask_token, mask_selection_length=LENGTH,
-                unselectable_token_ids=list(ref.unselectable_ids))
+    return dict(
+        vocabulary_size=ref.vocab_size,
+        mask_selection_rate=ref.selection_rate,
+        mask_token_id=ref.mask_token,
+        mask_selection_length=LENGTH,
+        unselectable_token_ids=list(ref.unselectable_ids),
+    )
 
 
 def _pipeline_step(tf, batch, fn):
@@ -55,9 +59,9 @@ def run(repeats: int = 15, ref: reference.Reference = reference.REFERENCE) -> di
     """Times one tf.data step per system. Returns ``{"ms": {name: median ms},
     "ratio": {"keras_hub": x}, ...}``; ``ratio`` is how many times faster the
     tf_mlm layer is (``None`` entries when keras_hub is missing)."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    from tf_mlm.layers import MaskedLMMaskGenerator  # pylint: disable=import-outside-toplevel
+    from tf_mlm.layers import MaskedLMMaskGenerator
 
     batch = tf.constant(dense_reference_batch(ref))
     steps = {
@@ -65,22 +69,26 @@ def run(repeats: int = 15, ref: reference.Reference = reference.REFERENCE) -> di
         "tf_mlm": _pipeline_step(tf, batch, MaskedLMMaskGenerator(**_layer_kwargs(ref))),
     }
     try:
-        import keras_hub  # pylint: disable=import-outside-toplevel
+        import keras_hub
     except ImportError:
         keras_hub = None
     if keras_hub is not None:
         steps["keras_hub"] = _pipeline_step(
-            tf, batch, keras_hub.layers.MaskedLMMaskGenerator(**_layer_kwargs(ref)))
+            tf, batch, keras_hub.layers.MaskedLMMaskGenerator(**_layer_kwargs(ref))
+        )
     timings = timing.interleaved(steps, repeats=repeats, warmup=3, target_s=0.05)
     ms = {name: t.median * 1e3 for name, t in timings.items()}
     return {
         "ms": ms,
         "ratio": {"keras_hub": ms["keras_hub"] / ms["tf_mlm"] if "keras_hub" in ms else None},
         "detail": {name: t.as_dict() for name, t in timings.items()},
-        "batch": list(batch.shape), "tokens": int(np.count_nonzero(batch.numpy())),
-        "mask_selection_length": LENGTH, "repeats": repeats,
+        "batch": list(batch.shape),
+        "tokens": int(np.count_nonzero(batch.numpy())),
+        "mask_selection_length": LENGTH,
+        "repeats": repeats,
         "keras_hub": getattr(keras_hub, "__version__", None),
-        "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
     }
 
 
@@ -90,10 +98,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     result = run(repeats=args.repeats)
     rows, width = result["batch"]
-    print(f"tf.data step on a dense [{rows}, {width}] int64 batch ({result['tokens']} tokens), "
-          f"mask_selection_length={result['mask_selection_length']}; median of "
-          f"{result['repeats']} samples (load average {result['load_average']:.1f} on "
-          f"{result['cpus']} CPUs)")
+    print(
+        f"tf.data step on a dense [{rows}, {width}] int64 batch ({result['tokens']} tokens), "
+        f"mask_selection_length={result['mask_selection_length']}; median of "
+        f"{result['repeats']} samples (load average {result['load_average']:.1f} on "
+        f"{result['cpus']} CPUs)"
+    )
     for name, value in result["ms"].items():
         print(f"  {name:22s} {value:9.3f} ms/batch")
     ratio = result["ratio"]["keras_hub"]

@@ -31,7 +31,8 @@ IN_GRAPH_BATCHES = 16
 
 
 def _tf():
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
+
     return tf
 
 
@@ -41,6 +42,7 @@ def masker(module, ref: reference.Reference) -> Callable:
 
     def mask(ids):
         return module.mask_language_model(ids, selector, chooser)
+
     return mask
 
 
@@ -50,8 +52,9 @@ def traced_once(fn: Callable, example) -> Callable:
     tf = _tf()
     spec = tf.type_spec_from_value(example)
     if isinstance(spec, tf.RaggedTensorSpec):
-        spec = tf.RaggedTensorSpec([None] * example.shape.rank, spec.dtype, spec.ragged_rank,
-                                   spec.row_splits_dtype)
+        spec = tf.RaggedTensorSpec(
+            [None] * example.shape.rank, spec.dtype, spec.ragged_rank, spec.row_splits_dtype
+        )
     else:
         spec = tf.TensorSpec([None] * example.shape.rank, spec.dtype)
     compiled = tf.function(fn, input_signature=[spec])
@@ -76,9 +79,14 @@ def in_graph_fn(fn: Callable, example, batches: int = IN_GRAPH_BATCHES) -> Calla
         def body(i, total):
             positions = fn(x)[1]
             return i + 1, total + tf.size(positions.flat_values, tf.int64)
-        return tf.while_loop(lambda i, _: i < batches, body,
-                             (tf.constant(0), tf.constant(0, tf.int64)),
-                             parallel_iterations=1)[1]
+
+        return tf.while_loop(
+            lambda i, _: i < batches,
+            body,
+            (tf.constant(0), tf.constant(0, tf.int64)),
+            parallel_iterations=1,
+        )[1]
+
     return traced_once(many, example)
 
 
@@ -105,28 +113,51 @@ def fused_op_fn(rt, ref: reference.Reference):
     prepared outside): what the single kernel costs, without the Python API,
     the stateful seed draw or the RaggedTensor assembly."""
     tf = _tf()
-    from tf_mlm import _library  # pylint: disable=import-outside-toplevel
-    from tf_mlm._fused import uniform_replacement  # pylint: disable=import-outside-toplevel
+    from tf_mlm import _library
+    from tf_mlm._fused import uniform_replacement
+
     ops = _library.ops()
     unselectable = tf.constant(ref.unselectable_ids, rt.dtype)
     seed = tf.constant([7, 11], tf.int64)
 
     def run(values, splits):
         return ops.tfmlm_mask_language_model(
-            values, [splits], unselectable, tf.constant(ref.max_selections_per_row, tf.int64),
-            tf.constant(ref.selection_rate, tf.float32), tf.constant(ref.vocab_size, tf.int64),
-            tf.constant(ref.mask_token, tf.int64), tf.constant(0.8, tf.float32),
-            tf.constant(0.1, tf.float32), seed, **uniform_replacement(), axis=1)
-    compiled = tf.function(run, input_signature=[tf.TensorSpec([None], rt.dtype),
-                                                 tf.TensorSpec([None], rt.row_splits.dtype)])
+            values,
+            [splits],
+            unselectable,
+            tf.constant(ref.max_selections_per_row, tf.int64),
+            tf.constant(ref.selection_rate, tf.float32),
+            tf.constant(ref.vocab_size, tf.int64),
+            tf.constant(ref.mask_token, tf.int64),
+            tf.constant(0.8, tf.float32),
+            tf.constant(0.1, tf.float32),
+            seed,
+            **uniform_replacement(),
+            axis=1,
+        )
+
+    compiled = tf.function(
+        run,
+        input_signature=[
+            tf.TensorSpec([None], rt.dtype),
+            tf.TensorSpec([None], rt.row_splits.dtype),
+        ],
+    )
     compiled.get_concrete_function()
     values, splits = rt.flat_values, rt.row_splits
     return lambda: compiled(values, splits)
 
 
 def _row(system, mode, t: timing.Timing, tokens, **extra) -> dict:
-    row = {"system": system, "mode": mode, "ms": t.median * 1e3, "p25_ms": t.p25 * 1e3,
-           "p75_ms": t.p75 * 1e3, "tokens": int(tokens), "samples": len(t.samples)}
+    row = {
+        "system": system,
+        "mode": mode,
+        "ms": t.median * 1e3,
+        "p25_ms": t.p25 * 1e3,
+        "p75_ms": t.p75 * 1e3,
+        "tokens": int(tokens),
+        "samples": len(t.samples),
+    }
     row.update(extra)
     return row
 
@@ -159,11 +190,19 @@ def bench_function_and_floor(systems, ref, repeats) -> List[dict]:
         elif name == FLOOR:
             rows.append(_row("floor", "tf.identity(x) + 0 (tf.function)", t, tokens))
         elif name == RAGGED_FLOOR:
-            rows.append(_row(RAGGED_FLOOR, "tf.function: ragged in, 3 ragged identities out",
-                             t, tokens))
+            rows.append(
+                _row(RAGGED_FLOOR, "tf.function: ragged in, 3 ragged identities out", t, tokens)
+            )
         elif isinstance(name, tuple):
-            rows.append(_row(name[0], name[1], per_batch(t, IN_GRAPH_BATCHES), tokens,
-                             batches_per_call=IN_GRAPH_BATCHES))
+            rows.append(
+                _row(
+                    name[0],
+                    name[1],
+                    per_batch(t, IN_GRAPH_BATCHES),
+                    tokens,
+                    batches_per_call=IN_GRAPH_BATCHES,
+                )
+            )
         else:
             retraces = int(compiled[name].experimental_get_tracing_count())
             rows.append(_row(name, "tf.function", t, tokens, traces=retraces))
@@ -172,8 +211,10 @@ def bench_function_and_floor(systems, ref, repeats) -> List[dict]:
 
 def bench_eager(systems, ref, repeats, whole_word=False) -> List[dict]:
     rt = reference.word_batch(ref) if whole_word else reference.token_batch(ref)
-    fns = {name: (lambda f: lambda: f(rt))(masker(mod, ref))
-           for name, mod in _available(systems).items()}
+    fns = {
+        name: (lambda f: lambda: f(rt))(masker(mod, ref))
+        for name, mod in _available(systems).items()
+    }
     # the slow peer runs once per sample; tf_mlm's samples last ~50 ms
     times = timing.interleaved(fns, repeats, target_s=0.05)
     mode = "whole-word eager" if whole_word else "eager"
@@ -191,20 +232,33 @@ def bench_whole_word_function(systems, ref, repeats) -> List[dict]:
     times = timing.interleaved(fns, repeats)
     tokens = int(rt.flat_values.shape[0])
     words = int(rt.values.shape[0])
-    return [_row(name[0], name[1], per_batch(t, IN_GRAPH_BATCHES), tokens, words=words,
-                 batches_per_call=IN_GRAPH_BATCHES) if isinstance(name, tuple)
-            else _row(name, "whole-word tf.function", t, tokens, words=words)
-            for name, t in times.items()]
+    return [
+        _row(
+            name[0],
+            name[1],
+            per_batch(t, IN_GRAPH_BATCHES),
+            tokens,
+            words=words,
+            batches_per_call=IN_GRAPH_BATCHES,
+        )
+        if isinstance(name, tuple)
+        else _row(name, "whole-word tf.function", t, tokens, words=words)
+        for name, t in times.items()
+    ]
 
 
 def _pipeline(mask, rt, batches: int):
     tf = _tf()
-    ds = (tf.data.Dataset.from_tensors(rt).repeat(batches)
-          .map(mask, num_parallel_calls=tf.data.AUTOTUNE)
-          .prefetch(tf.data.AUTOTUNE))
+    ds = (
+        tf.data.Dataset.from_tensors(rt)
+        .repeat(batches)
+        .map(mask, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     # drained in-graph, so that no Python consumer limits the pipeline
-    return lambda: ds.reduce(tf.constant(0, tf.int64),
-                             lambda n, out: n + tf.size(out[1].flat_values, tf.int64))
+    return lambda: ds.reduce(
+        tf.constant(0, tf.int64), lambda n, out: n + tf.size(out[1].flat_values, tf.int64)
+    )
 
 
 def bench_tf_data(systems, ref, repeats, seconds: float = 1.0) -> List[dict]:
@@ -230,6 +284,13 @@ def bench_tf_data(systems, ref, repeats, seconds: float = 1.0) -> List[dict]:
     for name, t in times.items():
         batches = passes[name][0]
         per_batch = timing.Timing([s / batches for s in t.samples])
-        rows.append(_row(name, "tf.data (AUTOTUNE map, prefetch)", per_batch, tokens,
-                         batches_per_pass=batches))
+        rows.append(
+            _row(
+                name,
+                "tf.data (AUTOTUNE map, prefetch)",
+                per_batch,
+                tokens,
+                batches_per_pass=batches,
+            )
+        )
     return rows

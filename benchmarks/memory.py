@@ -62,23 +62,29 @@ def _reset_hwm() -> bool:
 
 def measure_here(system: str, ref: reference.Reference, calls: int = 7) -> dict:
     """Runs in the child process."""
-    import importlib  # pylint: disable=import-outside-toplevel
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import importlib
 
-    from benchmarks import masking  # pylint: disable=import-outside-toplevel
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmarks import masking
 
     mask = masking.masker(importlib.import_module(system), ref)
     rt = reference.token_batch(ref)
     for _ in range(3):  # warm-up
         out = mask(rt)
     masked, positions, labels = out
-    output_bytes = int(sum(t.flat_values.numpy().nbytes for t in out)
-                       + positions.row_splits.numpy().nbytes)
+    output_bytes = int(
+        sum(t.flat_values.numpy().nbytes for t in out) + positions.row_splits.numpy().nbytes
+    )
     input_bytes = int(rt.flat_values.numpy().nbytes + rt.row_splits.numpy().nbytes)
     del out, masked, positions, labels
-    result = {"system": system, "output_bytes": output_bytes, "input_bytes": input_bytes,
-              "tokens": int(rt.flat_values.shape[0])}
+    result = {
+        "system": system,
+        "output_bytes": output_bytes,
+        "input_bytes": input_bytes,
+        "tokens": int(rt.flat_values.shape[0]),
+    }
 
     try:
         _trim()
@@ -86,8 +92,10 @@ def measure_here(system: str, ref: reference.Reference, calls: int = 7) -> dict:
         before = tf.config.experimental.get_memory_info("CPU:0")["current"]
         out = mask(rt)
         info = tf.config.experimental.get_memory_info("CPU:0")
-        result["tf_allocator"] = {"peak_bytes": int(info["peak"] - before),
-                                  "retained_bytes": int(info["current"] - before)}
+        result["tf_allocator"] = {
+            "peak_bytes": int(info["peak"] - before),
+            "retained_bytes": int(info["current"] - before),
+        }
         del out
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
         result["tf_allocator"] = {"error": f"{type(e).__name__}: {e}"}
@@ -101,15 +109,23 @@ def measure_here(system: str, ref: reference.Reference, calls: int = 7) -> dict:
             out = mask(rt)
             deltas.append((_status_kib("VmHWM") - rss) * 1024)
             del out
-        result["rss"] = {"peak_bytes_median": int(np.median(deltas)),
-                         "peak_bytes_max": int(max(deltas)), "calls": calls}
+        result["rss"] = {
+            "peak_bytes_median": int(np.median(deltas)),
+            "peak_bytes_max": int(max(deltas)),
+            "calls": calls,
+        }
     else:
         result["rss"] = {"error": "/proc/self/clear_refs not writable"}
     return result
 
 
-def run(systems, ref: reference.Reference, large_rows: Optional[int] = 4096,
-        calls: int = 7, timeout: float = 300) -> List[dict]:
+def run(
+    systems,
+    ref: reference.Reference,
+    large_rows: Optional[int] = 4096,
+    calls: int = 7,
+    timeout: float = 300,
+) -> List[dict]:
     """One subprocess per (system, batch): every available system on `ref`,
     and tf_mlm alone on a `large_rows`-row batch too (fixed per-call
     allocations and page granularity matter less there; tensorflow_text
@@ -119,20 +135,39 @@ def run(systems, ref: reference.Reference, large_rows: Optional[int] = 4096,
         jobs.append(("tf_mlm", ref.scaled(rows=large_rows)))
     results = []
     for name, batch in jobs:
-        cmd = [sys.executable, "-m", "benchmarks.memory", name,
-               json.dumps(dataclasses.asdict(batch)), str(calls)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.memory",
+            name,
+            json.dumps(dataclasses.asdict(batch)),
+            str(calls),
+        ]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  cwd=_repo_root(), env=env, check=False)
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=_repo_root(),
+                env=env,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            results.append({"system": name, "rows": batch.rows,
-                            "error": f"timed out after {timeout} s"})
+            results.append(
+                {"system": name, "rows": batch.rows, "error": f"timed out after {timeout} s"}
+            )
             continue
         lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
         if proc.returncode != 0 or not lines:
-            results.append({"system": name, "rows": batch.rows,
-                            "error": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"})
+            results.append(
+                {
+                    "system": name,
+                    "rows": batch.rows,
+                    "error": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}",
+                }
+            )
             continue
         results.append(dict(json.loads(lines[-1]), rows=batch.rows))
     return results

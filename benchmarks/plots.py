@@ -6,14 +6,20 @@ from __future__ import annotations
 import os
 from typing import List
 
-COLORS = {"tf_mlm": "#1f77b4", "tf_mlm, in graph": "#17becf", "tensorflow_text": "#d62728",
-          "floor": "#7f7f7f"}
+COLORS = {
+    "tf_mlm": "#1f77b4",
+    "tf_mlm, in graph": "#17becf",
+    "tensorflow_text": "#d62728",
+    "floor": "#7f7f7f",
+}
 
 
 def _plt():
-    import matplotlib  # pylint: disable=import-outside-toplevel
+    import matplotlib
+
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -23,8 +29,9 @@ def throughput(rows: List[dict], path: str) -> str:
     fig, ax = plt.subplots(figsize=(8, 0.38 * len(rows) + 1.2), dpi=90)
     labels = [f"{r['system']} | {r['mode']}" for r in rows]
     values = [r["mtok_s"] for r in rows]
-    bars = ax.barh(range(len(rows)), values,
-                   color=[COLORS.get(r["system"], "#2ca02c") for r in rows])
+    bars = ax.barh(
+        range(len(rows)), values, color=[COLORS.get(r["system"], "#2ca02c") for r in rows]
+    )
     for bar, v in zip(bars, values):
         ax.text(v, bar.get_y() + bar.get_height() / 2, f" {v:,.1f}", va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
@@ -43,15 +50,27 @@ def scaling(sweep: dict, title: str, path: str) -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=90)
     for system in sorted({p["system"] for p in sweep["points"]}):
-        pts = sorted((p for p in sweep["points"] if p["system"] == system),
-                     key=lambda p: p["tokens"])
+        pts = sorted(
+            (p for p in sweep["points"] if p["system"] == system), key=lambda p: p["tokens"]
+        )
         fit = sweep["fit"].get(system, {})
-        ax.loglog([p["tokens"] for p in pts], [p["ms"] for p in pts], "o-",
-                  color=COLORS.get(system), label=f"{system} (slope {fit.get('slope', 0):.2f}, "
-                  f"larger half {fit.get('slope_upper_half', float('nan')):.2f})")
+        ax.loglog(
+            [p["tokens"] for p in pts],
+            [p["ms"] for p in pts],
+            "o-",
+            color=COLORS.get(system),
+            label=f"{system} (slope {fit.get('slope', 0):.2f}, "
+            f"larger half {fit.get('slope_upper_half', float('nan')):.2f})",
+        )
         for p in pts:
-            ax.annotate(str(p["x"]), (p["tokens"], p["ms"]), fontsize=6,
-                        textcoords="offset points", xytext=(2, -8), color="#555555")
+            ax.annotate(
+                str(p["x"]),
+                (p["tokens"], p["ms"]),
+                fontsize=6,
+                textcoords="offset points",
+                xytext=(2, -8),
+                color="#555555",
+            )
     ax.set_xlabel("tokens per batch")
     ax.set_ylabel("ms per batch (median, tf.function; in graph: per batch of a loop)")
     ax.set_title(f"{title}: {sweep['x_label']}", fontsize=9)
@@ -68,8 +87,10 @@ def all_charts(results: dict, out_dir: str) -> List[str]:
     paths = []
     if results.get("rows"):
         paths.append(throughput(results["rows"], os.path.join(out_dir, "throughput.png")))
-    for sweep, title in (("batch_size", "Time vs batch size"),
-                         ("sequence_length", "Time vs sequence length")):
+    for sweep, title in (
+        ("batch_size", "Time vs batch size"),
+        ("sequence_length", "Time vs sequence length"),
+    ):
         data = (results.get("scaling") or {}).get(sweep)
         if data and data.get("points"):
             paths.append(scaling(data, title, os.path.join(out_dir, f"scaling_{sweep}.png")))

@@ -78,7 +78,7 @@ def word_lengths(lengths: np.ndarray, ref: Reference = REFERENCE) -> list:
         draws = rng.choice(WORD_LENGTHS, size=max(body, 1), p=WORD_LENGTH_P)
         ends = np.cumsum(draws)
         k = int(np.searchsorted(ends, body))  # first word reaching the body length
-        words = draws[:k + 1].copy()
+        words = draws[: k + 1].copy()
         words[-1] -= ends[k] - body
         out.append(np.concatenate([[1], words[words > 0], [1]]).astype(np.int64))
     return out
@@ -86,7 +86,8 @@ def word_lengths(lengths: np.ndarray, ref: Reference = REFERENCE) -> list:
 
 def token_batch(ref: Reference = REFERENCE):
     """`[batch, (tokens)]` int64 RaggedTensor."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
+
     ids, splits = token_arrays(ref)
     return tf.RaggedTensor.from_row_splits(tf.constant(ids), tf.constant(splits), validate=False)
 
@@ -94,14 +95,17 @@ def token_batch(ref: Reference = REFERENCE):
 def word_batch(ref: Reference = REFERENCE):
     """`[batch, (words), (wordpieces)]` int64 RaggedTensor over the same ids
     as :func:`token_batch`."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
+
     lengths = row_lengths(ref)
     ids = flat_ids(lengths, ref)
     words = word_lengths(lengths, ref)
     words_per_row = np.array([len(w) for w in words], np.int64)
     return tf.RaggedTensor.from_nested_row_lengths(
-        tf.constant(ids), [tf.constant(words_per_row), tf.constant(np.concatenate(words))],
-        validate=False)
+        tf.constant(ids),
+        [tf.constant(words_per_row), tf.constant(np.concatenate(words))],
+        validate=False,
+    )
 
 
 def fixed_length_batch(rows: int, length: int, ref: Reference = REFERENCE):
@@ -115,7 +119,8 @@ def maskers(module, ref: Reference = REFERENCE):
     selector = module.RandomItemSelector(
         max_selections_per_batch=ref.max_selections_per_row,
         selection_rate=ref.selection_rate,
-        unselectable_ids=list(ref.unselectable_ids))
+        unselectable_ids=list(ref.unselectable_ids),
+    )
     chooser = module.MaskValuesChooser(ref.vocab_size, ref.mask_token)
     return selector, chooser
 

@@ -26,8 +26,11 @@ IN_GRAPH_SYSTEM = "tf_mlm, in graph"
 
 
 def _systems_fns(systems, ref, example):
-    fns = {name: masking.traced_once(masking.masker(mod, ref), example)
-           for name, mod in systems.items() if mod is not None}
+    fns = {
+        name: masking.traced_once(masking.masker(mod, ref), example)
+        for name, mod in systems.items()
+        if mod is not None
+    }
     if systems.get("tf_mlm") is not None:
         fns[IN_GRAPH_SYSTEM] = masking.in_graph_fn(masking.masker(systems["tf_mlm"], ref), example)
     fns["floor"] = masking.floor_fn(example.flat_values)
@@ -41,15 +44,25 @@ def _sweep(systems, ref, batches, repeats) -> List[dict]:
     for x, rt in batches:
         if compiled is None:
             compiled = _systems_fns(systems, ref, rt)
-        calls = {name: (lambda f, arg: lambda: f(arg))(
-            f, rt.flat_values if name == "floor" else rt) for name, f in compiled.items()}
+        calls = {
+            name: (lambda f, arg: lambda: f(arg))(f, rt.flat_values if name == "floor" else rt)
+            for name, f in compiled.items()
+        }
         times = timing.interleaved(calls, repeats, target_s=0.02, max_inner=50)
         tokens = int(rt.flat_values.shape[0])
         for name, t in times.items():
             if name == IN_GRAPH_SYSTEM:
                 t = masking.per_batch(t, masking.IN_GRAPH_BATCHES)
-            points.append({"system": name, "x": int(x), "tokens": tokens,
-                           "ms": t.median * 1e3, "p25_ms": t.p25 * 1e3, "p75_ms": t.p75 * 1e3})
+            points.append(
+                {
+                    "system": name,
+                    "x": int(x),
+                    "tokens": tokens,
+                    "ms": t.median * 1e3,
+                    "p25_ms": t.p25 * 1e3,
+                    "p75_ms": t.p75 * 1e3,
+                }
+            )
     return points
 
 
@@ -66,24 +79,39 @@ def fit(points: List[dict]) -> Dict[str, dict]:
         out[name] = {
             "slope": timing.loglog_slope(tokens, ms),
             "slope_upper_half": timing.loglog_slope(tokens[upper:], ms[upper:])
-            if len(mine) - upper >= 2 else float("nan"),
+            if len(mine) - upper >= 2
+            else float("nan"),
             "fixed_ms": lin["fixed"],
             "ns_per_token": lin["per_unit"] * 1e6,
         }
     return out
 
 
-def run(systems, ref: reference.Reference, repeats: int,
-        rows: Sequence[int] = FULL_ROWS, lengths: Sequence[int] = FULL_LENGTHS) -> dict:
-    by_rows = _sweep(systems, ref,
-                     ((n, reference.token_batch(ref.scaled(rows=n))) for n in rows), repeats)
-    by_length = _sweep(systems, ref,
-                       ((n, reference.fixed_length_batch(SEQUENCE_SWEEP_ROWS, n, ref))
-                        for n in lengths), repeats)
+def run(
+    systems,
+    ref: reference.Reference,
+    repeats: int,
+    rows: Sequence[int] = FULL_ROWS,
+    lengths: Sequence[int] = FULL_LENGTHS,
+) -> dict:
+    by_rows = _sweep(
+        systems, ref, ((n, reference.token_batch(ref.scaled(rows=n))) for n in rows), repeats
+    )
+    by_length = _sweep(
+        systems,
+        ref,
+        ((n, reference.fixed_length_batch(SEQUENCE_SWEEP_ROWS, n, ref)) for n in lengths),
+        repeats,
+    )
     return {
-        "batch_size": {"x_label": "rows (lengths uniform in "
-                                  f"[{ref.min_len}, {ref.max_len}])",
-                       "points": by_rows, "fit": fit(by_rows)},
-        "sequence_length": {"x_label": f"tokens per row ({SEQUENCE_SWEEP_ROWS} rows)",
-                            "points": by_length, "fit": fit(by_length)},
+        "batch_size": {
+            "x_label": f"rows (lengths uniform in [{ref.min_len}, {ref.max_len}])",
+            "points": by_rows,
+            "fit": fit(by_rows),
+        },
+        "sequence_length": {
+            "x_label": f"tokens per row ({SEQUENCE_SWEEP_ROWS} rows)",
+            "points": by_length,
+            "fit": fit(by_length),
+        },
     }

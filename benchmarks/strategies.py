@@ -41,7 +41,7 @@ def continuation_table(ref: reference.Reference) -> np.ndarray:
     """A fixed table: about 23% of the plain ids continue a word."""
     rng = np.random.default_rng(ref.seed + 3)
     table = rng.random(ref.vocab_size) < CONTINUE_FRACTION
-    table[:reference.FIRST_PLAIN_ID] = False  # special ids stand alone
+    table[: reference.FIRST_PLAIN_ID] = False  # special ids stand alone
     return table
 
 
@@ -60,22 +60,25 @@ def mode(strategy: str, path: str) -> str:
 def tf_fns(ref: reference.Reference) -> Dict[str, Callable]:
     """strategy -> zero-argument callable masking the reference batch with a
     traced `tf.function` of tf_mlm's public API (stateful seeds)."""
-    import tf_mlm  # pylint: disable=import-outside-toplevel
+    import tf_mlm
+
     rt = reference.token_batch(ref)
     table = continuation_table(ref)
     unselectable = list(ref.unselectable_ids)
-    tokens = tf_mlm.RandomItemSelector(ref.max_selections_per_row, ref.selection_rate,
-                                       unselectable)
+    tokens = tf_mlm.RandomItemSelector(ref.max_selections_per_row, ref.selection_rate, unselectable)
     spans = tf_mlm.SpanItemSelector(ref.max_selections_per_row, ref.selection_rate, unselectable)
     uniform = tf_mlm.MaskValuesChooser(ref.vocab_size, ref.mask_token)
-    excluded = tf_mlm.MaskValuesChooser(ref.vocab_size, ref.mask_token,
-                                        excluded_ids=list(EXCLUDED_IDS))
-    weighted = tf_mlm.MaskValuesChooser(ref.vocab_size, ref.mask_token,
-                                        replacement_frequencies=zipf_frequencies(ref))
+    excluded = tf_mlm.MaskValuesChooser(
+        ref.vocab_size, ref.mask_token, excluded_ids=list(EXCLUDED_IDS)
+    )
+    weighted = tf_mlm.MaskValuesChooser(
+        ref.vocab_size, ref.mask_token, replacement_frequencies=zipf_frequencies(ref)
+    )
     bodies = {
         BASELINE: lambda ids: tf_mlm.mask_language_model(ids, tokens, uniform),
-        WHOLE_WORD: lambda ids: tf_mlm.mask_language_model(tf_mlm.group_words(ids, table),
-                                                           tokens, uniform, axis=1),
+        WHOLE_WORD: lambda ids: tf_mlm.mask_language_model(
+            tf_mlm.group_words(ids, table), tokens, uniform, axis=1
+        ),
         SPANS: lambda ids: tf_mlm.mask_language_model(ids, spans, uniform),
         EXCLUDED: lambda ids: tf_mlm.mask_language_model(ids, tokens, excluded),
         FREQUENCIES: lambda ids: tf_mlm.mask_language_model(ids, tokens, weighted),
@@ -90,19 +93,24 @@ def tf_fns(ref: reference.Reference) -> Dict[str, Callable]:
 def numpy_fns(ref: reference.Reference) -> Dict[str, Callable]:
     """strategy -> zero-argument callable masking the reference batch with
     `tf_mlm.numpy` (fresh OS-entropy seeds, like the collator)."""
-    from tf_mlm import numpy as mlm  # pylint: disable=import-outside-toplevel
+    from tf_mlm import numpy as mlm
+
     values, splits = reference.token_arrays(ref)
     table = continuation_table(ref)
-    common = dict(vocab_size=ref.vocab_size, mask_token=ref.mask_token,
-                  selection_rate=ref.selection_rate, max_selections=ref.max_selections_per_row,
-                  unselectable_ids=np.array(ref.unselectable_ids, np.int64))
+    common = dict(
+        vocab_size=ref.vocab_size,
+        mask_token=ref.mask_token,
+        selection_rate=ref.selection_rate,
+        max_selections=ref.max_selections_per_row,
+        unselectable_ids=np.array(ref.unselectable_ids, np.int64),
+    )
     excluded = mlm.replacement_tables(ref.vocab_size, excluded_ids=list(EXCLUDED_IDS))
-    weighted = mlm.replacement_tables(ref.vocab_size,
-                                      replacement_frequencies=zipf_frequencies(ref))
+    weighted = mlm.replacement_tables(ref.vocab_size, replacement_frequencies=zipf_frequencies(ref))
     return {
         BASELINE: lambda: mlm.mask_ragged(values, splits, **common),
-        WHOLE_WORD: lambda: mlm.mask_ragged(values, mlm.group_words(values, splits, table),
-                                            axis=1, **common),
+        WHOLE_WORD: lambda: mlm.mask_ragged(
+            values, mlm.group_words(values, splits, table), axis=1, **common
+        ),
         SPANS: lambda: mlm.mask_spans(values, splits, **common),
         EXCLUDED: lambda: mlm.mask_ragged(values, splits, replacement=excluded, **common),
         FREQUENCIES: lambda: mlm.mask_ragged(values, splits, replacement=weighted, **common),
@@ -119,8 +127,8 @@ def bench_strategies(systems, ref: reference.Reference, repeats: int) -> List[di
     times = timing.interleaved(keyed, repeats)
     tokens = int(reference.row_lengths(ref).sum())
     rows = []
-    for (system, m) in fns:
-        row = masking._row(system, m, times[f"{system}|{m}"], tokens)  # pylint: disable=protected-access
+    for system, m in fns:
+        row = masking._row(system, m, times[f"{system}|{m}"], tokens)
         rows.append(row)
     base = {r["system"]: r["ms"] for r in rows if BASELINE in r["mode"]}
     for r in rows:

@@ -17,18 +17,28 @@ from benchmarks import masking, memory, reference, report, scaling, strategies
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-SECTIONS = ("function", "eager", "whole-word", "tf.data", "strategies", "scaling", "memory",
-            "keras", "collator")
-EXTERNAL = {"keras": ("benchmarks.bench_keras", "Keras layer vs keras_hub"),
-            "collator": ("benchmarks.bench_collator",
-                         "NumPy collator vs HuggingFace-style collator")}
+SECTIONS = (
+    "function",
+    "eager",
+    "whole-word",
+    "tf.data",
+    "strategies",
+    "scaling",
+    "memory",
+    "keras",
+    "collator",
+)
+EXTERNAL = {
+    "keras": ("benchmarks.bench_keras", "Keras layer vs keras_hub"),
+    "collator": ("benchmarks.bench_collator", "NumPy collator vs HuggingFace-style collator"),
+}
 
 
 @dataclasses.dataclass
 class Settings:
-    repeats: int = 30            # samples per tf.function measurement
-    eager_repeats: int = 7       # samples per eager measurement (the peer: ~0.5 s each)
-    tfdata_repeats: int = 3      # passes over the pipeline
+    repeats: int = 30  # samples per tf.function measurement
+    eager_repeats: int = 7  # samples per eager measurement (the peer: ~0.5 s each)
+    tfdata_repeats: int = 3  # passes over the pipeline
     tfdata_seconds: float = 1.5  # length of one pass
     scaling_repeats: int = 5
     scaling_rows: Sequence[int] = scaling.FULL_ROWS
@@ -40,34 +50,49 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(repeats=8, eager_repeats=2, tfdata_repeats=1, tfdata_seconds=0.3,
-                 scaling_repeats=3, scaling_rows=scaling.QUICK_ROWS,
-                 scaling_lengths=scaling.QUICK_LENGTHS, whole_word_eager=False,
-                 memory_large_rows=None, memory_calls=2,
-                 external_repeats=3)
+QUICK = Settings(
+    repeats=8,
+    eager_repeats=2,
+    tfdata_repeats=1,
+    tfdata_seconds=0.3,
+    scaling_repeats=3,
+    scaling_rows=scaling.QUICK_ROWS,
+    scaling_lengths=scaling.QUICK_LENGTHS,
+    whole_word_eager=False,
+    memory_large_rows=None,
+    memory_calls=2,
+    external_repeats=3,
+)
 
 
 def describe(ref: reference.Reference, tokens: int) -> str:
-    return (f"{ref.rows} rows, lengths uniform in [{ref.min_len}, {ref.max_len}] (seed "
-            f"{ref.seed}), {tokens:,} tokens, int64 ids, vocab {ref.vocab_size}, "
-            f"selection_rate {ref.selection_rate}, cap {ref.max_selections_per_row}, "
-            f"unselectable {list(ref.unselectable_ids)}, mask id {ref.mask_token}")
+    return (
+        f"{ref.rows} rows, lengths uniform in [{ref.min_len}, {ref.max_len}] (seed "
+        f"{ref.seed}), {tokens:,} tokens, int64 ids, vocab {ref.vocab_size}, "
+        f"selection_rate {ref.selection_rate}, cap {ref.max_selections_per_row}, "
+        f"unselectable {list(ref.unselectable_ids)}, mask id {ref.mask_token}"
+    )
 
 
 def machine() -> dict:
-    info = {"nproc": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}
+    info = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         info["usable_cpus"] = len(os.sched_getaffinity(0))
     except AttributeError:
         pass
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            info["cpu"] = next((l.split(":", 1)[1].strip() for l in f
-                                if l.startswith("model name")), platform.processor())
+            info["cpu"] = next(
+                (l.split(":", 1)[1].strip() for l in f if l.startswith("model name")),
+                platform.processor(),
+            )
         with open("/proc/meminfo", encoding="utf-8") as f:
             kib = int(next(l for l in f if l.startswith("MemTotal")).split()[1])
-        info["memory_gb"] = round(kib / 1024 ** 2, 1)
+        info["memory_gb"] = round(kib / 1024**2, 1)
     except (OSError, StopIteration, ValueError):
         info.setdefault("cpu", platform.processor())
     for name in ("tensorflow", "tensorflow_text", "keras_hub", "tf_mlm", "numpy"):
@@ -95,7 +120,8 @@ _EXTERNAL_CHILD = (
     "    module = importlib.import_module(name)\n"
     "except ModuleNotFoundError as e:\n"
     "    print(json.dumps({'missing': e.name})); sys.exit(0)\n"
-    "print(json.dumps({'result': module.run(repeats=repeats)}))\n")
+    "print(json.dumps({'result': module.run(repeats=repeats)}))\n"
+)
 
 
 def run_external(section: str, repeats: int) -> dict:
@@ -103,9 +129,15 @@ def run_external(section: str, repeats: int) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
     try:
-        done = subprocess.run([sys.executable, "-c", _EXTERNAL_CHILD, module_name, str(repeats)],
-                              cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
-                              check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", _EXTERNAL_CHILD, module_name, str(repeats)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"what": what, "skipped": f"{module_name} could not run: {type(e).__name__}: {e}"}
     lines = done.stdout.strip().splitlines()
@@ -123,9 +155,13 @@ def run_external(section: str, repeats: int) -> dict:
     return {"what": what, "result": answer["result"]}
 
 
-def run(settings: Settings = FULL, ref: reference.Reference = reference.REFERENCE,
-        only: Optional[Sequence[str]] = None, log: Callable[[str], None] = print,
-        systems: Optional[Dict[str, object]] = None) -> dict:
+def run(
+    settings: Settings = FULL,
+    ref: reference.Reference = reference.REFERENCE,
+    only: Optional[Sequence[str]] = None,
+    log: Callable[[str], None] = print,
+    systems: Optional[Dict[str, object]] = None,
+) -> dict:
     """All requested sections; returns the results dict (rows with ratios,
     scaling, memory, external peers, targets, machine, notes)."""
     wanted = set(only or SECTIONS)
@@ -134,50 +170,81 @@ def run(settings: Settings = FULL, ref: reference.Reference = reference.REFERENC
         raise ValueError(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
     systems = reference.masking_systems() if systems is None else systems
     tokens = int(reference.row_lengths(ref).sum())
-    results = {"reference": dataclasses.asdict(ref),
-               "reference_description": describe(ref, tokens),
-               "settings": dataclasses.asdict(settings), "sections": sorted(wanted),
-               "machine": machine(), "load_average_start": _load(), "rows": [],
-               "timings_s": {}, "notes": []}
+    results = {
+        "reference": dataclasses.asdict(ref),
+        "reference_description": describe(ref, tokens),
+        "settings": dataclasses.asdict(settings),
+        "sections": sorted(wanted),
+        "machine": machine(),
+        "load_average_start": _load(),
+        "rows": [],
+        "timings_s": {},
+        "notes": [],
+    }
     if systems.get("tensorflow_text") is None:
         results["notes"].append("tensorflow_text not importable: no peer ratios")
     steps = [
         ("function", lambda: masking.bench_function_and_floor(systems, ref, settings.repeats)),
         ("eager", lambda: masking.bench_eager(systems, ref, settings.eager_repeats)),
-        ("whole-word", lambda: masking.bench_whole_word_function(systems, ref, settings.repeats)
-         + (masking.bench_eager(systems, ref, settings.eager_repeats, whole_word=True)
-            if settings.whole_word_eager else [])),
-        ("tf.data", lambda: masking.bench_tf_data(systems, ref, settings.tfdata_repeats,
-                                                  settings.tfdata_seconds)),
+        (
+            "whole-word",
+            lambda: (
+                masking.bench_whole_word_function(systems, ref, settings.repeats)
+                + (
+                    masking.bench_eager(systems, ref, settings.eager_repeats, whole_word=True)
+                    if settings.whole_word_eager
+                    else []
+                )
+            ),
+        ),
+        (
+            "tf.data",
+            lambda: masking.bench_tf_data(
+                systems, ref, settings.tfdata_repeats, settings.tfdata_seconds
+            ),
+        ),
         ("strategies", lambda: strategies.bench_strategies(systems, ref, settings.repeats)),
     ]
     for name, step in steps:
         if name in wanted:
             results["rows"] += _timed(results, name, step, log)
     if "function" not in wanted and results["rows"]:
-        results["notes"].append("floor not measured (section 'function' not run): "
-                                "no floor ratios")
+        results["notes"].append("floor not measured (section 'function' not run): no floor ratios")
     report.add_ratios(results["rows"])
     if "scaling" in wanted:
-        results["scaling"] = _timed(results, "scaling", lambda: scaling.run(
-            systems, ref, settings.scaling_repeats, settings.scaling_rows,
-            settings.scaling_lengths), log)
+        results["scaling"] = _timed(
+            results,
+            "scaling",
+            lambda: scaling.run(
+                systems,
+                ref,
+                settings.scaling_repeats,
+                settings.scaling_rows,
+                settings.scaling_lengths,
+            ),
+            log,
+        )
     if "memory" in wanted:
-        results["memory"] = _timed(results, "memory", lambda: memory.run(
-            systems, ref, settings.memory_large_rows, settings.memory_calls), log)
+        results["memory"] = _timed(
+            results,
+            "memory",
+            lambda: memory.run(systems, ref, settings.memory_large_rows, settings.memory_calls),
+            log,
+        )
     results["external"] = {}
     for section in ("keras", "collator"):
         if section in wanted:
             results["external"][section] = _timed(
-                results, section, lambda s=section: run_external(s, settings.external_repeats),
-                log)
+                results, section, lambda s=section: run_external(s, settings.external_repeats), log
+            )
     results["load_average_end"] = _load()
     results["targets"] = report.targets(results)
     results["notes"].append(
         f"{results['machine'].get('nproc')} CPU cores shared with other jobs; load average "
         f"{_fmt_load(results['load_average_start'])} at start, "
         f"{_fmt_load(results['load_average_end'])} at end: figures are noisy, ratios "
-        "(measured interleaved in the same run) are steadier than absolute times.")
+        "(measured interleaved in the same run) are steadier than absolute times."
+    )
     return results
 
 
@@ -195,5 +262,6 @@ def _timed(results, name, step, log):
 
 
 def command_line() -> str:
-    return "python -m benchmarks " + " ".join(sys.argv[1:]) if sys.argv[1:] else \
-        "python -m benchmarks"
+    return (
+        "python -m benchmarks " + " ".join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks"
+    )

@@ -22,6 +22,7 @@ import numpy as np
 @dataclasses.dataclass
 class Timing:
     """Seconds per call, one entry per sample."""
+
     samples: List[float]
 
     @property
@@ -41,9 +42,13 @@ class Timing:
         return float(np.min(self.samples))
 
     def as_dict(self) -> dict:
-        return {"median_ms": self.median * 1e3, "p25_ms": self.p25 * 1e3,
-                "p75_ms": self.p75 * 1e3, "min_ms": self.best * 1e3,
-                "samples": len(self.samples)}
+        return {
+            "median_ms": self.median * 1e3,
+            "p25_ms": self.p25 * 1e3,
+            "p75_ms": self.p75 * 1e3,
+            "min_ms": self.best * 1e3,
+            "samples": len(self.samples),
+        }
 
 
 def _once(fn: Callable[[], object], inner: int) -> float:
@@ -62,15 +67,21 @@ def calibrate(fn: Callable[[], object], target_s: float = 0.01, max_inner: int =
     return int(max(1, min(max_inner, math.ceil(target_s / per_call))))
 
 
-def measure(fn: Callable[[], object], repeats: int, warmup: int = 1,
-            inner: Optional[int] = None) -> Timing:
+def measure(
+    fn: Callable[[], object], repeats: int, warmup: int = 1, inner: Optional[int] = None
+) -> Timing:
     """Median-friendly timing of one callable."""
     return interleaved({"fn": fn}, repeats, warmup, inner)["fn"]
 
 
-def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                inner: Optional[Dict[str, int] | int] = None,
-                max_inner: int = 100, target_s: float = 0.01) -> Dict[str, Timing]:
+def interleaved(
+    fns: Dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    inner: Optional[Dict[str, int] | int] = None,
+    max_inner: int = 100,
+    target_s: float = 0.01,
+) -> Dict[str, Timing]:
     """Times every callable `repeats` times, round-robin.
 
     `warmup` untimed calls each first (the first call of a `tf.function`

@@ -26,7 +26,8 @@ _KEY = re.compile(r"[0-9a-f]{16}")
 def root(kind: str) -> Path:
     """The cache directory for one kind of test binary (``cc_tests``, ``fuzz``)."""
     base = os.environ.get("TF_MLM_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tf_mlm")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tf_mlm"
+    )
     return Path(base) / kind
 
 
@@ -52,7 +53,7 @@ def prune(directory: Path, name: str, keep: int, protect: Path | None = None) ->
         return []
     entries = []
     for path in directory.glob(f"{name}-*"):
-        if not _KEY.fullmatch(path.name[len(name) + 1:]):
+        if not _KEY.fullmatch(path.name[len(name) + 1 :]):
             continue  # another name's entry (``<name>-x-<key>``), or a temporary file
         try:
             entries.append((path.stat().st_mtime, path))

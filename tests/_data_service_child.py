@@ -42,9 +42,13 @@ def dispatcher():
     tf.load_op_library(tf_mlm.get_library_path())
     server = tf.data.experimental.service.DispatchServer(
         tf.data.experimental.service.DispatcherConfig(
-            port=0, protocol="grpc",
+            port=0,
+            protocol="grpc",
             # Notice a dead worker fast, so that its splits move on.
-            worker_timeout_ms=1000, job_gc_check_interval_ms=1000))
+            worker_timeout_ms=1000,
+            job_gc_check_interval_ms=1000,
+        )
+    )
     _emit({"port": int(server.target.rsplit(":", 1)[1])})
     server.join()
 
@@ -60,9 +64,13 @@ def worker(dispatcher_port, port=0):
     server = tf.data.experimental.service.WorkerServer(
         tf.data.experimental.service.WorkerConfig(
             dispatcher_address=f"127.0.0.1:{dispatcher_port}",
-            worker_address="127.0.0.1:%port%", port=port, protocol="grpc",
-            heartbeat_interval_ms=200))
-    port = int(server._address.rsplit(":", 1)[1])  # pylint: disable=protected-access
+            worker_address="127.0.0.1:%port%",
+            port=port,
+            protocol="grpc",
+            heartbeat_interval_ms=200,
+        )
+    )
+    port = int(server._address.rsplit(":", 1)[1])
     # The address the dispatcher hands to clients: worker_address above.
     _emit({"worker": f"127.0.0.1:{port}"})
     server.join()
@@ -80,38 +88,50 @@ def pipeline(num_elements):
         ids = tf.concat([[CLS], body, [SEP]], axis=0)
         return {"index": index, "ids": ids}
 
-    selector = tf_mlm.RandomItemSelector(max_selections_per_batch=CAP, selection_rate=RATE,
-                                         unselectable_ids=[0, CLS, SEP])
-    chooser = tf_mlm.MaskValuesChooser(vocab_size=VOCAB, mask_token=MASK,
-                                       mask_token_rate=0.8, random_token_rate=0.1)
+    selector = tf_mlm.RandomItemSelector(
+        max_selections_per_batch=CAP, selection_rate=RATE, unselectable_ids=[0, CLS, SEP]
+    )
+    chooser = tf_mlm.MaskValuesChooser(
+        vocab_size=VOCAB, mask_token=MASK, mask_token_rate=0.8, random_token_rate=0.1
+    )
 
     def mask(batch):
         masked, positions, labels = tf_mlm.mask_language_model(batch["ids"], selector, chooser)
         return dict(batch, masked=masked, positions=positions, labels=labels)
 
-    return (tf.data.Dataset.range(num_elements)  # splittable: distributed_epoch works
-            .map(make)
-            .ragged_batch(BATCH)
-            .map(mask))
+    return (
+        tf.data.Dataset.range(num_elements)  # splittable: distributed_epoch works
+        .map(make)
+        .ragged_batch(BATCH)
+        .map(mask)
+    )
 
 
 def client(dispatcher_port, mode, num_elements, seconds_per_batch):
     import tensorflow as tf
 
-    ds = pipeline(num_elements).apply(tf.data.experimental.service.distribute(
-        processing_mode=mode, service=f"grpc://127.0.0.1:{dispatcher_port}",
-        max_outstanding_requests=1))
+    ds = pipeline(num_elements).apply(
+        tf.data.experimental.service.distribute(
+            processing_mode=mode,
+            service=f"grpc://127.0.0.1:{dispatcher_port}",
+            max_outstanding_requests=1,
+        )
+    )
     batches = 0
     for batch in ds:
-        _emit({k: v.numpy().tolist() if isinstance(v, tf.Tensor) else v.to_list()
-               for k, v in batch.items()})
+        _emit(
+            {
+                k: v.numpy().tolist() if isinstance(v, tf.Tensor) else v.to_list()
+                for k, v in batch.items()
+            }
+        )
         batches += 1
         time.sleep(seconds_per_batch)
     _emit({"done": batches})
 
 
 def main(argv):
-    import _subprocess_utils  # pylint: disable=import-outside-toplevel
+    import _subprocess_utils
 
     _subprocess_utils.die_with_parent()
     role = argv[1]

@@ -19,10 +19,17 @@ import json
 import sys
 
 # Inputs the test feeds before saving and the child after loading.
-RAGGED_INPUTS = [[101, 7, 8, 9, 10, 11, 12, 102], [101, 5, 6, 102], [101, 102],
-                 [101, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 102]]
-DENSE_INPUTS = [[101, 7, 8, 9, 10, 11, 12, 102, 0, 0], [101, 5, 6, 102, 0, 0, 0, 0, 0, 0],
-                [101, 40, 41, 42, 43, 44, 45, 46, 47, 102]]
+RAGGED_INPUTS = [
+    [101, 7, 8, 9, 10, 11, 12, 102],
+    [101, 5, 6, 102],
+    [101, 102],
+    [101, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 102],
+]
+DENSE_INPUTS = [
+    [101, 7, 8, 9, 10, 11, 12, 102, 0, 0],
+    [101, 5, 6, 102, 0, 0, 0, 0, 0, 0],
+    [101, 40, 41, 42, 43, 44, 45, 46, 47, 102],
+]
 SEEDS = [[1, 2], [3, 4], [-5, 123456789]]
 
 
@@ -41,43 +48,46 @@ def to_json(value):
 
 def run_module(loaded):
     """Calls every endpoint of the tf.Module the test saved."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     ragged = tf.ragged.constant(RAGGED_INPUTS, dtype=tf.int64)
     dense = tf.constant(DENSE_INPUTS, dtype=tf.int32)
     out = []
     for seed in SEEDS:
         seed = tf.constant(seed, tf.int64)
-        out.append({
-            "ragged_fn": loaded.mask_ragged(ragged, seed),
-            "dense_fn": loaded.mask_dense(dense, seed),
-            # Signatures flatten a RaggedTensor input into its components.
-            "ragged_sig": loaded.signatures["mask_ragged"](
-                ids=ragged.flat_values, ids_1=ragged.row_splits, seed=seed),
-            "dense_sig": loaded.signatures["serving_default"](ids=dense, seed=seed),
-        })
+        out.append(
+            {
+                "ragged_fn": loaded.mask_ragged(ragged, seed),
+                "dense_fn": loaded.mask_dense(dense, seed),
+                # Signatures flatten a RaggedTensor input into its components.
+                "ragged_sig": loaded.signatures["mask_ragged"](
+                    ids=ragged.flat_values, ids_1=ragged.row_splits, seed=seed
+                ),
+                "dense_sig": loaded.signatures["serving_default"](ids=dense, seed=seed),
+            }
+        )
     return out
 
 
 def run_keras(loaded):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     return loaded.serve(tf.constant(DENSE_INPUTS, dtype=tf.int32))
 
 
 def main(argv):
-    import _subprocess_utils  # pylint: disable=import-outside-toplevel
+    import _subprocess_utils
 
     _subprocess_utils.die_with_parent()
     how, path = argv[1], argv[2]
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     if how == "load_op_library":
         tf.load_op_library(argv[3])
     elif how == "import":
-        import tf_mlm  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        import tf_mlm  # noqa: F401
     elif how in ("import_and_register", "keras"):
-        import tf_mlm  # pylint: disable=import-outside-toplevel
+        import tf_mlm
 
         tf_mlm.get_library_path()
     elif how != "bare":
@@ -86,7 +96,7 @@ def main(argv):
     try:
         loaded = tf.saved_model.load(path)
         result["outputs"] = to_json(run_keras(loaded) if how == "keras" else run_module(loaded))
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
         result["error"] = f"{type(e).__name__}: {e}"
     result["tf_mlm_imported"] = "tf_mlm" in sys.modules
     print(json.dumps(result), flush=True)

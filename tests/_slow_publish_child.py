@@ -23,10 +23,10 @@ def _held(step, fn, hold_dir):
         with open(os.path.join(hold_dir, step), "w", encoding="utf-8"):
             pass
         deadline = time.monotonic() + 60
-        while not os.path.exists(os.path.join(hold_dir, "release")) and \
-                time.monotonic() < deadline:
+        while not os.path.exists(os.path.join(hold_dir, "release")) and time.monotonic() < deadline:
             time.sleep(0.02)
         return fn(*args, **kwargs)
+
     return wrapper
 
 

@@ -44,7 +44,7 @@ def die_with_parent() -> None:
     parent = os.environ.get("TF_MLM_TEST_PARENT_PID")
     if parent is None or not sys.platform.startswith("linux"):
         return
-    import ctypes  # pylint: disable=import-outside-toplevel
+    import ctypes
 
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
@@ -134,9 +134,16 @@ class Lines:
 def started(argv: Sequence[str], *, env=None, cwd=None) -> Iterator[subprocess.Popen]:
     """Starts ``argv`` in a new process group with stdout captured (stderr
     merged); always stops the whole group on exit."""
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, text=True, env=env or child_env(),
-                            cwd=cwd, start_new_session=True)
+    proc = subprocess.Popen(
+        list(argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env or child_env(),
+        cwd=cwd,
+        start_new_session=True,
+    )
     try:
         proc.lines = Lines(proc)
         yield proc
@@ -171,11 +178,22 @@ class LoopbackNamespace:
             return self
         unshare, nsenter, ip = tools
         holder = subprocess.Popen(
-            [unshare, "--user", "--map-root-user", "--net", "sh", "-c",
-             f"{ip} link set lo up && echo ready && read _"],
+            [
+                unshare,
+                "--user",
+                "--map-root-user",
+                "--net",
+                "sh",
+                "-c",
+                f"{ip} link set lo up && echo ready && read _",
+            ],
             # The holder lives until its stdin closes: when we stop it, or die.
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
-            text=True, start_new_session=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             first = holder.stdout.readline().strip()
         except Exception:  # pragma: no cover - defensive
@@ -186,8 +204,9 @@ class LoopbackNamespace:
             return self
         self._holder = holder
         prefix = [nsenter, "--preserve-credentials", "--user", "--net", "-t", str(holder.pid)]
-        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=20,
-                               check=False)
+        probe = subprocess.run(
+            [*prefix, "true"], capture_output=True, text=True, timeout=20, check=False
+        )
         if probe.returncode != 0:
             self.__exit__(None, None, None)
             self.reason = f"cannot enter the network namespace: {probe.stderr.strip()!r}"

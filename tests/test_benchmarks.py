@@ -22,20 +22,43 @@ pytestmark = pytest.mark.slow
 
 TINY = reference.Reference(rows=6, min_len=8, max_len=24)
 TINY_SETTINGS = suite.Settings(
-    repeats=2, eager_repeats=1, tfdata_repeats=1, tfdata_seconds=0.02, scaling_repeats=1,
-    scaling_rows=(4, 8), scaling_lengths=(8, 16), whole_word_eager=True,
-    memory_large_rows=None, memory_calls=1, external_repeats=1)
-ROW_KEYS = {"system", "mode", "ms", "p25_ms", "p75_ms", "tokens", "samples", "mtok_s",
-            "vs_peer", "vs_floor"}
+    repeats=2,
+    eager_repeats=1,
+    tfdata_repeats=1,
+    tfdata_seconds=0.02,
+    scaling_repeats=1,
+    scaling_rows=(4, 8),
+    scaling_lengths=(8, 16),
+    whole_word_eager=True,
+    memory_large_rows=None,
+    memory_calls=1,
+    external_repeats=1,
+)
+ROW_KEYS = {
+    "system",
+    "mode",
+    "ms",
+    "p25_ms",
+    "p75_ms",
+    "tokens",
+    "samples",
+    "mtok_s",
+    "vs_peer",
+    "vs_floor",
+}
 
 
 @pytest.fixture(scope="module")
 def results():
     # tf_mlm alone: tracing tensorflow_text's graphs takes seconds each
     ours_only = dict(reference.masking_systems(), tensorflow_text=None)
-    return suite.run(TINY_SETTINGS, TINY,
-                     only=["function", "eager", "whole-word", "tf.data", "scaling"],
-                     log=lambda _: None, systems=ours_only)
+    return suite.run(
+        TINY_SETTINGS,
+        TINY,
+        only=["function", "eager", "whole-word", "tf.data", "scaling"],
+        log=lambda _: None,
+        systems=ours_only,
+    )
 
 
 def test_peer_ratio_in_the_same_run():
@@ -46,8 +69,12 @@ def test_peer_ratio_in_the_same_run():
     ours = {r["mode"]: r for r in rows if r["system"] == "tf_mlm"}
     assert ours["tf.function"]["vs_peer"] > 0 and ours[masking.FUSED_OP]["vs_peer"] > 0
     assert ours[masking.IN_GRAPH]["vs_peer"] > 0
-    assert {r["system"] for r in rows} == {"tf_mlm", "tensorflow_text", "floor",
-                                           masking.RAGGED_FLOOR}
+    assert {r["system"] for r in rows} == {
+        "tf_mlm",
+        "tensorflow_text",
+        "floor",
+        masking.RAGGED_FLOOR,
+    }
 
 
 def test_reference_batches_share_tokens():
@@ -71,9 +98,15 @@ def test_rows_cover_every_system_and_mode(results):
     rows = results["rows"]
     assert all(ROW_KEYS <= set(r) for r in rows)
     modes = {(r["system"], r["mode"]) for r in rows}
-    for mode in ("tf.function", "eager", "whole-word tf.function", "whole-word eager",
-                 "tf.data (AUTOTUNE map, prefetch)", "tf.function, in graph",
-                 "whole-word tf.function, in graph"):
+    for mode in (
+        "tf.function",
+        "eager",
+        "whole-word tf.function",
+        "whole-word eager",
+        "tf.data (AUTOTUNE map, prefetch)",
+        "tf.function, in graph",
+        "whole-word tf.function, in graph",
+    ):
         assert ("tf_mlm", mode) in modes
     assert any(r["system"] == "floor" for r in rows)
     assert any(r["system"] == "floor (ragged I/O)" for r in rows)
@@ -90,8 +123,12 @@ def test_scaling_has_points_and_fits(results):
         data = results["scaling"][sweep]
         assert {p["system"] for p in data["points"]} >= {"tf_mlm", "tf_mlm, in graph", "floor"}
         for system in ("tf_mlm", "tf_mlm, in graph"):
-            assert set(data["fit"][system]) == {"slope", "slope_upper_half", "fixed_ms",
-                                                "ns_per_token"}
+            assert set(data["fit"][system]) == {
+                "slope",
+                "slope_upper_half",
+                "fixed_ms",
+                "ns_per_token",
+            }
     # In graph leaves out the fixed per-call cost: per batch, it is the cheaper.
     points = results["scaling"]["batch_size"]["points"]
     largest = max(p["x"] for p in points)
@@ -117,7 +154,8 @@ def test_targets_table_json_markdown(results, tmp_path):
 
 def test_charts(results, tmp_path):
     pytest.importorskip("matplotlib")
-    from benchmarks import plots  # pylint: disable=import-outside-toplevel
+    from benchmarks import plots
+
     paths = plots.all_charts(results, str(tmp_path))
     assert len(paths) == 3
     for p in paths:
@@ -129,8 +167,7 @@ def test_memory_in_a_subprocess():
     out = memory.run({"tf_mlm": object()}, TINY, large_rows=None, calls=1)
     assert len(out) == 1 and "error" not in out[0], out
     assert out[0]["output_bytes"] > 0 and out[0]["rows"] == TINY.rows
-    assert memory.ratio(out[0], "tf_allocator") is None or memory.ratio(
-        out[0], "tf_allocator") >= 0
+    assert memory.ratio(out[0], "tf_allocator") is None or memory.ratio(out[0], "tf_allocator") >= 0
 
 
 def test_missing_external_benchmark_is_skipped(monkeypatch):

@@ -33,9 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _probe_build_defs() -> dict:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "third_party" / "probe.py"), "build_defs",
-         str(ROOT / "tf_mlm" / "_build.py")],
-        capture_output=True, text=True, check=True, timeout=120).stdout
+        [
+            sys.executable,
+            str(ROOT / "third_party" / "probe.py"),
+            "build_defs",
+            str(ROOT / "tf_mlm" / "_build.py"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     records = {}
     for line in out.splitlines():
         fields = line.split("\t")
@@ -58,8 +66,14 @@ def test_build_files_take_sources_and_flags_from_build_py():
     build = (ROOT / "BUILD").read_text()
     code = "\n".join(l.split("#", 1)[0] for l in build.splitlines())  # comments out
     assert re.search(r'load\("@tf_mlm_build_defs//:defs.bzl"', code)
-    for name in ("TF_SOURCES", "PY_SOURCES", "PY_HEADERS", "CORE_HEADERS", "CXXFLAGS",
-                 "LIBRARY_NAME"):
+    for name in (
+        "TF_SOURCES",
+        "PY_SOURCES",
+        "PY_HEADERS",
+        "CORE_HEADERS",
+        "CXXFLAGS",
+        "LIBRARY_NAME",
+    ):
         assert name in code, name
     # No source file or compiler flag spelled out by hand.
     assert not re.search(r'"cc/[^"]*"', code), "BUILD lists a cc/ file itself"
@@ -78,22 +92,28 @@ def test_core_headers_are_complete():
 def _bazel() -> list:
     cmd = os.environ.get("TF_MLM_BAZEL")
     if not cmd:
-        pytest.skip("set TF_MLM_BAZEL to the bazel command of a built workspace (e.g. "
-                    "'bazel --output_user_root=$PWD/.bazel-cache') to compare the actual "
-                    "Bazel command lines; .ci/bazel.sh does")
+        pytest.skip(
+            "set TF_MLM_BAZEL to the bazel command of a built workspace (e.g. "
+            "'bazel --output_user_root=$PWD/.bazel-cache') to compare the actual "
+            "Bazel command lines; .ci/bazel.sh does"
+        )
     return shlex.split(cmd)
 
 
 def _aquery(target: str) -> list:
     proc = subprocess.run(
         [*_bazel(), "aquery", f'mnemonic("CppCompile|CppLink", {target})', "--output=jsonproto"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout)["actions"]
 
 
 def _contains_run(args: list, run: list) -> bool:
-    return any(args[i:i + len(run)] == run for i in range(len(args) - len(run) + 1))
+    return any(args[i : i + len(run)] == run for i in range(len(args) - len(run) + 1))
 
 
 def _compiles(actions: list) -> dict:
@@ -141,22 +161,22 @@ def test_loaded_library_is_the_requested_one():
     path = os.environ.get("TF_MLM_OPS_LIBRARY")
     if not path:
         pytest.skip("TF_MLM_OPS_LIBRARY is not set")
-    from tf_mlm import _library  # pylint: disable=import-outside-toplevel
+    from tf_mlm import _library
 
     assert os.path.realpath(_library.get_library_path()) == os.path.realpath(path)
 
 
 def test_bazel_python_module_imports_like_pip_one():
     _bazel()  # only for a built workspace
-    import importlib.util  # pylint: disable=import-outside-toplevel
-    import sysconfig  # pylint: disable=import-outside-toplevel
+    import importlib.util
+    import sysconfig
 
     path = ROOT / "bazel-bin" / ("_core" + sysconfig.get_config_var("EXT_SUFFIX"))
     assert path.is_file(), path
     spec = importlib.util.spec_from_file_location("_core", path)
     bazel_core = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bazel_core)
-    from tf_mlm import _core as pip_core  # pylint: disable=import-outside-toplevel
+    from tf_mlm import _core as pip_core
 
     def public(m):
         return sorted(n for n in dir(m) if not n.startswith("__"))

@@ -35,8 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CC_TESTS = ROOT / "tests" / "cc"
 TEST_SOURCES = sorted(CC_TESTS.glob("*_test.cc"))
 BASE_FLAGS = ["-std=c++17", "-O1", "-Wall", "-Wextra", f"-I{ROOT}"]
-SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                  "-fno-omit-frame-pointer"]
+SANITIZE_FLAGS = [
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+]
 LIBS = ["-lgtest", "-lgtest_main", "-pthread"]
 
 
@@ -83,10 +86,14 @@ def _choose_flags(cxx: str) -> list:
     if _compiles(cxx, _GTEST_PROBE, ["-std=c++17"], LIBS):
         return list(BASE_FLAGS)
     if not _compiles(cxx, _GTEST_PROBE, ["-std=c++17", "-fsyntax-only"]):
-        pytest.skip("GoogleTest headers not found (<gtest/gtest.h>); on Debian/Ubuntu: "
-                    "apt-get install libgtest-dev")
-    pytest.skip("GoogleTest headers found but libgtest/libgtest_main do not link; on "
-                "Debian/Ubuntu: apt-get install libgtest-dev")
+        pytest.skip(
+            "GoogleTest headers not found (<gtest/gtest.h>); on Debian/Ubuntu: "
+            "apt-get install libgtest-dev"
+        )
+    pytest.skip(
+        "GoogleTest headers found but libgtest/libgtest_main do not link; on "
+        "Debian/Ubuntu: apt-get install libgtest-dev"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +104,9 @@ def cc_test_binaries() -> dict:
     if cxx is None:
         pytest.skip("no C++ compiler found (set $CXX or install g++)")
     no_san = os.environ.get("TF_MLM_CC_TESTS_NO_SANITIZERS") == "1"
-    out_dir = _build_cache.entry("cc_tests", "gtest",
-                                 _key(cxx, [BASE_FLAGS, SANITIZE_FLAGS, LIBS, no_san]))
+    out_dir = _build_cache.entry(
+        "cc_tests", "gtest", _key(cxx, [BASE_FLAGS, SANITIZE_FLAGS, LIBS, no_san])
+    )
     if not all((out_dir / src.stem).is_file() for src in TEST_SOURCES):
         flags = _choose_flags(cxx)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -131,12 +139,20 @@ def test_cc_core(cc_test_binaries, name):
     binary, error = cc_test_binaries[name]
     if error is not None:
         pytest.fail(f"compiling tests/cc/{name}.cc failed:\n{error}", pytrace=False)
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    env = dict(
+        os.environ,
+        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
+    )
     proc = _run([str(binary), "--gtest_color=no"], env=env, timeout=600)
     if proc.returncode != 0:
         failed = [l for l in proc.stdout.splitlines() if "FAILED" in l or "Failure" in l]
-        pytest.fail(f"tests/cc/{name}.cc: exit status {proc.returncode}\n"
-                    + "\n".join(failed[:40]) + "\n--- output (tail) ---\n"
-                    + proc.stdout[-6000:] + proc.stderr[-6000:], pytrace=False)
+        pytest.fail(
+            f"tests/cc/{name}.cc: exit status {proc.returncode}\n"
+            + "\n".join(failed[:40])
+            + "\n--- output (tail) ---\n"
+            + proc.stdout[-6000:]
+            + proc.stderr[-6000:],
+            pytrace=False,
+        )
     assert "[  PASSED  ]" in proc.stdout

@@ -3,10 +3,8 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -15,8 +13,11 @@ import tensorflow as tf
 from tf_mlm import cli
 from tf_mlm.pretraining import feature_spec, writers
 
-VOCAB_TOKENS = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-                + [f"w{i}" for i in range(150)] + [f"##p{i}" for i in range(45)])
+VOCAB_TOKENS = (
+    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    + [f"w{i}" for i in range(150)]
+    + [f"##p{i}" for i in range(45)]
+)
 N = 1500
 
 
@@ -26,17 +27,33 @@ def files(tmp_path_factory):
     vocab = root / "vocab.txt"
     vocab.write_text("\n".join(VOCAB_TOKENS) + "\n")
     rng = np.random.default_rng(5)
-    seqs = [[2] + rng.integers(5, len(VOCAB_TOKENS), size=int(rng.integers(4, 60))).tolist()
-            + [3] for _ in range(N)]
+    seqs = [
+        [2] + rng.integers(5, len(VOCAB_TOKENS), size=int(rng.integers(4, 60))).tolist() + [3]
+        for _ in range(N)
+    ]
     text = root / "seqs.txt"
     text.write_text("".join(" ".join(map(str, s)) + "\n" for s in seqs))
     return {"root": root, "vocab": vocab, "text": text, "seqs": seqs}
 
 
 def _mask(files, out, *extra):
-    return cli.main(["mask", str(files["text"]), "-o", str(out), "--vocab", str(files["vocab"]),
-                     "--max-seq-length", "64", "--max-predictions-per-seq", "10",
-                     "--progress", "none", *extra])
+    return cli.main(
+        [
+            "mask",
+            str(files["text"]),
+            "-o",
+            str(out),
+            "--vocab",
+            str(files["vocab"]),
+            "--max-seq-length",
+            "64",
+            "--max-predictions-per-seq",
+            "10",
+            "--progress",
+            "none",
+            *extra,
+        ]
+    )
 
 
 def test_mask_then_read_in_a_training_pipeline(files, tmp_path, capsys):
@@ -44,8 +61,11 @@ def test_mask_then_read_in_a_training_pipeline(files, tmp_path, capsys):
     assert _mask(files, out, "--num-shards", "2", "--dupe-factor", "2", "--seed", "3") == 0
     assert f"wrote {2 * N} records ({N} sequences x 2)" in capsys.readouterr().out
     spec = feature_spec(64, 10)
-    ds = (tf.data.TFRecordDataset(sorted(str(p) for p in out.glob("masked-*.tfrecord")))
-          .map(lambda r: tf.io.parse_single_example(r, spec)).batch(256))
+    ds = (
+        tf.data.TFRecordDataset(sorted(str(p) for p in out.glob("masked-*.tfrecord")))
+        .map(lambda r: tf.io.parse_single_example(r, spec))
+        .batch(256)
+    )
     count = 0
     for batch in ds.as_numpy_iterator():
         count += len(batch["input_ids"])
@@ -90,9 +110,23 @@ def test_strategy_options(files, tmp_path, capsys):
     weights[[7, 9]] = 1.0
     freq.write_text("".join(f"{w}\n" for w in weights))
     out = tmp_path / "out"
-    assert _mask(files, out, "--whole-word", "--span", "--mask-token-rate", "0",
-                 "--random-token-rate", "1", "--replacement-frequencies", str(freq),
-                 "--output-format", "jsonl") == 0
+    assert (
+        _mask(
+            files,
+            out,
+            "--whole-word",
+            "--span",
+            "--mask-token-rate",
+            "0",
+            "--random-token-rate",
+            "1",
+            "--replacement-frequencies",
+            str(freq),
+            "--output-format",
+            "jsonl",
+        )
+        == 0
+    )
     capsys.readouterr()
     assert cli.main(["inspect", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"] == N
@@ -102,12 +136,15 @@ def test_strategy_options(files, tmp_path, capsys):
         assert set(shown.tolist()) <= {7, 9}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--mask-token", "[NOPE]"], r"token '\[NOPE\]' is not in the vocabulary"),
-    (["--mask-token-rate", "0.95"], r"mask token rate \+ random token rate must be <= 1"),
-    (["--vocab-size", "100"], "smaller than the vocabulary"),
-    (["--long-sequences", "error", "--max-seq-length", "10"], r"seqs\.txt:\d+: sequence of"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--mask-token", "[NOPE]"], r"token '\[NOPE\]' is not in the vocabulary"),
+        (["--mask-token-rate", "0.95"], r"mask token rate \+ random token rate must be <= 1"),
+        (["--vocab-size", "100"], "smaller than the vocabulary"),
+        (["--long-sequences", "error", "--max-seq-length", "10"], r"seqs\.txt:\d+: sequence of"),
+    ],
+)
 def test_option_errors(files, tmp_path, capsys, args, message):
     assert _mask(files, tmp_path / "out", *args) == 2
     assert re.search(message, capsys.readouterr().err)
@@ -118,16 +155,29 @@ def test_input_errors(files, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("[2, 5, 3]\n[2, 5, 3\n")
     out = tmp_path / "out"
-    argv = ["mask", str(bad), "-o", str(out), "--vocab", str(files["vocab"]),
-            "--progress", "none"]
+    argv = ["mask", str(bad), "-o", str(out), "--vocab", str(files["vocab"]), "--progress", "none"]
     assert cli.main(argv) == 2
     assert f"tf-mlm mask: error: {bad}:2: malformed JSON" in capsys.readouterr().err
     bad.write_text("[2, 5, 3]\n[2, 5000, 3]\n")
     assert cli.main(argv) == 2
-    assert f"{bad}:2: id 5000 (token 1) is outside the vocabulary [0, 200)" in \
-        capsys.readouterr().err
-    assert cli.main(["mask", str(tmp_path / "none.txt"), "-o", str(out), "--vocab-size", "9",
-                     "--mask-token", "4"]) == 2
+    assert (
+        f"{bad}:2: id 5000 (token 1) is outside the vocabulary [0, 200)" in capsys.readouterr().err
+    )
+    assert (
+        cli.main(
+            [
+                "mask",
+                str(tmp_path / "none.txt"),
+                "-o",
+                str(out),
+                "--vocab-size",
+                "9",
+                "--mask-token",
+                "4",
+            ]
+        )
+        == 2
+    )
     assert "cannot read" in capsys.readouterr().err
     assert cli.main(["mask", str(files["text"]), "-o", str(out), "--vocab-size", "300"]) == 2
     assert "give --mask-token" in capsys.readouterr().err
@@ -147,7 +197,8 @@ def test_bench_passes_arguments_on(capsys):
 
 
 def test_bench_without_the_suite(monkeypatch, capsys):
-    import builtins  # pylint: disable=import-outside-toplevel
+    import builtins
+
     real_import = builtins.__import__
 
     def no_benchmarks(name, *args, **kwargs):
@@ -162,11 +213,12 @@ def test_bench_without_the_suite(monkeypatch, capsys):
 
 
 def test_demo_still_runs_without_arguments_parsing():
-    args = cli._build_parser().parse_args(["demo"])  # pylint: disable=protected-access
+    args = cli._build_parser().parse_args(["demo"])
     assert args.command == "demo" and args.rows == 4096
 
 
 # -- issue 21: verification, errors as one line, sniffing ----------------------------
+
 
 def _one_line_error(capsys, status, got, *fragments):
     err = capsys.readouterr().err
@@ -177,16 +229,19 @@ def _one_line_error(capsys, status, got, *fragments):
     return err
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("cut", "bytes, the metadata records"),
-    ("flip", "SHA-256 differs"),
-    ("missing", "is missing"),
-    ("extra", "a shard file the metadata does not list"),
-    ("no-metadata", "has no metadata.json"),
-    ("list-metadata", "is not tf-mlm metadata"),
-    ("bad-json", "is not valid JSON"),
-    ("count", "records add up to"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("cut", "bytes, the metadata records"),
+        ("flip", "SHA-256 differs"),
+        ("missing", "is missing"),
+        ("extra", "a shard file the metadata does not list"),
+        ("no-metadata", "has no metadata.json"),
+        ("list-metadata", "is not tf-mlm metadata"),
+        ("bad-json", "is not valid JSON"),
+        ("count", "records add up to"),
+    ],
+)
 def test_inspect_verifies_shards_against_the_metadata(files, tmp_path, capsys, damage, message):
     out = tmp_path / "out"
     assert _mask(files, out, "--num-shards", "2", "--output-format", "jsonl") == 0
@@ -195,7 +250,7 @@ def test_inspect_verifies_shards_against_the_metadata(files, tmp_path, capsys, d
     meta_path = out / "metadata.json"
     if damage == "cut":  # at a record boundary: every line still parses
         lines = shard.read_text().splitlines(keepends=True)
-        shard.write_text("".join(lines[:len(lines) // 2]))
+        shard.write_text("".join(lines[: len(lines) // 2]))
     elif damage == "flip":
         data = bytearray(shard.read_bytes())
         data[10] ^= 1
@@ -216,8 +271,9 @@ def test_inspect_verifies_shards_against_the_metadata(files, tmp_path, capsys, d
         meta_path.write_text(json.dumps(meta))
     _one_line_error(capsys, 1, cli.main(["inspect", str(out), "-n", "0"]), message)
     if damage in ("cut", "flip", "missing"):  # the shard is named
-        _one_line_error(capsys, 1, cli.main(["inspect", str(out), "--json"]),
-                        "masked-00000-of-00002.jsonl")
+        _one_line_error(
+            capsys, 1, cli.main(["inspect", str(out), "--json"]), "masked-00000-of-00002.jsonl"
+        )
     if damage in ("cut", "count", "extra"):  # --no-verify reads what is there
         assert cli.main(["inspect", str(out), "-n", "0", "--no-verify"]) == 0
         assert "not verified" in capsys.readouterr().out
@@ -232,7 +288,8 @@ def test_inspect_verifies_one_shard_and_reports_it(files, tmp_path, capsys):
     meta = json.loads((out / "metadata.json").read_text())
     assert [e["name"] for e in meta["shard_info"]] == meta["shards"]
     assert sum(e["records"] for e in meta["shard_info"]) == meta["records"] == N
-    import hashlib  # pylint: disable=import-outside-toplevel
+    import hashlib
+
     for entry in meta["shard_info"]:
         data = (out / entry["name"]).read_bytes()
         assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
@@ -246,7 +303,10 @@ def test_overwrite_keeps_other_files_and_replaces_the_dataset(files, tmp_path, c
     (out / "sub" / "a.txt").write_text("a")
     assert _mask(files, out, "--num-shards", "2", "--overwrite") == 0
     assert sorted(os.listdir(out)) == writers.shard_names(2, "tfrecord") + [
-        "metadata.json", "notes.txt", "sub"]
+        "metadata.json",
+        "notes.txt",
+        "sub",
+    ]
     assert (out / "notes.txt").read_text() == "mine" and (out / "sub" / "a.txt").read_text() == "a"
     assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []
     capsys.readouterr()
@@ -260,7 +320,9 @@ def test_symlinked_output_directory_is_written_where_it_points(files, tmp_path, 
     for seed in ("1", "2"):
         assert _mask(files, link, "--overwrite", "--seed", seed) == 0
     assert link.is_symlink() and sorted(os.listdir(target)) == [
-        "masked-00000-of-00001.tfrecord", "metadata.json"]
+        "masked-00000-of-00001.tfrecord",
+        "metadata.json",
+    ]
     assert json.loads((target / "metadata.json").read_text())["masking"]["seed"] == 2
     assert [n for n in os.listdir(tmp_path / "disk") if n.startswith(".")] == []
     capsys.readouterr()
@@ -271,8 +333,12 @@ def test_temporaries_of_a_dead_run_are_not_content(files, tmp_path, capsys):
     """Hidden leftovers of a killed run (this release's sibling directory,
     older releases' .tmp-PID files inside the output) are deleted by the
     next run, which needs no --overwrite for them."""
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     out = tmp_path / "out"
     out.mkdir()
     (out / f".masked-00000-of-00001.tfrecord.tmp-{dead}").write_bytes(b"x" * 1000)
@@ -288,28 +354,59 @@ def test_mask_errors_are_one_line(files, tmp_path, capsys):
     out = tmp_path / "out"
     base = ["mask", "-o", str(out), "--progress", "none"]
     # a corrupt deflate stream in a .gz input
-    import gzip  # pylint: disable=import-outside-toplevel
+    import gzip
+
     data = bytearray(gzip.compress(files["text"].read_bytes()))
     for i in range(200, 260):
         data[i] ^= 0x5A
     bad = tmp_path / "bad.txt.gz"
     bad.write_bytes(bytes(data))
-    _one_line_error(capsys, 2, cli.main(base + [str(bad), "--vocab", str(files["vocab"])]),
-                    "bad.txt.gz:", "cannot read")
+    _one_line_error(
+        capsys,
+        2,
+        cli.main(base + [str(bad), "--vocab", str(files["vocab"])]),
+        "bad.txt.gz:",
+        "cannot read",
+    )
     # replacement weights that are not finite, or beyond float32
     for weight in ("inf", "1e39"):
         freq = tmp_path / "freq.txt"
         freq.write_text("1\n" * 5 + f"{weight}\n" + "1\n" * (len(VOCAB_TOKENS) - 6))
-        _one_line_error(capsys, 2, cli.main(base + [str(files["text"]), "--vocab",
-                                                    str(files["vocab"]),
-                                                    "--replacement-frequencies", str(freq)]),
-                        "freq.txt:6: weight")
+        _one_line_error(
+            capsys,
+            2,
+            cli.main(
+                base
+                + [
+                    str(files["text"]),
+                    "--vocab",
+                    str(files["vocab"]),
+                    "--replacement-frequencies",
+                    str(freq),
+                ]
+            ),
+            "freq.txt:6: weight",
+        )
     # every id excluded from random replacement: refused before the run
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("0 1 2\n")
-    _one_line_error(capsys, 2, cli.main(base + [str(tiny), "--vocab-size", "3", "--mask-token",
-                                                "1", "--random-excluded-ids", "0,1,2"]),
-                    "leave no id to draw random replacements from")
+    _one_line_error(
+        capsys,
+        2,
+        cli.main(
+            base
+            + [
+                str(tiny),
+                "--vocab-size",
+                "3",
+                "--mask-token",
+                "1",
+                "--random-excluded-ids",
+                "0,1,2",
+            ]
+        ),
+        "leave no id to draw random replacements from",
+    )
     assert not out.exists()
 
 
@@ -317,9 +414,12 @@ def test_mask_errors_are_one_line(files, tmp_path, capsys):
 def test_inspect_into_a_closed_pipe_exits_quietly(files, tmp_path):
     out = tmp_path / "out"
     assert _mask(files, out) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "tf_mlm.cli", "inspect", str(out), "-n", "500",
-                             "--color", "never"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tf_mlm.cli", "inspect", str(out), "-n", "500", "--color", "never"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     proc.stdout.readline()
     proc.stdout.close()  # as `| head -1` does
     err = proc.stderr.read().decode()
@@ -332,9 +432,15 @@ def test_inputs_are_sniffed_beyond_known_extensions(files, tmp_path, capsys):
     records = tmp_path / "train.tfrecord-00000-of-00002"  # TensorFlow's shard naming
     with tf.io.TFRecordWriter(str(records)) as w:
         for s in seqs:
-            w.write(tf.train.Example(features=tf.train.Features(feature={
-                "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=s))}))
-                .SerializeToString())
+            w.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=s))
+                        }
+                    )
+                ).SerializeToString()
+            )
     unknown = tmp_path / "records.dat"
     unknown.write_bytes(records.read_bytes())
     text = tmp_path / "ids.data"

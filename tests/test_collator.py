@@ -24,10 +24,22 @@ def random_examples(rng, n=24, max_len=50, dtype=np.int64, as_lists=False):
     return out
 
 
-def reference_collate(examples, seed_stream, *, selection_rate=0.15, max_selections=None,
-                      selection_mode="exact", pad_to_multiple_of=None,
-                      mask_selection_length=None, vocab_size=400, mask_token=103, pad_token=0,
-                      unselectable_ids=(101, 102), mask_token_rate=0.8, random_token_rate=0.1):
+def reference_collate(
+    examples,
+    seed_stream,
+    *,
+    selection_rate=0.15,
+    max_selections=None,
+    selection_mode="exact",
+    pad_to_multiple_of=None,
+    mask_selection_length=None,
+    vocab_size=400,
+    mask_token=103,
+    pad_token=0,
+    unselectable_ids=(101, 102),
+    mask_token_rate=0.8,
+    random_token_rate=0.1,
+):
     """The collator's documented contract, written out with Python loops; the
     random decisions come from tf_mlm.numpy.mask_ragged with the seed the
     collator draws (two uint64 per call from its Generator)."""
@@ -36,11 +48,19 @@ def reference_collate(examples, seed_stream, *, selection_rate=0.15, max_selecti
     dtype = values.dtype
     splits = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     masked = mlm.mask_ragged(
-        values.astype(dtype), splits, vocab_size=vocab_size, mask_token=mask_token,
-        selection_rate=selection_rate, max_selections=max_selections,
-        unselectable_ids=list(unselectable_ids) + [pad_token], mask_token_rate=mask_token_rate,
-        random_token_rate=random_token_rate, selection_mode=selection_mode, seed=seed_stream,
-        pad_to=mask_selection_length)
+        values.astype(dtype),
+        splits,
+        vocab_size=vocab_size,
+        mask_token=mask_token,
+        selection_rate=selection_rate,
+        max_selections=max_selections,
+        unselectable_ids=list(unselectable_ids) + [pad_token],
+        mask_token_rate=mask_token_rate,
+        random_token_rate=random_token_rate,
+        selection_mode=selection_mode,
+        seed=seed_stream,
+        pad_to=mask_selection_length,
+    )
     width = max((len(r) for r in rows), default=0)
     if pad_to_multiple_of:
         width = int(math.ceil(width / pad_to_multiple_of) * pad_to_multiple_of)
@@ -53,18 +73,25 @@ def reference_collate(examples, seed_stream, *, selection_rate=0.15, max_selecti
             input_ids[b, j] = masked.masked_values[start + j]
             attention[b, j] = 1
         if mask_selection_length is None:
-            lo, hi = masked.masked_positions_row_splits[b:b + 2]
+            lo, hi = masked.masked_positions_row_splits[b : b + 2]
             recorded = zip(masked.masked_positions[lo:hi], masked.masked_ids[lo:hi])
         else:
-            recorded = [(p, i) for p, i, w in zip(masked.masked_positions[b],
-                                                  masked.masked_ids[b], masked.masked_weights[b])
-                        if w]
+            recorded = [
+                (p, i)
+                for p, i, w in zip(
+                    masked.masked_positions[b], masked.masked_ids[b], masked.masked_weights[b]
+                )
+                if w
+            ]
         for position, original in recorded:
             labels[b, position] = original
     out = {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
     if mask_selection_length is not None:
-        out.update(mask_positions=masked.masked_positions, mask_ids=masked.masked_ids,
-                   mask_weights=masked.masked_weights)
+        out.update(
+            mask_positions=masked.masked_positions,
+            mask_ids=masked.masked_ids,
+            mask_weights=masked.masked_weights,
+        )
     return out
 
 
@@ -123,20 +150,35 @@ def test_padded_fast_path_equals_general_path(case):
 
 
 @settings(max_examples=60, deadline=None)
-@given(lengths=st.lists(st.integers(0, 40), min_size=1, max_size=12),
-       dtype=st.sampled_from([np.int32, np.int64]), pad_token=st.sampled_from([0, 7]),
-       rate=st.floats(0.0, 1.0), cap=st.one_of(st.none(), st.integers(0, 6)),
-       mode=st.sampled_from(["exact", "bernoulli"]), multiple=st.sampled_from([None, 1, 5]),
-       length=st.one_of(st.none(), st.integers(0, 8)), data_seed=st.integers(0, 2**31))
-def test_padded_fast_path_equals_general_path_property(lengths, dtype, pad_token, rate, cap, mode,
-                                                      multiple, length, data_seed):
+@given(
+    lengths=st.lists(st.integers(0, 40), min_size=1, max_size=12),
+    dtype=st.sampled_from([np.int32, np.int64]),
+    pad_token=st.sampled_from([0, 7]),
+    rate=st.floats(0.0, 1.0),
+    cap=st.one_of(st.none(), st.integers(0, 6)),
+    mode=st.sampled_from(["exact", "bernoulli"]),
+    multiple=st.sampled_from([None, 1, 5]),
+    length=st.one_of(st.none(), st.integers(0, 8)),
+    data_seed=st.integers(0, 2**31),
+)
+def test_padded_fast_path_equals_general_path_property(
+    lengths, dtype, pad_token, rate, cap, mode, multiple, length, data_seed
+):
     # Ids drawn from a small range so that the pad id and the unselectable
     # ids also occur inside the examples.
     rng = np.random.default_rng(data_seed)
     examples = [rng.integers(0, 12, size=n).astype(dtype) for n in lengths]
-    opts = dict(vocab_size=12, mask_token=3, pad_token=pad_token, unselectable_ids=[1, 2],
-                selection_rate=rate, max_selections=cap, selection_mode=mode,
-                pad_to_multiple_of=multiple, mask_selection_length=length)
+    opts = dict(
+        vocab_size=12,
+        mask_token=3,
+        pad_token=pad_token,
+        unselectable_ids=[1, 2],
+        selection_rate=rate,
+        max_selections=cap,
+        selection_mode=mode,
+        pad_to_multiple_of=multiple,
+        mask_selection_length=length,
+    )
     general = MLMCollator(seed=data_seed, **opts)([e.tolist() for e in examples])
     fast = MLMCollator(seed=data_seed, **opts)(examples)
     for key in general:
@@ -151,8 +193,8 @@ def test_contract_properties_on_the_reference_batch():
     assert ids.shape[1] % 16 == 0 and ids.shape[1] - 16 < max(len(e) for e in examples)
     original = np.zeros_like(ids)
     for b, e in enumerate(examples):
-        original[b, :len(e)] = e
-        assert attention[b, :len(e)].all() and not attention[b, len(e):].any()
+        original[b, : len(e)] = e
+        assert attention[b, : len(e)].all() and not attention[b, len(e) :].any()
     selected = labels != -100
     assert not (selected & (attention == 0)).any()
     np.testing.assert_array_equal(labels[selected], original[selected])
@@ -166,8 +208,9 @@ def test_contract_properties_on_the_reference_batch():
 
 def test_pad_token_inside_examples_is_never_selected():
     examples = [np.array([5, 0, 6, 0, 7])] * 50
-    batch = MLMCollator(vocab_size=10, mask_token=1, pad_token=0, selection_rate=1.0,
-                        seed=0)(examples)
+    batch = MLMCollator(vocab_size=10, mask_token=1, pad_token=0, selection_rate=1.0, seed=0)(
+        examples
+    )
     assert (batch["labels"][:, [1, 3]] == -100).all()
     assert (batch["labels"][:, [0, 2, 4]] != -100).all()
 
@@ -175,9 +218,10 @@ def test_pad_token_inside_examples_is_never_selected():
 def test_fresh_masks_per_call_and_reproducible_streams():
     rng = np.random.default_rng(4)
     examples = random_examples(rng, n=16, max_len=80)
-    c1, c2 = MLMCollator(seed=11, selection_rate=0.3, **OPTS), MLMCollator(seed=11,
-                                                                           selection_rate=0.3,
-                                                                           **OPTS)
+    c1, c2 = (
+        MLMCollator(seed=11, selection_rate=0.3, **OPTS),
+        MLMCollator(seed=11, selection_rate=0.3, **OPTS),
+    )
     first, second = c1(examples), c1(examples)
     assert not np.array_equal(first["labels"], second["labels"])
     assert_batches_equal(c2(examples), first)
@@ -215,7 +259,7 @@ def test_return_tensors_jax():
 
 def test_return_tensors_torch():
     try:
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
     except ImportError:
         with pytest.raises(ImportError):
             MLMCollator(return_tensors="pt", seed=0, **OPTS)([[5, 6]])
@@ -225,19 +269,22 @@ def test_return_tensors_torch():
     assert batch["input_ids"].dtype == torch.int64
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(return_tensors="tf"), ValueError, "return_tensors"),
-    (dict(pad_to_multiple_of=0), ValueError, "pad_to_multiple_of"),
-    (dict(pad_to_multiple_of=2.0), TypeError, "pad_to_multiple_of"),
-    (dict(mask_selection_length=-1), ValueError, "mask_selection_length"),
-    (dict(selection_rate=-0.1), ValueError, "selection_rate"),
-    (dict(mask_token_rate=0.9, random_token_rate=0.2), ValueError, "<= 1"),
-    (dict(selection_mode="poisson"), ValueError, "selection_mode"),
-    (dict(selection_rate=float("inf")), ValueError, "selection_rate"),
-    (dict(seed="x"), TypeError, "seed"),
-    (dict(seed=(1, 2)), TypeError, "seed"),
-    (dict(unselectable_ids=[1.5]), TypeError, "unselectable_ids"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(return_tensors="tf"), ValueError, "return_tensors"),
+        (dict(pad_to_multiple_of=0), ValueError, "pad_to_multiple_of"),
+        (dict(pad_to_multiple_of=2.0), TypeError, "pad_to_multiple_of"),
+        (dict(mask_selection_length=-1), ValueError, "mask_selection_length"),
+        (dict(selection_rate=-0.1), ValueError, "selection_rate"),
+        (dict(mask_token_rate=0.9, random_token_rate=0.2), ValueError, "<= 1"),
+        (dict(selection_mode="poisson"), ValueError, "selection_mode"),
+        (dict(selection_rate=float("inf")), ValueError, "selection_rate"),
+        (dict(seed="x"), TypeError, "seed"),
+        (dict(seed=(1, 2)), TypeError, "seed"),
+        (dict(unselectable_ids=[1.5]), TypeError, "unselectable_ids"),
+    ],
+)
 def test_invalid_configuration(kwargs, error, match):
     args = dict(OPTS)
     args.update(kwargs)
@@ -245,15 +292,18 @@ def test_invalid_configuration(kwargs, error, match):
         MLMCollator(**args)
 
 
-@pytest.mark.parametrize("examples,error,match", [
-    ([[1.5, 2.5]], TypeError, "sequences\\[0\\]"),
-    ([np.array([1, 2], np.uint16)], TypeError, "sequences\\[0\\]"),
-    ([{"ids": [1, 2]}], ValueError, "input_ids"),
-    ([[[1], [2]]], ValueError, "1-D"),
-    ([np.zeros((2, 2), np.int64)], ValueError, "1-D"),
-    (5, TypeError, "examples"),
-    (np.zeros((2, 3), np.int64), TypeError, "examples"),
-])
+@pytest.mark.parametrize(
+    "examples,error,match",
+    [
+        ([[1.5, 2.5]], TypeError, "sequences\\[0\\]"),
+        ([np.array([1, 2], np.uint16)], TypeError, "sequences\\[0\\]"),
+        ([{"ids": [1, 2]}], ValueError, "input_ids"),
+        ([[[1], [2]]], ValueError, "1-D"),
+        ([np.zeros((2, 2), np.int64)], ValueError, "1-D"),
+        (5, TypeError, "examples"),
+        (np.zeros((2, 3), np.int64), TypeError, "examples"),
+    ],
+)
 def test_invalid_examples(examples, error, match):
     with pytest.raises(error, match=match):
         MLMCollator(seed=0, **OPTS)(examples)
@@ -287,9 +337,17 @@ def test_recycled_batches_equal_fresh_ones():
     # the same stream with and without recycling (a batch held every call
     # forces fresh arrays), over batches of changing width and dtype
     rng = np.random.default_rng(9)
-    batches = [random_examples(rng, n=16, max_len=m, dtype=d)
-               for m, d in [(40, np.int64), (40, np.int64), (70, np.int64), (20, np.int32),
-                            (20, np.int32), (40, np.int64)]]
+    batches = [
+        random_examples(rng, n=16, max_len=m, dtype=d)
+        for m, d in [
+            (40, np.int64),
+            (40, np.int64),
+            (70, np.int64),
+            (20, np.int32),
+            (20, np.int32),
+            (40, np.int64),
+        ]
+    ]
     recycled, fresh = MLMCollator(**OPTS, seed=4), MLMCollator(**OPTS, seed=4)
     held = []
     for examples in batches:
@@ -301,7 +359,8 @@ def test_recycled_batches_equal_fresh_ones():
 
 
 def test_collator_pickles_for_dataloader_workers():
-    import pickle  # pylint: disable=import-outside-toplevel
+    import pickle
+
     collate = MLMCollator(**OPTS, seed=5)
     examples = random_examples(np.random.default_rng(10))
     collate(examples)

@@ -28,17 +28,21 @@ THREADS = 8
 def make_batch(seed: int, rows: int = 24, dtype=tf.int64, words: bool = False):
     rng = np.random.default_rng(seed)
     if words:
-        rows_ = [[list(rng.integers(0, VOCAB, rng.integers(1, 4))) for _ in range(
-            rng.integers(0, 30))] for _ in range(rows)]
+        rows_ = [
+            [list(rng.integers(0, VOCAB, rng.integers(1, 4))) for _ in range(rng.integers(0, 30))]
+            for _ in range(rows)
+        ]
         return tf.ragged.constant(rows_, dtype, ragged_rank=2)
     return tf.ragged.constant(
-        [list(rng.integers(0, VOCAB, rng.integers(0, 120))) for _ in range(rows)], dtype)
+        [list(rng.integers(0, VOCAB, rng.integers(0, 120))) for _ in range(rows)], dtype
+    )
 
 
 def masked(batch, seed, axis=1):
     out = tf_mlm.mask_language_model(batch, SELECTOR, CHOOSER, axis=axis, seed=seed)
     return [np.asarray(t.flat_values if isinstance(t, tf.RaggedTensor) else t) for t in out] + [
-        np.asarray(t.row_splits) for t in out if isinstance(t, tf.RaggedTensor)]
+        np.asarray(t.row_splits) for t in out if isinstance(t, tf.RaggedTensor)
+    ]
 
 
 def same(a, b) -> bool:
@@ -67,8 +71,11 @@ def test_eager_threads_same_and_different_seeds(words):
     axis = 2 if words else 1
     cases = [(b, s) for b in range(3) for s in range(3)]
     reference = {(b, s): masked(batches[b], seeds[s], axis) for b, s in cases}
-    jobs = [lambda b=b, s=s: ((b, s), masked(batches[b], seeds[s], axis))
-            for _ in range(3) for b, s in cases]
+    jobs = [
+        lambda b=b, s=s: ((b, s), masked(batches[b], seeds[s], axis))
+        for _ in range(3)
+        for b, s in cases
+    ]
     for key, result in run_in_threads(jobs):
         assert same(result, reference[key]), key
     # Different seeds really differ (the test would be vacuous otherwise).
@@ -79,8 +86,10 @@ def test_tf_function_shared_across_threads():
     fn = tf.function(lambda x, seed: tf_mlm.mask_language_model(x, SELECTOR, CHOOSER, seed=seed))
     batch = make_batch(5, rows=64)
     ref = [np.asarray(t.flat_values) for t in fn(batch, tf.constant([4, 5], tf.int64))]
-    jobs = [lambda: [np.asarray(t.flat_values) for t in fn(batch, tf.constant([4, 5], tf.int64))]
-            for _ in range(24)]
+    jobs = [
+        lambda: [np.asarray(t.flat_values) for t in fn(batch, tf.constant([4, 5], tf.int64))]
+        for _ in range(24)
+    ]
     for result in run_in_threads(jobs):
         assert same(result, ref)
 
@@ -114,8 +123,19 @@ def test_numpy_core_threads_release_the_gil():
     values = rng.integers(0, VOCAB, splits[-1]).astype(np.int64)
 
     def call(seed, threads):
-        out = _core.mask_language_model(values, [splits], np.array([0, 1, 2], np.int64), 20, 0.15,
-                                        VOCAB, MASK, 0.8, 0.1, (seed, 1), num_threads=threads)
+        out = _core.mask_language_model(
+            values,
+            [splits],
+            np.array([0, 1, 2], np.int64),
+            20,
+            0.15,
+            VOCAB,
+            MASK,
+            0.8,
+            0.1,
+            (seed, 1),
+            num_threads=threads,
+        )
         return [o for o in out if o is not None]
 
     refs = {s: call(s, 1) for s in range(4)}
@@ -137,11 +157,14 @@ def test_tf_data_parallel_map_is_deterministic_and_equals_eager():
         return ids.flat_values, pos.flat_values, labels.flat_values
 
     data = tf.data.Dataset.from_generator(
-        lambda: iter(batches), output_signature=tf.RaggedTensorSpec([None, None], tf.int64, 1))
+        lambda: iter(batches), output_signature=tf.RaggedTensorSpec([None, None], tf.int64, 1)
+    )
     seeds = tf.data.Dataset.range(12).map(lambda i: tf.stack([i, tf.constant(7, tf.int64)]))
     ds = tf.data.Dataset.zip((data, seeds))
-    expected = [[np.asarray(t) for t in mask_element(b, tf.constant([i, 7], tf.int64))]
-                for i, b in enumerate(batches)]
+    expected = [
+        [np.asarray(t) for t in mask_element(b, tf.constant([i, 7], tf.int64))]
+        for i, b in enumerate(batches)
+    ]
     for _ in range(2):
         got = _dataset_masked(ds.map(mask_element, num_parallel_calls=8, deterministic=True))
         assert len(got) == len(expected)
@@ -156,9 +179,11 @@ def test_tf_data_parallel_map_is_deterministic_and_equals_eager():
 def test_tf_data_interleave_parallel():
     """interleave with parallel calls over shards, each shard mapped with
     parallel masking; every element equals its eager result."""
+
     def shard(k):
         rows = tf.data.Dataset.range(6).map(
-            lambda i: tf.random.stateless_uniform([20], [k, i], 0, VOCAB, tf.int64))
+            lambda i: tf.random.stateless_uniform([20], [k, i], 0, VOCAB, tf.int64)
+        )
         return rows.batch(3).map(lambda x: (tf.RaggedTensor.from_tensor(x), k))
 
     def mask_element(batch, k):
@@ -166,15 +191,18 @@ def test_tf_data_interleave_parallel():
         ids, pos, labels = tf_mlm.mask_language_model(batch, SELECTOR, CHOOSER, seed=seed)
         return batch.flat_values, ids.flat_values, pos.flat_values, labels.flat_values, seed
 
-    ds = tf.data.Dataset.range(8).interleave(
-        shard, cycle_length=4, num_parallel_calls=4, deterministic=False).map(
-        mask_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    ds = (
+        tf.data.Dataset.range(8)
+        .interleave(shard, cycle_length=4, num_parallel_calls=4, deterministic=False)
+        .map(mask_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    )
     elements = list(ds.as_numpy_iterator())
     assert len(elements) == 16
     for original, ids, pos, labels, seed in elements:
         batch = tf.RaggedTensor.from_tensor(tf.reshape(original, [3, 20]))
-        e_ids, e_pos, e_labels = tf_mlm.mask_language_model(batch, SELECTOR, CHOOSER,
-                                                            seed=tf.constant(seed))
+        e_ids, e_pos, e_labels = tf_mlm.mask_language_model(
+            batch, SELECTOR, CHOOSER, seed=tf.constant(seed)
+        )
         assert np.array_equal(ids, e_ids.flat_values)
         assert np.array_equal(pos, e_pos.flat_values)
         assert np.array_equal(labels, e_labels.flat_values)

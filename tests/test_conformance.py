@@ -28,8 +28,7 @@ text = pytest.importorskip("tensorflow_text")
 from tensorflow_text.python.ops import item_selector_ops as text_selectors  # noqa: E402
 from tensorflow_text.python.ops import masking_ops as text_masking  # noqa: E402
 
-HYPOTHESIS = settings(max_examples=30, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow])
+HYPOTHESIS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 UNSELECTABLE = [0, 9]
 RANDOM_TOKEN = 77
 
@@ -47,9 +46,12 @@ def batches(draw, ranks=(2, 3, 4)):
     splits dtypes."""
     rank = draw(st.sampled_from(ranks))
     rows = draw(st.lists(nested(rank - 1), min_size=1, max_size=5))
-    rt = tf.ragged.constant(rows, draw(st.sampled_from([tf.int32, tf.int64])),
-                            ragged_rank=rank - 1,
-                            row_splits_dtype=draw(st.sampled_from([tf.int32, tf.int64])))
+    rt = tf.ragged.constant(
+        rows,
+        draw(st.sampled_from([tf.int32, tf.int64])),
+        ragged_rank=rank - 1,
+        row_splits_dtype=draw(st.sampled_from([tf.int32, tf.int64])),
+    )
     level = draw(st.integers(1, rank - 1))  # the dimension the items live in
     axis = draw(st.sampled_from([1, level - rank]) if level == 1 else st.just(level - rank))
     return rt, axis
@@ -59,7 +61,8 @@ def structure(t, splits_dtype=True):
     """What a pipeline sees of a tensor besides its values."""
     if isinstance(t, tf.RaggedTensor):
         return ("ragged", t.shape.as_list(), t.ragged_rank) + (
-            (t.dtype, t.row_splits.dtype) if splits_dtype else ())
+            (t.dtype, t.row_splits.dtype) if splits_dtype else ()
+        )
     return ("dense", t.shape.as_list(), t.dtype)
 
 
@@ -100,11 +103,19 @@ def both(make, rt):
 # tensorflow_text's masking API where its own code defines it (the package
 # does not export every name at the top level).
 _TEXT = types.SimpleNamespace(
-    **{name: getattr(text_selectors, name) for name in (
-        "ItemSelector", "FirstNItemSelector", "LastNItemSelector", "NothingSelector",
-        "RandomItemSelector")},
+    **{
+        name: getattr(text_selectors, name)
+        for name in (
+            "ItemSelector",
+            "FirstNItemSelector",
+            "LastNItemSelector",
+            "NothingSelector",
+            "RandomItemSelector",
+        )
+    },
     MaskValuesChooser=text_masking.MaskValuesChooser,
-    mask_language_model=text_masking.mask_language_model)
+    mask_language_model=text_masking.mask_language_model,
+)
 
 
 def every_other_selector(module):
@@ -151,8 +162,12 @@ CHOOSERS = {
 @given(batches(), st.sampled_from(sorted(SELECTORS)), st.sampled_from(sorted(CHOOSERS)))
 def test_mask_language_model_equals_tensorflow_text(batch, selector, chooser):
     rt, axis = batch
-    ours = both(lambda m, x: m.mask_language_model(
-        x, SELECTORS[selector](m), CHOOSERS[chooser](m), axis=axis), rt)
+    ours = both(
+        lambda m, x: m.mask_language_model(
+            x, SELECTORS[selector](m), CHOOSERS[chooser](m), axis=axis
+        ),
+        rt,
+    )
     assert ours[0].ragged_rank == 1  # merged to [batch, (tokens)]
 
 
@@ -168,10 +183,13 @@ def test_selection_masks_equal_tensorflow_text(batch, selector):
 @given(batches(ranks=(2, 3)))
 def test_random_selector_with_a_shuffle_fn_and_nothing_selector_equal_tensorflow_text(batch):
     rt, _ = batch
-    for make in (lambda m: m.RandomItemSelector(2, 1.0, UNSELECTABLE, shuffle_fn=tf.identity),
-                 lambda m: m.RandomItemSelector(3, 0.5, UNSELECTABLE,
-                                                shuffle_fn=lambda x: tf.reverse(x, [0])),
-                 lambda m: m.NothingSelector()):
+    for make in (
+        lambda m: m.RandomItemSelector(2, 1.0, UNSELECTABLE, shuffle_fn=tf.identity),
+        lambda m: m.RandomItemSelector(
+            3, 0.5, UNSELECTABLE, shuffle_fn=lambda x: tf.reverse(x, [0])
+        ),
+        lambda m: m.NothingSelector(),
+    ):
         both(lambda m, x: make(m).get_selection_mask(x, 1), rt)
         both(lambda m, x: m.mask_language_model(x, make(m), CHOOSERS["always_mask"](m)), rt)
 
@@ -180,12 +198,15 @@ def test_random_selector_with_a_shuffle_fn_and_nothing_selector_equal_tensorflow
 @given(batches(), st.sampled_from(["first_n", "last_n", "base"]))
 def test_selectors_on_string_tokens_equal_tensorflow_text(batch, selector):
     rt, axis = batch
-    tokens = tf.ragged.map_flat_values(lambda v: tf.strings.join(["w", tf.strings.as_string(v)]),
-                                       rt)
+    tokens = tf.ragged.map_flat_values(
+        lambda v: tf.strings.join(["w", tf.strings.as_string(v)]), rt
+    )
     strings = [b"w0", b"w9"]
-    makers = {"first_n": lambda m: m.FirstNItemSelector(2, strings),
-              "last_n": lambda m: m.LastNItemSelector(1, strings),
-              "base": lambda m: m.ItemSelector(strings)}
+    makers = {
+        "first_n": lambda m: m.FirstNItemSelector(2, strings),
+        "last_n": lambda m: m.LastNItemSelector(1, strings),
+        "base": lambda m: m.ItemSelector(strings),
+    }
     for method in ("get_selectable", "get_selection_mask"):
         both(lambda m, x: getattr(makers[selector](m), method)(x, axis), tokens)
     both(lambda m, x: m.FirstNItemSelector(1).get_selectable(x, axis), tokens)
@@ -194,8 +215,11 @@ def test_selectors_on_string_tokens_equal_tensorflow_text(batch, selector):
 @pytest.mark.parametrize("dtype", [tf.int8, tf.int16, tf.uint8, tf.float32])
 def test_selectors_on_other_dtypes_equal_tensorflow_text(dtype):
     rt = tf.cast(tf.ragged.constant([[[1, 2], [3]], [[4, 5, 6]], [[0], [7], [8]]]), dtype)
-    for make in (lambda m: m.FirstNItemSelector(1, [3]), lambda m: m.LastNItemSelector(2, [8]),
-                 lambda m: m.ItemSelector([5])):
+    for make in (
+        lambda m: m.FirstNItemSelector(1, [3]),
+        lambda m: m.LastNItemSelector(2, [8]),
+        lambda m: m.ItemSelector([5]),
+    ):
         both(lambda m, x: make(m).get_selectable(x, 1), rt)
 
 
@@ -217,12 +241,18 @@ def graph_structures(fn, spec):
 def test_static_shapes_in_a_tf_function_equal_tensorflow_text(batch, known_batch, selector):
     rt, axis = batch
     rank = rt.shape.rank
-    spec = tf.RaggedTensorSpec([rt.shape[0] if known_batch else None] + [None] * (rank - 1),
-                               rt.dtype, ragged_rank=rank - 1,
-                               row_splits_dtype=rt.row_splits.dtype)
-    for fn in (lambda m, x: m.mask_language_model(
-                   x, SELECTORS[selector](m), CHOOSERS["always_mask"](m), axis=axis),
-               lambda m, x: SELECTORS[selector](m).get_selection_mask(x, axis)):
+    spec = tf.RaggedTensorSpec(
+        [rt.shape[0] if known_batch else None] + [None] * (rank - 1),
+        rt.dtype,
+        ragged_rank=rank - 1,
+        row_splits_dtype=rt.row_splits.dtype,
+    )
+    for fn in (
+        lambda m, x: m.mask_language_model(
+            x, SELECTORS[selector](m), CHOOSERS["always_mask"](m), axis=axis
+        ),
+        lambda m, x: SELECTORS[selector](m).get_selection_mask(x, axis),
+    ):
         ours = graph_structures(lambda x: fn(tf_mlm, x), spec)
         try:
             theirs = graph_structures(lambda x: fn(_TEXT, x), spec)
@@ -238,9 +268,15 @@ def test_tf_data_element_specs_and_values_equal_tensorflow_text(batch, selector)
     rt, axis = batch
 
     def run(m, x):
-        ds = tf.data.Dataset.from_tensor_slices(x).ragged_batch(2).map(
-            lambda b: m.mask_language_model(b, SELECTORS[selector](m),
-                                            CHOOSERS["always_mask"](m), axis=axis))
+        ds = (
+            tf.data.Dataset.from_tensor_slices(x)
+            .ragged_batch(2)
+            .map(
+                lambda b: m.mask_language_model(
+                    b, SELECTORS[selector](m), CHOOSERS["always_mask"](m), axis=axis
+                )
+            )
+        )
         return ds.element_spec, [tf.nest.map_structure(lambda t: t.to_list(), e) for e in ds]
 
     ours = run(tf_mlm, rt)
@@ -270,8 +306,11 @@ def test_saved_model_signature_returns_merged_tokens(tmp_path):
     class Masker(tf.Module):
         @tf.function(input_signature=[tf.RaggedTensorSpec([None, None, None], tf.int64, 2)])
         def __call__(self, words):
-            return tf_mlm.mask_language_model(words, tf_mlm.FirstNItemSelector(1, [0]),
-                                              tf_mlm.MaskValuesChooser(100, 99, 1.0, 0.0))
+            return tf_mlm.mask_language_model(
+                words,
+                tf_mlm.FirstNItemSelector(1, [0]),
+                tf_mlm.MaskValuesChooser(100, 99, 1.0, 0.0),
+            )
 
     tf.saved_model.save(Masker(), str(tmp_path))
     loaded = tf.saved_model.load(str(tmp_path))
@@ -284,8 +323,9 @@ def test_saved_model_signature_returns_merged_tokens(tmp_path):
 def test_tf1_graph_returns_merged_tokens():
     with tf.Graph().as_default():
         words = tf.compat.v1.ragged.placeholder(tf.int64, ragged_rank=2, value_shape=[])
-        masked, _, _ = tf_mlm.mask_language_model(words, tf_mlm.FirstNItemSelector(1, [0]),
-                                                  tf_mlm.MaskValuesChooser(100, 99, 1.0, 0.0))
+        masked, _, _ = tf_mlm.mask_language_model(
+            words, tf_mlm.FirstNItemSelector(1, [0]), tf_mlm.MaskValuesChooser(100, 99, 1.0, 0.0)
+        )
         assert masked.ragged_rank == 1
         with tf.compat.v1.Session() as sess:
             feed = tf.compat.v1.ragged.constant_value([[[0], [5, 6]], [[8]]], dtype="int64")
@@ -298,8 +338,9 @@ def test_keep_structure_keeps_the_nesting_on_both_paths():
     for selector in (tf_mlm.FirstNItemSelector(1, [0]), tf_mlm.RandomItemSelector(1, 0.1, [0])):
         chooser = tf_mlm.MaskValuesChooser(100, 99, 1.0, 0.0)
         merged = tf_mlm.mask_language_model(words, selector, chooser, seed=[1, 2])
-        nested = tf_mlm.mask_language_model(words, selector, chooser, seed=[1, 2],
-                                            keep_structure=True)
+        nested = tf_mlm.mask_language_model(
+            words, selector, chooser, seed=[1, 2], keep_structure=True
+        )
         assert nested[0].ragged_rank == 2 and merged[0].ragged_rank == 1
         assert nested[0].merge_dims(1, -1).to_list() == merged[0].to_list()
         assert nested[1].to_list() == merged[1].to_list()
@@ -311,19 +352,26 @@ def test_dense_input_of_rank_3_gives_dense_tokens():
     masked, _, _ = tf_mlm.mask_language_model(ids, tf_mlm.FirstNItemSelector(1), chooser)
     assert isinstance(masked, tf.Tensor) and masked.shape == [2, 4]
     assert masked.numpy().tolist() == [[99, 99, 3, 4], [99, 99, 7, 8]]
-    kept, _, _ = tf_mlm.mask_language_model(ids, tf_mlm.FirstNItemSelector(1), chooser,
-                                            keep_structure=True)
-    assert kept.shape == [2, 2, 2] and kept.numpy().reshape(2, 4).tolist() == masked.numpy().tolist()
+    kept, _, _ = tf_mlm.mask_language_model(
+        ids, tf_mlm.FirstNItemSelector(1), chooser, keep_structure=True
+    )
+    assert (
+        kept.shape == [2, 2, 2] and kept.numpy().reshape(2, 4).tolist() == masked.numpy().tolist()
+    )
 
 
 @pytest.mark.parametrize("dtype", [tf.string, tf.int16])
 def test_masking_non_id_tokens_is_a_clear_type_error(dtype):
     # tensorflow_text fails there inside a Cast or a scatter.
-    rt = tf.ragged.constant([["a", "b"], ["c"]]) if dtype == tf.string else \
-        tf.ragged.constant([[1, 2], [3]], dtype)
+    rt = (
+        tf.ragged.constant([["a", "b"], ["c"]])
+        if dtype == tf.string
+        else tf.ragged.constant([[1, 2], [3]], dtype)
+    )
     with pytest.raises(TypeError, match="int32 or int64"):
-        tf_mlm.mask_language_model(rt, tf_mlm.FirstNItemSelector(1),
-                                   tf_mlm.MaskValuesChooser(10, 1))
+        tf_mlm.mask_language_model(
+            rt, tf_mlm.FirstNItemSelector(1), tf_mlm.MaskValuesChooser(10, 1)
+        )
 
 
 def test_axis_zero_is_rejected():
@@ -338,14 +386,22 @@ def test_axis_zero_is_rejected():
 @pytest.mark.parametrize("mask_token", [-1, 10, 2**31 - 1])
 def test_any_mask_token_the_ids_hold_is_written(mask_token):
     rt = tf.ragged.constant([[1, 2, 3], [4]], tf.int32)
-    both(lambda m, x: m.mask_language_model(
-        x, m.FirstNItemSelector(1), m.MaskValuesChooser(10, mask_token, 1.0, 0.0)), rt)
+    both(
+        lambda m, x: m.mask_language_model(
+            x, m.FirstNItemSelector(1), m.MaskValuesChooser(10, mask_token, 1.0, 0.0)
+        ),
+        rt,
+    )
 
 
 def test_selection_rate_above_one_selects_everything_like_tensorflow_text():
     rt = tf.ragged.constant([[1, 2, 3, 0], [4, 0]], tf.int64)
-    ours = both(lambda m, x: m.mask_language_model(
-        x, m.RandomItemSelector(10, 1.5, [0]), m.MaskValuesChooser(10, 9, 1.0, 0.0)), rt)
+    ours = both(
+        lambda m, x: m.mask_language_model(
+            x, m.RandomItemSelector(10, 1.5, [0]), m.MaskValuesChooser(10, 9, 1.0, 0.0)
+        ),
+        rt,
+    )
     assert ours[1].to_list() == [[0, 1, 2], [0]]
 
 
@@ -367,9 +423,11 @@ def layer_inputs(draw):
         lengths = draw(st.lists(st.integers(0, 7), min_size=rows, max_size=rows))
         x = tf.RaggedTensor.from_row_lengths(
             tf.range(sum(lengths), dtype=dtype) % 9,
-            tf.constant(lengths, draw(st.sampled_from([tf.int32, tf.int64]))))
-        spec = tf.RaggedTensorSpec([None if draw(st.booleans()) else rows, None], dtype, 1,
-                                   x.row_splits.dtype)
+            tf.constant(lengths, draw(st.sampled_from([tf.int32, tf.int64]))),
+        )
+        spec = tf.RaggedTensorSpec(
+            [None if draw(st.booleans()) else rows, None], dtype, 1, x.row_splits.dtype
+        )
         return x, spec
     width = draw(st.integers(0, 7))
     x = tf.reshape(tf.range(rows * width, dtype=dtype) % 9, [rows, width])
@@ -380,8 +438,7 @@ def layer_inputs(draw):
 
 
 def both_layers(**kwargs):
-    kwargs = {"vocabulary_size": 20, "mask_token_id": 3, "unselectable_token_ids": [0, 8],
-              **kwargs}
+    kwargs = {"vocabulary_size": 20, "mask_token_id": 3, "unselectable_token_ids": [0, 8], **kwargs}
     return MaskedLMMaskGenerator(**kwargs), keras_hub.layers.MaskedLMMaskGenerator(**kwargs)
 
 
@@ -395,24 +452,34 @@ def layer_structure(outputs):
 def test_layer_static_structure_equals_keras_hub(batch, length, rate):
     x, spec = batch
     ours, theirs = both_layers(mask_selection_rate=rate, mask_selection_length=length)
-    traced = [tf.function(layer).get_concrete_function(spec).structured_outputs
-              for layer in (ours, theirs)]
+    traced = [
+        tf.function(layer).get_concrete_function(spec).structured_outputs
+        for layer in (ours, theirs)
+    ]
     assert layer_structure(traced[0]) == layer_structure(traced[1])
     specs = [tf.data.Dataset.from_tensors(x).map(layer).element_spec for layer in (ours, theirs)]
     assert specs[0] == specs[1]
 
 
 @HYPOTHESIS
-@given(layer_inputs(), st.sampled_from([None, 2, 9]),
-       st.sampled_from([(1.0, 0.0), (0.0, 0.0), (0.0, 1.0)]))
+@given(
+    layer_inputs(),
+    st.sampled_from([None, 2, 9]),
+    st.sampled_from([(1.0, 0.0), (0.0, 0.0), (0.0, 1.0)]),
+)
 def test_layer_values_in_tf_data_equal_keras_hub(batch, length, rates):
     # Selection rate 1 with a cap of 2 leaves a random choice: compare only
     # where the draw cannot matter (no cap, or a cap above every row).
     x, _ = batch
     mask_rate, random_rate = rates
-    ours, theirs = both_layers(mask_selection_rate=1.0, mask_selection_length=length,
-                               mask_token_rate=mask_rate, random_token_rate=random_rate,
-                               vocabulary_size=1 if random_rate else 20, mask_token_id=0)
+    ours, theirs = both_layers(
+        mask_selection_rate=1.0,
+        mask_selection_length=length,
+        mask_token_rate=mask_rate,
+        random_token_rate=random_rate,
+        vocabulary_size=1 if random_rate else 20,
+        mask_token_id=0,
+    )
     results = []
     for layer in (ours, theirs):
         (out,) = list(tf.data.Dataset.from_tensors(x).map(layer))
@@ -429,8 +496,9 @@ def test_layer_values_in_tf_data_equal_keras_hub(batch, length, rates):
 def test_layer_selection_length_zero_masks_nothing_with_dense_outputs():
     # keras_hub documents dense outputs whenever the length is set and returns
     # them from its eager path; its graph path returns ragged ones for 0.
-    layer = MaskedLMMaskGenerator(vocabulary_size=20, mask_selection_rate=0.5, mask_token_id=3,
-                                  mask_selection_length=0)
+    layer = MaskedLMMaskGenerator(
+        vocabulary_size=20, mask_selection_rate=0.5, mask_token_id=3, mask_selection_length=0
+    )
     x = tf.constant([[1, 2, 3], [4, 5, 6]])
     for out in (layer(x), next(iter(tf.data.Dataset.from_tensors(x).map(layer)))):
         assert values(out["token_ids"]) == values(x)
@@ -441,8 +509,12 @@ def test_layer_selection_length_zero_masks_nothing_with_dense_outputs():
 
 @pytest.mark.parametrize("mask_token_id", [-1, 19])
 def test_layer_accepts_every_mask_token_id_keras_hub_accepts(mask_token_id):
-    ours, theirs = both_layers(mask_selection_rate=1.0, mask_token_rate=1.0,
-                               random_token_rate=0.0, mask_token_id=mask_token_id)
+    ours, theirs = both_layers(
+        mask_selection_rate=1.0,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+        mask_token_id=mask_token_id,
+    )
     x = tf.constant([[1, 2, 0]])
     a, b = (next(iter(tf.data.Dataset.from_tensors(x).map(layer))) for layer in (ours, theirs))
     assert values(a["token_ids"]) == values(b["token_ids"]) == [[mask_token_id] * 2 + [0]]
@@ -450,15 +522,24 @@ def test_layer_accepts_every_mask_token_id_keras_hub_accepts(mask_token_id):
 
 def test_layer_rejects_what_keras_hub_rejects_with_its_message():
     for cls in (MaskedLMMaskGenerator, keras_hub.layers.MaskedLMMaskGenerator):
-        with pytest.raises(ValueError, match=r"Mask token id should be in range "
-                                             r"\[0, vocabulary_size - 1\], but received "
-                                             r"mask_token_id=20"):
+        with pytest.raises(
+            ValueError,
+            match=r"Mask token id should be in range "
+            r"\[0, vocabulary_size - 1\], but received "
+            r"mask_token_id=20",
+        ):
             cls(vocabulary_size=20, mask_selection_rate=0.5, mask_token_id=20)
 
 
 def test_layer_takes_whole_floats_like_keras_hub_graph_path():
-    kwargs = dict(vocabulary_size=20.0, mask_selection_rate=1.0, mask_token_id=3.0,
-                  mask_selection_length=2.0, mask_token_rate=1.0, random_token_rate=0.0)
+    kwargs = dict(
+        vocabulary_size=20.0,
+        mask_selection_rate=1.0,
+        mask_token_id=3.0,
+        mask_selection_length=2.0,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+    )
     ours, theirs = MaskedLMMaskGenerator(**kwargs), keras_hub.layers.MaskedLMMaskGenerator(**kwargs)
     x = tf.constant([[1, 2], [4, 0]])
     a, b = (next(iter(tf.data.Dataset.from_tensors(x).map(layer))) for layer in (ours, theirs))

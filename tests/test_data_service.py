@@ -20,11 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data_service_child as child  # noqa: E402
 import _subprocess_utils as spu  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="process groups and namespaces: Linux only")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="process groups and namespaces: Linux only"
+    ),
+]
 
 SCRIPT = str(spu.TESTS_DIR / "_data_service_child.py")
-START_TIMEOUT = 60   # a process importing TensorFlow on a busy 2-core machine
+START_TIMEOUT = 60  # a process importing TensorFlow on a busy 2-core machine
 CLIENT_TIMEOUT = 90
 
 
@@ -57,21 +61,39 @@ def cluster(netns):
     which spoils it, comes last."""
     with spu.started([*netns.prefix, spu.PYTHON, SCRIPT, "dispatcher"]) as dispatcher:
         port = _json_line(dispatcher, "port")
-        with spu.started([*netns.prefix, spu.PYTHON, SCRIPT, "worker", str(port)]) as w1, \
-                spu.started([*netns.prefix, spu.PYTHON, SCRIPT, "worker", str(port)]) as w2:
+        with (
+            spu.started([*netns.prefix, spu.PYTHON, SCRIPT, "worker", str(port)]) as w1,
+            spu.started([*netns.prefix, spu.PYTHON, SCRIPT, "worker", str(port)]) as w2,
+        ):
             for w in (w1, w2):
                 address = _json_line(w, "worker")
                 assert address.startswith("127.0.0.1:"), address
             yield port, [w1, w2]
 
 
-def _run_client(netns, port, mode, num_elements, seconds_per_batch=0.0, on_batch=None,
-                on_stall=None, stall_timeout=None):
+def _run_client(
+    netns,
+    port,
+    mode,
+    num_elements,
+    seconds_per_batch=0.0,
+    on_batch=None,
+    on_stall=None,
+    stall_timeout=None,
+):
     """Runs the client to the end; returns its batches. ``on_batch(n)`` is
     called after the n-th batch arrives; ``on_stall()`` once, when no batch
     has come for ``stall_timeout`` seconds after the first one."""
-    argv = [*netns.prefix, spu.PYTHON, SCRIPT, "client", str(port), mode, str(num_elements),
-            str(seconds_per_batch)]
+    argv = [
+        *netns.prefix,
+        spu.PYTHON,
+        SCRIPT,
+        "client",
+        str(port),
+        mode,
+        str(num_elements),
+        str(seconds_per_batch),
+    ]
     batches = []
     with spu.started(argv) as proc:
         while True:
@@ -84,8 +106,10 @@ def _run_client(netns, port, mode, num_elements, seconds_per_batch=0.0, on_batch
             if line is None:
                 line = proc.lines.wait_for(lambda s: s.startswith("{"), CLIENT_TIMEOUT)
             if line is None:
-                raise AssertionError(f"client ended or timed out without finishing; output:\n"
-                                     f"{proc.lines.text()[-3000:]}")
+                raise AssertionError(
+                    f"client ended or timed out without finishing; output:\n"
+                    f"{proc.lines.text()[-3000:]}"
+                )
             msg = json.loads(line)
             if "done" in msg:
                 assert msg["done"] == len(batches)
@@ -158,7 +182,8 @@ def test_distributed_epoch_delivers_every_element_exactly_once(netns, cluster):
 @pytest.mark.skipif(
     tuple(int(x) for x in __import__("tensorflow").__version__.split(".")[:2]) < (2, 21),
     reason="the recovery below (a worker restarted at the lost one's address) is how "
-           "TensorFlow 2.21's dispatcher lets the epoch end; older releases differ")
+    "TensorFlow 2.21's dispatcher lets the epoch end; older releases differ",
+)
 def test_distributed_epoch_survives_a_worker_killed_mid_epoch(netns, cluster, tmp_path):
     """Kill one worker (SIGKILL) mid-epoch: the other takes every remaining
     split, and what arrives is what tf.data service promises for
@@ -180,6 +205,7 @@ def test_distributed_epoch_survives_a_worker_killed_mid_epoch(netns, cluster, tm
     events = {}
 
     with contextlib.ExitStack() as stack:
+
         def on_batch(count):
             events["batches"] = count
             if count == kill_after:
@@ -188,12 +214,21 @@ def test_distributed_epoch_survives_a_worker_killed_mid_epoch(netns, cluster, tm
 
         def on_stall():
             events["stalled_at"] = events["batches"]
-            restarted = stack.enter_context(spu.started(
-                [*netns.prefix, spu.PYTHON, SCRIPT, "worker", str(port), str(w1_port)]))
+            restarted = stack.enter_context(
+                spu.started([*netns.prefix, spu.PYTHON, SCRIPT, "worker", str(port), str(w1_port)])
+            )
             _json_line(restarted, "worker")
 
-        batches = _run_client(netns, port, "distributed_epoch", n, seconds_per_batch=0.05,
-                              on_batch=on_batch, on_stall=on_stall, stall_timeout=6)
+        batches = _run_client(
+            netns,
+            port,
+            "distributed_epoch",
+            n,
+            seconds_per_batch=0.05,
+            on_batch=on_batch,
+            on_stall=on_stall,
+            stall_timeout=6,
+        )
     assert "killed_at" in events, "the worker was never killed"
     assert w2.poll() is None, "the surviving worker died"
     indices = _delivered(batches)

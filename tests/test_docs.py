@@ -39,14 +39,15 @@ import pytest
 markdown = pytest.importorskip("markdown")  # a TensorFlow (tensorboard) dependency
 
 ROOT = Path(__file__).resolve().parent.parent
-GITHUB_PAGES = ("README.md", "CHANGELOG.md")   # rendered by GitHub / PyPI
+GITHUB_PAGES = ("README.md", "CHANGELOG.md")  # rendered by GitHub / PyPI
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))
 LINKED_PAGES = [*GITHUB_PAGES, *PAGES]
 SNIPPET_PAGES = ["README.md", *PAGES]
-ISOLATED_PAGES = {"docs/export.md"}             # run in a child process (see above)
+ISOLATED_PAGES = {"docs/export.md"}  # run in a child process (see above)
 
 
 # --- anchors --------------------------------------------------------------------------------
+
 
 def github_slugify(value: str, separator: str = "-") -> str:
     """GitHub's heading ids: lower case, punctuation other than ``-`` and
@@ -58,8 +59,9 @@ def github_slugify(value: str, separator: str = "-") -> str:
 
 def _markdown(slugify=None) -> "markdown.Markdown":
     toc = {"slugify": slugify} if slugify else {}
-    return markdown.Markdown(extensions=["tables", "fenced_code", "toc"],
-                             extension_configs={"toc": toc})
+    return markdown.Markdown(
+        extensions=["tables", "fenced_code", "toc"], extension_configs={"toc": toc}
+    )
 
 
 def _ids(tokens) -> Iterator[str]:
@@ -136,11 +138,13 @@ def test_relative_links_and_anchors_resolve(page):
 
 
 def test_slugs_match_the_renderers():
-    assert github_slugify("Keras: `tf_mlm.layers.MaskedLMMaskGenerator`") == \
-        "keras-tf_mlmlayersmaskedlmmaskgenerator"
+    assert (
+        github_slugify("Keras: `tf_mlm.layers.MaskedLMMaskGenerator`")
+        == "keras-tf_mlmlayersmaskedlmmaskgenerator"
+    )
     assert github_slugify("PyTorch and JAX: MLMCollator") == "pytorch-and-jax-mlmcollator"
     ids, _ = render("docs/building.md")
-    assert "pip-how-it-is-built" in ids                          # MkDocs' slugify
+    assert "pip-how-it-is-built" in ids  # MkDocs' slugify
     assert "choosing-the-python" in ids
 
 
@@ -149,13 +153,15 @@ def test_a_broken_link_or_anchor_is_reported(tmp_path, monkeypatch):
     (tmp_path / "docs" / "a.md").write_text("# A\n\n## Real heading\n")
     (tmp_path / "docs" / "b.md").write_text(
         "# B\n\n[ok](a.md#real-heading) [bad anchor](a.md#nope) [bad file](c.md)\n"
-        "`[not a link](c.md)`\n")
+        "`[not a link](c.md)`\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     _RENDERED.clear()
     try:
         assert broken_links("docs/b.md") == [
             "docs/b.md: a.md#nope: no heading #nope in docs/a.md",
-            "docs/b.md: c.md: no file docs/c.md"]
+            "docs/b.md: c.md: no file docs/c.md",
+        ]
     finally:
         _RENDERED.clear()
 
@@ -164,10 +170,24 @@ def test_a_broken_link_or_anchor_is_reported(tmp_path, monkeypatch):
 
 TOP_DIRS = ("cc", "tf_mlm", "tests", "benchmarks", "docs", "third_party", ".ci")
 PATH_RE = re.compile(
-    r"(?<![\w./~$@:-])((?:%s)/[\w.*/-]*[\w*/])" % "|".join(re.escape(d) for d in TOP_DIRS))
+    r"(?<![\w./~$@:-])((?:%s)/[\w.*/-]*[\w*/])" % "|".join(re.escape(d) for d in TOP_DIRS)
+)
 UPPER_MD_RE = re.compile(r"(?<![\w./-])([A-Z][A-Z_]*\.md)\b")
-TEXT_SUFFIXES = {".md", ".py", ".cc", ".h", ".inc", ".sh", ".bzl", ".toml", ".yml", ".yaml",
-                 ".cfg", ".txt", ".json"}
+TEXT_SUFFIXES = {
+    ".md",
+    ".py",
+    ".cc",
+    ".h",
+    ".inc",
+    ".sh",
+    ".bzl",
+    ".toml",
+    ".yml",
+    ".yaml",
+    ".cfg",
+    ".txt",
+    ".json",
+}
 TEXT_NAMES = {"BUILD", "WORKSPACE", ".bazelrc", ".bazelignore", ".gitignore", "run"}
 # Paths that exist only once built or run (all of them ignored by git, see .gitignore):
 # checked with `git check-ignore` below. Paths that exist only in an installed wheel:
@@ -175,16 +195,24 @@ WHEEL_ONLY = {"tf_mlm/_src"}
 
 
 def _tracked_text_files() -> List[str]:
-    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.split()
-    return [f for f in out if (Path(f).suffix in TEXT_SUFFIXES or Path(f).name in TEXT_NAMES)
-            and "/corpus/" not in f and not f.startswith("tests/fuzz/regressions/")
-            and f != "tests/test_docs.py"   # its own examples cite missing files on purpose
-            and (ROOT / f).is_file()]
+    out = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return [
+        f
+        for f in out
+        if (Path(f).suffix in TEXT_SUFFIXES or Path(f).name in TEXT_NAMES)
+        and "/corpus/" not in f
+        and not f.startswith("tests/fuzz/regressions/")
+        and f != "tests/test_docs.py"  # its own examples cite missing files on purpose
+        and (ROOT / f).is_file()
+    ]
 
 
 def _ignored(path: str) -> bool:
-    return subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT).returncode == 0
+    return (
+        subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT).returncode == 0
+    )
 
 
 def _exists(cited: str) -> bool:
@@ -219,8 +247,11 @@ def missing_citations(files: List[str]) -> List[str]:
 
 def test_cited_repository_files_exist():
     files = _tracked_text_files()
-    files += [str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")
-              if str(p.relative_to(ROOT)) not in files]   # new pages, not yet committed
+    files += [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "docs").glob("*.md")
+        if str(p.relative_to(ROOT)) not in files
+    ]  # new pages, not yet committed
     assert "README.md" in files and "docs/semantics.md" in files
     assert missing_citations(files) == []
 
@@ -229,10 +260,13 @@ def test_a_missing_cited_file_is_reported(tmp_path, monkeypatch):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "semantics.md").write_text("# Semantics\n")
     (tmp_path / "docs" / "page.md").write_text(
-        "See DESIGN.md and docs/bazel.md, not docs/semantics.md.\n")
+        "See DESIGN.md and docs/bazel.md, not docs/semantics.md.\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert missing_citations(["docs/page.md"]) == [
-        "docs/page.md:1: docs/bazel.md", "docs/page.md:1: DESIGN.md"]
+        "docs/page.md:1: docs/bazel.md",
+        "docs/page.md:1: DESIGN.md",
+    ]
 
 
 # --- code snippets --------------------------------------------------------------------------
@@ -252,7 +286,7 @@ def snippets(page: str) -> List[Tuple[str, int, str]]:
         indent, fence, lang = m.groups()
         body, j = [], i + 1
         while j < len(lines) and lines[j].strip() != fence:
-            body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j])
+            body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j])
             j += 1
         blocks.append((lang, i + 2, "\n".join(body) + "\n"))
         i = j + 1
@@ -290,7 +324,8 @@ def run_page(page: str) -> None:
             if code.lstrip().startswith(">>>"):
                 test = doctest.DocTestParser().get_doctest(code, namespace, where, page, lineno)
                 runner = doctest.DocTestRunner(
-                    optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+                    optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+                )
                 result = runner.run(test, clear_globs=False)
                 namespace.update(test.globs)  # DocTest ran on a copy
                 if result.failed:
@@ -298,20 +333,21 @@ def run_page(page: str) -> None:
             else:
                 # Source lines for tracebacks and for AutoGraph, which reads the source.
                 linecache.cache[where] = (len(code), None, code.splitlines(True), where)
-                exec(compile(code, where, "exec"), namespace)  # pylint: disable=exec-used
+                exec(compile(code, where, "exec"), namespace)
         elif lang in ("", "console", "sh", "shell"):
             for command in _console_commands(code):
                 argv = _tf_mlm_command() + shlex.split(command)[1:]
                 proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
                 if proc.returncode != 0:
-                    raise AssertionError(f"{where}: `{command}` exited with {proc.returncode}:\n"
-                                         f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+                    raise AssertionError(
+                        f"{where}: `{command}` exited with {proc.returncode}:\n"
+                        f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+                    )
 
 
 @pytest.mark.parametrize("page", SNIPPET_PAGES)
 def test_snippets_run(page, tmp_path, monkeypatch):
-    if not any(lang == "python" or _console_commands(code)
-               for lang, _, code in snippets(page)):
+    if not any(lang == "python" or _console_commands(code) for lang, _, code in snippets(page)):
         pytest.skip(f"{page} has no Python or tf-mlm snippet")
     if page in ISOLATED_PAGES:
         _run_isolated(page, tmp_path)
@@ -327,12 +363,16 @@ def test_snippets_run(page, tmp_path, monkeypatch):
 
 def _run_isolated(page: str, workdir: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import _subprocess_utils as spu  # pylint: disable=import-outside-toplevel
+    import _subprocess_utils as spu
 
     with spu.LoopbackNamespace() as ns:
-        proc = subprocess.run([*ns.prefix, sys.executable, __file__, page, str(workdir)],
-                              capture_output=True, text=True, timeout=900,
-                              env=spu.child_env())
+        proc = subprocess.run(
+            [*ns.prefix, sys.executable, __file__, page, str(workdir)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=spu.child_env(),
+        )
     assert proc.returncode == 0, f"{page}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
 
 

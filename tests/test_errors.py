@@ -1,6 +1,5 @@
 """Bad input gets a clear error naming the argument, never a crash."""
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -15,18 +14,22 @@ CHOOSER = tf_mlm.MaskValuesChooser(10, 3)
 def test_rates_over_one_fail_when_run():
     with pytest.raises(tf.errors.InvalidArgumentError, match="mask_token_rate \\+ random"):
         tf_mlm.mask_language_model(IDS, SEL, tf_mlm.MaskValuesChooser(10, 3, 0.8, 0.3))
-    fn = tf.function(lambda x: tf_mlm.mask_language_model(
-        x, SEL, tf_mlm.MaskValuesChooser(10, 3, 0.9, 0.2)))
+    fn = tf.function(
+        lambda x: tf_mlm.mask_language_model(x, SEL, tf_mlm.MaskValuesChooser(10, 3, 0.9, 0.2))
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be <= 1"):
         fn(IDS)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: tf_mlm.RandomItemSelector(5, None),
-    lambda: tf_mlm.MaskValuesChooser(10, 3, None, 0.1),
-    lambda: tf_mlm.MaskValuesChooser(10, 3, 0.1, None),
-    lambda: tf_mlm.RandomItemSelector(5, 0.1, selection_mode="sometimes"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tf_mlm.RandomItemSelector(5, None),
+        lambda: tf_mlm.MaskValuesChooser(10, 3, None, 0.1),
+        lambda: tf_mlm.MaskValuesChooser(10, 3, 0.1, None),
+        lambda: tf_mlm.RandomItemSelector(5, 0.1, selection_mode="sometimes"),
+    ],
+)
 def test_none_rates_and_bad_modes_are_value_errors(make):
     with pytest.raises(ValueError):
         make()
@@ -39,14 +42,20 @@ def test_wrong_selector_or_chooser_type():
         tf_mlm.mask_language_model(IDS, SEL, "chooser")
 
 
-@pytest.mark.parametrize("ids,error,match", [
-    (tf.constant([1, 2, 3]), ValueError, "rank >= 2"),
-    ([1, 2, 3], ValueError, "rank >= 2"),
-    (tf.ragged.constant([[1.0, 2.0]]), TypeError, "int32 or int64"),
-    (tf.constant([["a", "b"]]), TypeError, "int32 or int64"),
-    (tf.RaggedTensor.from_row_splits(tf.zeros([4, 2], tf.int64), [0, 1, 4]), ValueError,
-     "flat_values of rank 1"),
-])
+@pytest.mark.parametrize(
+    "ids,error,match",
+    [
+        (tf.constant([1, 2, 3]), ValueError, "rank >= 2"),
+        ([1, 2, 3], ValueError, "rank >= 2"),
+        (tf.ragged.constant([[1.0, 2.0]]), TypeError, "int32 or int64"),
+        (tf.constant([["a", "b"]]), TypeError, "int32 or int64"),
+        (
+            tf.RaggedTensor.from_row_splits(tf.zeros([4, 2], tf.int64), [0, 1, 4]),
+            ValueError,
+            "flat_values of rank 1",
+        ),
+    ],
+)
 def test_bad_input_ids(ids, error, match):
     with pytest.raises(error, match=match):
         tf_mlm.mask_language_model(ids, SEL, CHOOSER)
@@ -58,23 +67,29 @@ def test_axis_out_of_range(axis):
         tf_mlm.mask_language_model(IDS, SEL, CHOOSER, axis=axis)
 
 
-@pytest.mark.parametrize("chooser,match", [
-    (tf_mlm.MaskValuesChooser(10, 2**31), "mask_token must fit in ids of 32-bit"),
-    (tf_mlm.MaskValuesChooser(10, -(2**31) - 1), "mask_token"),
-    (tf_mlm.MaskValuesChooser(0, 0), "vocab_size"),
-    (tf_mlm.MaskValuesChooser(10, 3, -0.1, 0.1), "mask_token_rate"),
-    (tf_mlm.MaskValuesChooser(10, 3, 0.1, float("nan")), "random_token_rate"),
-])
+@pytest.mark.parametrize(
+    "chooser,match",
+    [
+        (tf_mlm.MaskValuesChooser(10, 2**31), "mask_token must fit in ids of 32-bit"),
+        (tf_mlm.MaskValuesChooser(10, -(2**31) - 1), "mask_token"),
+        (tf_mlm.MaskValuesChooser(0, 0), "vocab_size"),
+        (tf_mlm.MaskValuesChooser(10, 3, -0.1, 0.1), "mask_token_rate"),
+        (tf_mlm.MaskValuesChooser(10, 3, 0.1, float("nan")), "random_token_rate"),
+    ],
+)
 def test_bad_chooser_values_fail_in_the_kernel(chooser, match):
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
         tf_mlm.mask_language_model(tf.cast(IDS, tf.int32), SEL, chooser)
 
 
-@pytest.mark.parametrize("selector,match", [
-    (tf_mlm.RandomItemSelector(-1, 0.5), "max_selections"),
-    (tf_mlm.RandomItemSelector(3, float("inf")), "selection_rate"),
-    (tf_mlm.RandomItemSelector(3, -0.5), "selection_rate"),
-])
+@pytest.mark.parametrize(
+    "selector,match",
+    [
+        (tf_mlm.RandomItemSelector(-1, 0.5), "max_selections"),
+        (tf_mlm.RandomItemSelector(3, float("inf")), "selection_rate"),
+        (tf_mlm.RandomItemSelector(3, -0.5), "selection_rate"),
+    ],
+)
 def test_bad_selector_values_fail_in_the_kernel(selector, match):
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
         tf_mlm.mask_language_model(IDS, selector, CHOOSER)
@@ -87,22 +102,33 @@ def test_bad_seed():
         tf_mlm.mask_language_model(IDS, SEL, CHOOSER, seed=[1.0, 2.0])
 
 
-SCALARS = dict(unselectable_ids=tf.constant([0], tf.int64), max_selections_per_row=5,
-               selection_rate=0.5, vocab_size=10, mask_token=3, mask_token_rate=0.8,
-               random_token_rate=0.1, seed=tf.constant([1, 2], tf.int64),
-               excluded_ids=tf.zeros([0], tf.int64), alias_prob=tf.zeros([0]),
-               alias_index=tf.zeros([0], tf.int64))
+SCALARS = dict(
+    unselectable_ids=tf.constant([0], tf.int64),
+    max_selections_per_row=5,
+    selection_rate=0.5,
+    vocab_size=10,
+    mask_token=3,
+    mask_token_rate=0.8,
+    random_token_rate=0.1,
+    seed=tf.constant([1, 2], tf.int64),
+    excluded_ids=tf.zeros([0], tf.int64),
+    alias_prob=tf.zeros([0]),
+    alias_index=tf.zeros([0], tf.int64),
+)
 
 
-@pytest.mark.parametrize("splits,match", [
-    ([[0, 2, 1]], "non-decreasing"),
-    ([[1, 3]], "start with 0"),
-    ([[0, 2]], "must end with"),
-    ([[0, 5]], "must end with"),
-    ([[]], "must not be empty"),
-    ([[0, 1, 3], [0, 1]], "must end with"),
-    ([[0, 3], [0, 2, 1, 3]], "non-decreasing"),
-])
+@pytest.mark.parametrize(
+    "splits,match",
+    [
+        ([[0, 2, 1]], "non-decreasing"),
+        ([[1, 3]], "start with 0"),
+        ([[0, 2]], "must end with"),
+        ([[0, 5]], "must end with"),
+        ([[]], "must not be empty"),
+        ([[0, 1, 3], [0, 1]], "must end with"),
+        ([[0, 3], [0, 2, 1, 3]], "non-decreasing"),
+    ],
+)
 def test_raw_op_rejects_malformed_row_splits(splits, match):
     ops = _library.ops()
     values = tf.constant([1, 2, 3], tf.int64)
@@ -112,32 +138,51 @@ def test_raw_op_rejects_malformed_row_splits(splits, match):
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
         ops.tfmlm_selectable(values, row_splits, SCALARS["unselectable_ids"])
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
-        ops.tfmlm_gather_masked(values, row_splits,
-                                tf.zeros([3], tf.bool), mask_level=len(splits))
+        ops.tfmlm_gather_masked(values, row_splits, tf.zeros([3], tf.bool), mask_level=len(splits))
 
 
 def test_raw_ops_reject_bad_shapes_and_sizes():
     ops = _library.ops()
     with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match="seed"):
-        ops.tfmlm_select_items(tf.constant([True]), tf.constant([0, 1], tf.int64), 1, 0.5,
-                               tf.constant([1, 2, 3], tf.int64))
+        ops.tfmlm_select_items(
+            tf.constant([True]),
+            tf.constant([0, 1], tf.int64),
+            1,
+            0.5,
+            tf.constant([1, 2, 3], tf.int64),
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="row_splits"):
-        ops.tfmlm_select_items(tf.constant([True, False]), tf.constant([0, 1], tf.int64), 1,
-                               0.5, tf.constant([1, 2], tf.int64))
+        ops.tfmlm_select_items(
+            tf.constant([True, False]),
+            tf.constant([0, 1], tf.int64),
+            1,
+            0.5,
+            tf.constant([1, 2], tf.int64),
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="selected"):
-        ops.tfmlm_gather_masked(tf.constant([1, 2], tf.int64), [tf.constant([0, 2], tf.int64)],
-                                tf.constant([True]), mask_level=1)
+        ops.tfmlm_gather_masked(
+            tf.constant([1, 2], tf.int64),
+            [tf.constant([0, 2], tf.int64)],
+            tf.constant([True]),
+            mask_level=1,
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside the row"):
-        ops.tfmlm_scatter_masked(tf.constant([1, 2], tf.int64), [tf.constant([0, 2], tf.int64)],
-                                 tf.constant([2], tf.int64), tf.constant([0, 1], tf.int64),
-                                 tf.constant([9], tf.int64))
+        ops.tfmlm_scatter_masked(
+            tf.constant([1, 2], tf.int64),
+            [tf.constant([0, 2], tf.int64)],
+            tf.constant([2], tf.int64),
+            tf.constant([0, 1], tf.int64),
+            tf.constant([9], tf.int64),
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_to_select"):
         ops.tfmlm_select_first_n(tf.constant([True]), tf.constant([0, 1], tf.int64), -1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="axis"):
-        ops.tfmlm_mask_language_model(tf.constant([1], tf.int64),
-                                      [tf.constant([0, 1], tf.int64)], axis=2, **SCALARS)
+        ops.tfmlm_mask_language_model(
+            tf.constant([1], tf.int64), [tf.constant([0, 1], tf.int64)], axis=2, **SCALARS
+        )
     with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match="unselectable_ids"):
-        ops.tfmlm_mask_language_model(tf.constant([1], tf.int64),
-                                      [tf.constant([0, 1], tf.int64)],
-                                      **{**SCALARS, "unselectable_ids": tf.constant([[0]],
-                                                                                    tf.int64)})
+        ops.tfmlm_mask_language_model(
+            tf.constant([1], tf.int64),
+            [tf.constant([0, 1], tf.int64)],
+            **{**SCALARS, "unselectable_ids": tf.constant([[0]], tf.int64)},
+        )

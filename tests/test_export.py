@@ -40,32 +40,41 @@ class Masker(tf.Module):
     def __init__(self):
         super().__init__()
         self._selector = tf_mlm.RandomItemSelector(
-            max_selections_per_batch=MAX_SELECTIONS, selection_rate=0.5,
-            unselectable_ids=[0, 101, 102])
+            max_selections_per_batch=MAX_SELECTIONS,
+            selection_rate=0.5,
+            unselectable_ids=[0, 101, 102],
+        )
         self._chooser = tf_mlm.MaskValuesChooser(
-            vocab_size=VOCAB, mask_token=MASK_TOKEN, mask_token_rate=0.8, random_token_rate=0.1)
+            vocab_size=VOCAB, mask_token=MASK_TOKEN, mask_token_rate=0.8, random_token_rate=0.1
+        )
 
     def _mask(self, ids, seed):
         masked, positions, labels = tf_mlm.mask_language_model(
-            ids, self._selector, self._chooser, seed=seed)
+            ids, self._selector, self._chooser, seed=seed
+        )
         return {"masked_ids": masked, "positions": positions, "labels": labels}
 
-    @tf.function(input_signature=[tf.RaggedTensorSpec([None, None], tf.int64),
-                                  tf.TensorSpec([2], tf.int64)])
+    @tf.function(
+        input_signature=[tf.RaggedTensorSpec([None, None], tf.int64), tf.TensorSpec([2], tf.int64)]
+    )
     def mask_ragged(self, ids, seed):
         return self._mask(ids, seed)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32),
-                                  tf.TensorSpec([2], tf.int64)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([2], tf.int64)]
+    )
     def mask_dense(self, ids, seed):
         out = self._mask(ids, seed)
         # Serving-friendly: selections padded to a fixed width, with weights.
         width = [None, MAX_SELECTIONS]
-        return {"masked_ids": out["masked_ids"],
-                "positions": out["positions"].to_tensor(shape=width),
-                "labels": out["labels"].to_tensor(shape=width),
-                "weights": tf.sequence_mask(out["positions"].row_lengths(), MAX_SELECTIONS,
-                                            dtype=tf.float32)}
+        return {
+            "masked_ids": out["masked_ids"],
+            "positions": out["positions"].to_tensor(shape=width),
+            "labels": out["labels"].to_tensor(shape=width),
+            "weights": tf.sequence_mask(
+                out["positions"].row_lengths(), MAX_SELECTIONS, dtype=tf.float32
+            ),
+        }
 
 
 def _reference(masker):
@@ -82,14 +91,19 @@ def _reference(masker):
 
 
 def _keras_model():
-    from tf_mlm.layers import MaskedLMMaskGenerator  # pylint: disable=import-outside-toplevel
-    import keras  # pylint: disable=import-outside-toplevel
+    import keras
+
+    from tf_mlm.layers import MaskedLMMaskGenerator
 
     inputs = keras.Input(shape=(None,), dtype="int32")
     outputs = MaskedLMMaskGenerator(
-        vocabulary_size=VOCAB, mask_selection_rate=0.5, mask_token_id=MASK_TOKEN,
-        mask_selection_length=MAX_SELECTIONS, unselectable_token_ids=[0, 101, 102],
-        seed=42)(inputs)
+        vocabulary_size=VOCAB,
+        mask_selection_rate=0.5,
+        mask_token_id=MASK_TOKEN,
+        mask_selection_length=MAX_SELECTIONS,
+        unselectable_token_ids=[0, 101, 102],
+        seed=42,
+    )(inputs)
     return keras.Model(inputs, outputs)
 
 
@@ -100,11 +114,13 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     masker = Masker()
     path = str(root / "masker")
-    tf.saved_model.save(masker, path, signatures={
-        "serving_default": masker.mask_dense, "mask_ragged": masker.mask_ragged})
+    tf.saved_model.save(
+        masker,
+        path,
+        signatures={"serving_default": masker.mask_dense, "mask_ragged": masker.mask_ragged},
+    )
     reference = _reference(masker)
-    jobs = {how: ([how, path], reference)
-            for how in ("bare", "import", "import_and_register")}
+    jobs = {how: ([how, path], reference) for how in ("bare", "import", "import_and_register")}
     jobs["load_op_library"] = (["load_op_library", path, LIBRARY_PATH], reference)
     model = _keras_model()
     keras_path = str(root / "keras_masker")
@@ -115,8 +131,14 @@ def exported(tmp_path_factory):
     try:
         for how, (args, _) in jobs.items():
             procs[how] = subprocess.Popen(
-                [spu.PYTHON, SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, env=spu.child_env(), cwd=str(root), start_new_session=True)
+                [spu.PYTHON, SCRIPT, *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=spu.child_env(),
+                cwd=str(root),
+                start_new_session=True,
+            )
         results = {}
         for how, proc in procs.items():
             out, err = proc.communicate(timeout=CHILD_TIMEOUT)
@@ -151,8 +173,10 @@ def test_stateless_masks_before_saving_are_reproducible_and_baked_in():
     c = masker.mask_ragged(ids, tf.constant([2, 1], tf.int64))
     assert a["positions"].to_list() == b["positions"].to_list()
     assert a["masked_ids"].to_list() == b["masked_ids"].to_list()
-    assert (a["positions"].to_list(), a["masked_ids"].to_list()) != \
-        (c["positions"].to_list(), c["masked_ids"].to_list())
+    assert (a["positions"].to_list(), a["masked_ids"].to_list()) != (
+        c["positions"].to_list(),
+        c["masked_ids"].to_list(),
+    )
 
 
 def test_reference_outputs_use_the_baked_in_configuration(exported):
@@ -161,8 +185,11 @@ def test_reference_outputs_use_the_baked_in_configuration(exported):
         rows = per_seed["ragged_fn"]["positions"]["ragged"]
         # selection_rate 0.5 of the selectable tokens, at most MAX_SELECTIONS.
         assert [len(r) for r in rows] == [3, 1, 0, MAX_SELECTIONS]
-    assert any(MASK_TOKEN in row for per_seed in reference
-               for row in per_seed["ragged_fn"]["masked_ids"]["ragged"])
+    assert any(
+        MASK_TOKEN in row
+        for per_seed in reference
+        for row in per_seed["ragged_fn"]["masked_ids"]["ragged"]
+    )
 
 
 def test_fresh_process_importing_tf_mlm_gives_the_same_outputs(exported):

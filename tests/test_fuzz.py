@@ -45,21 +45,34 @@ ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "tests" / "fuzz"
 CORPUS = FUZZ / "corpus" / "core"
 REGRESSIONS = FUZZ / "regressions"
-FUZZ_FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=fuzzer,address,undefined",
-              "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", f"-I{ROOT}"]
+FUZZ_FLAGS = [
+    "-std=c++17",
+    "-O1",
+    "-g",
+    "-fsanitize=fuzzer,address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+    f"-I{ROOT}",
+]
 CLEAN_ERRORS = {"InvalidArgumentError", "ValueError", "TypeError"}
 
 
 def _clang() -> str | None:
-    for name in (os.environ.get("TF_MLM_CLANG"), "clang++", "clang++-16", "clang++-15",
-                 "clang++-14"):
+    for name in (
+        os.environ.get("TF_MLM_CLANG"),
+        "clang++",
+        "clang++-16",
+        "clang++-15",
+        "clang++-14",
+    ):
         if name and shutil.which(name):
             return shutil.which(name)
     return None
 
 
-def build_harness(compiler: str, source: Path, flags: list[str], name: str,
-                  libs: tuple = ()) -> Path:
+def build_harness(
+    compiler: str, source: Path, flags: list[str], name: str, libs: tuple = ()
+) -> Path:
     """Compiles `source` once per (compiler, flags, core sources); cached
     (tests/_build_cache.py)."""
     h = hashlib.sha256()
@@ -73,9 +86,12 @@ def build_harness(compiler: str, source: Path, flags: list[str], name: str,
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    proc = subprocess.run(["nice", "-n", "10", compiler, *flags, str(source), *libs, "-o",
-                           str(tmp)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        ["nice", "-n", "10", compiler, *flags, str(source), *libs, "-o", str(tmp)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if proc.returncode != 0:
         pytest.fail(f"compiling {source.name} failed:\n{proc.stderr[-6000:]}", pytrace=False)
     os.replace(tmp, out)
@@ -85,27 +101,47 @@ def build_harness(compiler: str, source: Path, flags: list[str], name: str,
 def _fuzzer_links(compiler: str) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "p.cc"
-        src.write_text('#include <cstdint>\n#include <cstddef>\nextern "C" int '
-                       'LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n')
-        return subprocess.run([compiler, "-fsanitize=fuzzer,address,undefined", str(src), "-o",
-                               str(Path(tmp) / "p")], capture_output=True).returncode == 0
+        src.write_text(
+            '#include <cstdint>\n#include <cstddef>\nextern "C" int '
+            "LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n"
+        )
+        return (
+            subprocess.run(
+                [
+                    compiler,
+                    "-fsanitize=fuzzer,address,undefined",
+                    str(src),
+                    "-o",
+                    str(Path(tmp) / "p"),
+                ],
+                capture_output=True,
+            ).returncode
+            == 0
+        )
 
 
 @pytest.fixture(scope="module")
 def core_fuzzer() -> Path:
     clang = _clang()
     if clang is None:
-        pytest.skip("clang++ not found: the libFuzzer harness needs clang (Debian: "
-                    "apt-get install clang libclang-rt-14-dev)")
+        pytest.skip(
+            "clang++ not found: the libFuzzer harness needs clang (Debian: "
+            "apt-get install clang libclang-rt-14-dev)"
+        )
     if not _fuzzer_links(clang):
-        pytest.skip(f"{clang} cannot link -fsanitize=fuzzer,address,undefined (Debian: "
-                    "apt-get install libclang-rt-14-dev)")
+        pytest.skip(
+            f"{clang} cannot link -fsanitize=fuzzer,address,undefined (Debian: "
+            "apt-get install libclang-rt-14-dev)"
+        )
     return build_harness(clang, FUZZ / "core_fuzzer.cc", FUZZ_FLAGS, "core_fuzzer")
 
 
 def _fuzzer_env() -> dict:
-    return dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    return dict(
+        os.environ,
+        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
+    )
 
 
 def test_corpus_and_regressions_committed():
@@ -115,8 +151,13 @@ def test_corpus_and_regressions_committed():
 
 def test_core_fuzzer_replays_corpus_and_regressions(core_fuzzer):
     inputs = sorted(CORPUS.iterdir()) + sorted(REGRESSIONS.iterdir())
-    proc = subprocess.run([str(core_fuzzer), *map(str, inputs)], capture_output=True, text=True,
-                          env=_fuzzer_env(), timeout=300)
+    proc = subprocess.run(
+        [str(core_fuzzer), *map(str, inputs)],
+        capture_output=True,
+        text=True,
+        env=_fuzzer_env(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-6000:]
     assert f"Executed {inputs[-1]}" in proc.stderr
 
@@ -127,15 +168,34 @@ def test_core_fuzzer_smoke(core_fuzzer, tmp_path):
     work = tmp_path / "corpus"
     shutil.copytree(CORPUS, work)
     proc = subprocess.run(
-        ["nice", "-n", "10", str(core_fuzzer), f"-max_total_time={seconds}", "-max_len=512",
-         "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1",
-         f"-artifact_prefix={tmp_path}/", str(work)],
-        capture_output=True, text=True, env=_fuzzer_env(), timeout=seconds + 300)
-    crashes = list(tmp_path.glob("crash-*")) + list(tmp_path.glob("timeout-*")) + list(
-        tmp_path.glob("leak-*")) + list(tmp_path.glob("oom-*"))
+        [
+            "nice",
+            "-n",
+            "10",
+            str(core_fuzzer),
+            f"-max_total_time={seconds}",
+            "-max_len=512",
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+            "-print_final_stats=1",
+            f"-artifact_prefix={tmp_path}/",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        env=_fuzzer_env(),
+        timeout=seconds + 300,
+    )
+    crashes = (
+        list(tmp_path.glob("crash-*"))
+        + list(tmp_path.glob("timeout-*"))
+        + list(tmp_path.glob("leak-*"))
+        + list(tmp_path.glob("oom-*"))
+    )
     assert proc.returncode == 0 and not crashes, (
         f"the core fuzzer found a failure; reproduce with:\n  {core_fuzzer} {crashes}\n"
-        + proc.stderr[-8000:])
+        + proc.stderr[-8000:]
+    )
     runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", proc.stderr)
     assert runs and int(runs.group(1)) > 1000, proc.stderr[-3000:]
 
@@ -145,25 +205,43 @@ def test_core_fuzzer_smoke(core_fuzzer, tmp_path):
 
 # Mostly plausible values (so that many calls are accepted and reach the
 # algorithms), sometimes edge cases.
-EXTREME_INTS = [-2**63, 2**63 - 1, -2**31, 2**31 - 1, 2**31, 2**32, 2**40]
+EXTREME_INTS = [-(2**63), 2**63 - 1, -(2**31), 2**31 - 1, 2**31, 2**32, 2**40]
 SPECIAL_RATES = [float("nan"), float("inf"), -float("inf"), -0.0, -1e-30, 1.0000001, 2.0, 1e30]
 INT = st.integers(0, 9).flatmap(
-    lambda k: st.sampled_from(EXTREME_INTS) if k == 0 else st.integers(-3, 12) if k == 1
-    else st.integers(1, 12))
+    lambda k: (
+        st.sampled_from(EXTREME_INTS)
+        if k == 0
+        else st.integers(-3, 12)
+        if k == 1
+        else st.integers(1, 12)
+    )
+)
 RATE = st.integers(0, 9).flatmap(
-    lambda k: st.sampled_from(SPECIAL_RATES) if k == 0 else st.floats(0, 1, width=32) if k == 1
-    else st.floats(0, 0.375, width=32))
+    lambda k: (
+        st.sampled_from(SPECIAL_RATES)
+        if k == 0
+        else st.floats(0, 1, width=32)
+        if k == 1
+        else st.floats(0, 0.375, width=32)
+    )
+)
 
 
 AXIS = st.integers(0, 4).flatmap(
-    lambda k: st.integers(-1, 4) | st.sampled_from([2**31 - 1, -2**31]) if k == 0
-    else st.integers(1, 3))
+    lambda k: (
+        st.integers(-1, 4) | st.sampled_from([2**31 - 1, -(2**31)]) if k == 0 else st.integers(1, 3)
+    )
+)
 
 
 def tensor(data, dtype, shape=None):
     data = list(np.asarray(data).ravel().tolist())
-    return {"t": "tensor", "dtype": dtype, "data": data,
-            "shape": [len(data)] if shape is None else shape}
+    return {
+        "t": "tensor",
+        "dtype": dtype,
+        "data": data,
+        "shape": [len(data)] if shape is None else shape,
+    }
 
 
 def py(v):
@@ -183,7 +261,7 @@ def scalar(draw, dtype, values):
         return tensor([], dtype)  # empty vector
     if kind == 2:
         return tensor([0.5], "float32", [])  # wrong dtype
-    if dtype.startswith("int") and not (-2**63 <= v < 2**63):
+    if dtype.startswith("int") and not (-(2**63) <= v < 2**63):
         v = 0
     return tensor([v], dtype, [])
 
@@ -212,10 +290,13 @@ def ragged(draw, id_dtype, split_dtype, rank=None):
                     level.pop()
                 else:
                     level[draw(st.integers(0, len(level) - 1))] = draw(
-                        st.integers(-limit - 1, limit) | st.integers(-3, 9))
+                        st.integers(-limit - 1, limit) | st.integers(-3, 9)
+                    )
     else:
-        levels = [draw(st.lists(st.integers(-limit - 1, limit) | st.integers(-2, 8), max_size=6))
-                  for _ in range(rank)]
+        levels = [
+            draw(st.lists(st.integers(-limit - 1, limit) | st.integers(-2, 8), max_size=6))
+            for _ in range(rank)
+        ]
         num_values = draw(st.integers(0, 8))
     values = draw(st.lists(st.integers(-5, 40), min_size=num_values, max_size=num_values))
     splits = [tensor(level, split_dtype) for level in levels]
@@ -243,8 +324,20 @@ def items_at(levels, num_values, level):
 
 @st.composite
 def op_case(draw):
-    op = draw(st.sampled_from(["mask", "mask_dense", "selectable", "select_items",
-                               "select_first_n", "choose", "gather", "scatter"]))
+    op = draw(
+        st.sampled_from(
+            [
+                "mask",
+                "mask_dense",
+                "selectable",
+                "select_items",
+                "select_first_n",
+                "choose",
+                "gather",
+                "scatter",
+            ]
+        )
+    )
     t = draw(st.sampled_from(["int32", "int64"]))
     s = draw(st.sampled_from(["int32", "int64"]))
     args = {}
@@ -253,54 +346,92 @@ def op_case(draw):
         args.update(values=values, row_splits=splits)
     if op in ("mask", "mask_dense", "selectable"):
         ids = draw(st.lists(st.integers(-3, 40), max_size=4))
-        args["unselectable_ids"] = (tensor(ids, t) if draw(st.integers(0, 15))
-                                    else tensor(ids + ids, t, [2, len(ids)]))
+        args["unselectable_ids"] = (
+            tensor(ids, t) if draw(st.integers(0, 15)) else tensor(ids + ids, t, [2, len(ids)])
+        )
         args["axis"] = py(draw(AXIS))
     if op in ("mask", "mask_dense"):
-        args.update(max_selections_per_row=draw(scalar("int64", INT)),
-                    selection_rate=draw(scalar("float32", RATE)),
-                    vocab_size=draw(scalar("int64", INT)), mask_token=draw(scalar("int64", INT)),
-                    mask_token_rate=draw(scalar("float32", RATE)),
-                    random_token_rate=draw(scalar("float32", RATE)), seed=seed_spec(draw),
-                    selection_mode=py(draw(st.sampled_from(["exact", "bernoulli"]))))
+        args.update(
+            max_selections_per_row=draw(scalar("int64", INT)),
+            selection_rate=draw(scalar("float32", RATE)),
+            vocab_size=draw(scalar("int64", INT)),
+            mask_token=draw(scalar("int64", INT)),
+            mask_token_rate=draw(scalar("float32", RATE)),
+            random_token_rate=draw(scalar("float32", RATE)),
+            seed=seed_spec(draw),
+            selection_mode=py(draw(st.sampled_from(["exact", "bernoulli"]))),
+        )
     if op == "mask_dense":
-        args["output_length"] = py(draw(st.integers(0, 6) | st.sampled_from(
-            [2**40, 2**62, 2**63 - 1])))
+        args["output_length"] = py(
+            draw(st.integers(0, 6) | st.sampled_from([2**40, 2**62, 2**63 - 1]))
+        )
     if op in ("select_items", "select_first_n"):
         _, splits, levels, nv = draw(ragged(t, s, rank=1))
         args.update(selectable=draw(bools(nv)), row_splits=splits["items"][0])
     if op == "select_items":
-        args.update(max_selections_per_row=draw(scalar("int64", INT)),
-                    selection_rate=draw(scalar("float32", RATE)), seed=seed_spec(draw),
-                    selection_mode=py(draw(st.sampled_from(["exact", "bernoulli"]))))
+        args.update(
+            max_selections_per_row=draw(scalar("int64", INT)),
+            selection_rate=draw(scalar("float32", RATE)),
+            seed=seed_spec(draw),
+            selection_mode=py(draw(st.sampled_from(["exact", "bernoulli"]))),
+        )
     if op == "select_first_n":
         args.update(num_to_select=draw(scalar("int64", INT)), reverse=py(draw(st.booleans())))
     if op == "choose":
         ids, splits, levels, nv = draw(ragged(t, s, rank=1))
-        args.update(ids=ids, row_splits=splits["items"][0],
-                    vocab_size=draw(scalar("int64", INT)), mask_token=draw(scalar("int64", INT)),
-                    mask_token_rate=draw(scalar("float32", RATE)),
-                    random_token_rate=draw(scalar("float32", RATE)), seed=seed_spec(draw))
+        args.update(
+            ids=ids,
+            row_splits=splits["items"][0],
+            vocab_size=draw(scalar("int64", INT)),
+            mask_token=draw(scalar("int64", INT)),
+            mask_token_rate=draw(scalar("float32", RATE)),
+            random_token_rate=draw(scalar("float32", RATE)),
+            seed=seed_spec(draw),
+        )
     if op == "gather":
         level = draw(AXIS)
-        args.update(selected=draw(bools(items_at(levels, nv, min(max(level, 1), len(levels))))),
-                    mask_level=py(level))
+        args.update(
+            selected=draw(bools(items_at(levels, nv, min(max(level, 1), len(levels))))),
+            mask_level=py(level),
+        )
     if op == "scatter":
         p = draw(st.sampled_from(["int32", "int64"]))
         _, psplits, plevels, pn = draw(ragged(p, s, rank=1))
-        args.update(masked_positions=tensor(draw(st.lists(st.integers(-2, 9) | INT.filter(
-                        lambda v: p == "int64" or -2**31 <= v < 2**31),
-                        min_size=pn, max_size=pn)), p),
-                    masked_positions_row_splits=psplits["items"][0],
-                    new_ids=tensor(draw(st.lists(st.integers(-5, 40), min_size=pn,
-                                                 max_size=pn + draw(st.integers(0, 1)))), t))
+        args.update(
+            masked_positions=tensor(
+                draw(
+                    st.lists(
+                        st.integers(-2, 9)
+                        | INT.filter(lambda v: p == "int64" or -(2**31) <= v < 2**31),
+                        min_size=pn,
+                        max_size=pn,
+                    )
+                ),
+                p,
+            ),
+            masked_positions_row_splits=psplits["items"][0],
+            new_ids=tensor(
+                draw(
+                    st.lists(
+                        st.integers(-5, 40), min_size=pn, max_size=pn + draw(st.integers(0, 1))
+                    )
+                ),
+                t,
+            ),
+        )
     if draw(st.integers(0, 25)) == 0:  # a wrong dtype somewhere
         key = draw(st.sampled_from(sorted(k for k, v in args.items() if v["t"] == "tensor")))
         args[key] = tensor(np.zeros(2).tolist(), "float32")
-    name = {"mask": "tfmlm_mask_language_model", "mask_dense": "tfmlm_mask_language_model_dense",
-            "selectable": "tfmlm_selectable", "select_items": "tfmlm_select_items",
-            "select_first_n": "tfmlm_select_first_n", "choose": "tfmlm_choose_mask_values",
-            "gather": "tfmlm_gather_masked", "scatter": "tfmlm_scatter_masked"}[op]
+    name = {
+        "mask": "tfmlm_mask_language_model",
+        "mask_dense": "tfmlm_mask_language_model_dense",
+        "selectable": "tfmlm_selectable",
+        "select_items": "tfmlm_select_items",
+        "select_first_n": "tfmlm_select_first_n",
+        "choose": "tfmlm_choose_mask_values",
+        "gather": "tfmlm_gather_masked",
+        "scatter": "tfmlm_scatter_masked",
+    }[op]
     return {"op": name, "args": args, "graph": draw(st.integers(0, 4)) == 0}
 
 
@@ -314,9 +445,14 @@ class OpChild:
 
     def start(self):
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, str(FUZZ / "tf_ops_child.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(FUZZ / "tf_ops_child.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            cwd=ROOT,
+        )
         assert json.loads(self.proc.stdout.readline()).get("ready"), self._tail()
 
     def _tail(self) -> str:
@@ -334,8 +470,11 @@ class OpChild:
                 status = self.proc.wait()
                 tail = self._tail()
                 self.proc = None
-                pytest.fail(f"the op child died (exit status {status}) on case:\n"
-                            f"{json.dumps(case)}\n--- stderr tail ---\n{tail}", pytrace=False)
+                pytest.fail(
+                    f"the op child died (exit status {status}) on case:\n"
+                    f"{json.dumps(case)}\n--- stderr tail ---\n{tail}",
+                    pytrace=False,
+                )
             if line.startswith("{") and "outcome" in line:
                 return json.loads(line)
 
@@ -361,15 +500,18 @@ def _known_ops_and_params() -> dict:
         print(json.dumps({n: list(inspect.signature(getattr(ops, n)).parameters)
                           for n in dir(ops) if n.startswith("tfmlm_")}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 EXTRA_DEFAULTS = {  # inputs some ops gained later: their neutral values
-    "excluded_ids": tensor([], "int64"), "alias_prob": tensor([], "float32"),
-    "alias_index": tensor([], "int64")}
+    "excluded_ids": tensor([], "int64"),
+    "alias_prob": tensor([], "float32"),
+    "alias_index": tensor([], "int64"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -381,8 +523,9 @@ EXAMPLES = int(os.environ.get("TF_MLM_OP_FUZZ_EXAMPLES", "800"))
 SEEN: dict = {}
 
 
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 @given(case=op_case())
 def test_raw_ops_fuzz(op_params, op_child, case):
     params = op_params[case["op"]]
@@ -398,7 +541,8 @@ def test_raw_ops_fuzz(op_params, op_child, case):
         outcome = "TypeError"
     SEEN[outcome] = SEEN.get(outcome, 0) + 1
     assert outcome in CLEAN_ERRORS | {"ok"}, (
-        f"{result['outcome']}: {result['msg']}\n  {json.dumps(case)}")
+        f"{result['outcome']}: {result['msg']}\n  {json.dumps(case)}"
+    )
 
 
 def test_raw_ops_fuzz_reached_both_sides():
@@ -412,10 +556,16 @@ def test_raw_ops_fuzz_reached_both_sides():
 # ---------------------------------------------------------------------------
 # Regression tests, one per bug found (see README.md, "Robustness and security").
 
+
 def _child(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
 
 
 def test_regression_gather_masked_non_canonical_bools():

@@ -14,8 +14,8 @@ import tensorflow as tf
 keras = pytest.importorskip("keras")
 scipy_stats = pytest.importorskip("scipy.stats")
 
-from tf_mlm.layers import MaskedLMMaskGenerator  # noqa: E402
 from tests import _stats  # noqa: E402
+from tf_mlm.layers import MaskedLMMaskGenerator  # noqa: E402
 
 try:
     import keras_hub
@@ -23,8 +23,10 @@ except ImportError:  # side-by-side tests need it
     keras_hub = None
 
 needs_keras_hub = pytest.mark.skipif(keras_hub is None, reason="keras_hub is not installed")
-tf_backend_only = pytest.mark.skipif(keras.config.backend() != "tensorflow",
-                                     reason="eager TF-path tests need KERAS_BACKEND=tensorflow")
+tf_backend_only = pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="eager TF-path tests need KERAS_BACKEND=tensorflow",
+)
 OUT_KEYS = ("token_ids", "mask_positions", "mask_ids", "mask_weights")
 
 
@@ -100,10 +102,14 @@ BATCH = [[1, 4, 5, 6, 2, 7, 8, 2, 0, 0], [1, 4, 5, 2, 6, 7, 8, 9, 2, 0]]
 @pytest.mark.parametrize("mode", ["eager", "tf.function", "tf.data"])
 def test_docs_example_basic_usage(mode):
     # keras_hub's first example: a single sequence and a ragged batch.
-    masker = MaskedLMMaskGenerator(vocabulary_size=10, mask_selection_rate=0.2,
-                                   mask_token_id=0, mask_selection_length=5)
-    run = {"eager": lambda x: masker(x), "tf.function": lambda x: run_tf_function(masker, x),
-           "tf.data": lambda x: run_tf_data(masker, x)}[mode]
+    masker = MaskedLMMaskGenerator(
+        vocabulary_size=10, mask_selection_rate=0.2, mask_token_id=0, mask_selection_length=5
+    )
+    run = {
+        "eager": lambda x: masker(x),
+        "tf.function": lambda x: run_tf_function(masker, x),
+        "tf.data": lambda x: run_tf_data(masker, x),
+    }[mode]
     single = [1, 2, 3, 4, 5]
     out = run(single if mode == "eager" else tf.constant(single))
     assert out["token_ids"].shape == [5]
@@ -124,9 +130,13 @@ def test_docs_example_basic_usage(mode):
 def test_docs_example_special_tokens(mode):
     # keras_hub's second example: [CLS]/[SEP]/padding are never selected.
     pad_id, cls_id, sep_id, mask_id = 0, 1, 2, 3
-    masker = MaskedLMMaskGenerator(vocabulary_size=10, mask_selection_rate=0.2,
-                                   mask_selection_length=5, mask_token_id=mask_id,
-                                   unselectable_token_ids=[cls_id, sep_id, pad_id])
+    masker = MaskedLMMaskGenerator(
+        vocabulary_size=10,
+        mask_selection_rate=0.2,
+        mask_selection_length=5,
+        mask_token_id=mask_id,
+        unselectable_token_ids=[cls_id, sep_id, pad_id],
+    )
     for _ in range(20):
         out = masker(BATCH) if mode == "eager" else run_tf_data(masker, tf.constant(BATCH))
         assert out["token_ids"].shape == [2, 10]
@@ -137,8 +147,9 @@ def test_docs_example_special_tokens(mode):
 @tf_backend_only
 @pytest.mark.parametrize("length", [None, 3])
 def test_input_kinds(length):
-    masker = make(mask_selection_length=length, unselectable_token_ids=[0, 1, 2],
-                  mask_selection_rate=0.5)
+    masker = make(
+        mask_selection_length=length, unselectable_token_ids=[0, 1, 2], mask_selection_rate=0.5
+    )
     ragged_rows = [[1, 11, 12, 13, 2], [1, 14, 2], [], [15]]
     cases = [
         (BATCH, tf.Tensor, "int32"),
@@ -165,8 +176,9 @@ def test_input_kinds(length):
 
 @tf_backend_only
 def test_ragged_int32_row_splits_give_int32_positions():
-    x = tf.RaggedTensor.from_row_splits(tf.constant([5, 6, 7, 8, 9], tf.int64),
-                                        tf.constant([0, 2, 5], tf.int32))
+    x = tf.RaggedTensor.from_row_splits(
+        tf.constant([5, 6, 7, 8, 9], tf.int64), tf.constant([0, 2, 5], tf.int32)
+    )
     for length in (None, 4):
         out = make(mask_selection_length=length, mask_selection_rate=1.0)(x)
         assert out["mask_positions"].dtype == tf.int32
@@ -207,14 +219,14 @@ def test_selection_length_caps_and_pads():
 
 def test_padding_is_written_by_the_kernel():
     masker = make(mask_selection_length=8)
-    graph = tf.function(masker).get_concrete_function(
-        tf.TensorSpec([None, None], tf.int32)).graph
+    graph = tf.function(masker).get_concrete_function(tf.TensorSpec([None, None], tf.int32)).graph
     op_types = {op.type for op in graph.get_operations()}
     assert "TFMLM>MaskLanguageModelDense" in op_types
     assert not {t for t in op_types if "ToTensor" in t or "RaggedTensorTo" in t}
 
 
 # ----------------------------------------------------------- dtype policy
+
 
 @tf_backend_only
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
@@ -239,39 +251,51 @@ def test_mixed_precision_policy():
 
 # --------------------------------------------------------------- errors
 
+
 def test_mask_token_id_out_of_vocabulary():
-    with pytest.raises(ValueError, match=r"^Mask token id should be .*mask_token_id=10 "
-                                         r"\(vocabulary_size=10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Mask token id should be .*mask_token_id=10 "
+        r"\(vocabulary_size=10\)",
+    ):
         MaskedLMMaskGenerator(vocabulary_size=10, mask_selection_rate=0.2, mask_token_id=10)
     # keras_hub checks only the upper bound; a negative id is written as given.
-    masker = MaskedLMMaskGenerator(vocabulary_size=10, mask_selection_rate=1.0, mask_token_id=-1,
-                                   mask_token_rate=1.0, random_token_rate=0.0)
+    masker = MaskedLMMaskGenerator(
+        vocabulary_size=10,
+        mask_selection_rate=1.0,
+        mask_token_id=-1,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+    )
     assert py(masker([[4, 5]])["token_ids"]) == [[-1, -1]]
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(vocabulary_size=0), ValueError, "vocabulary_size"),
-    (dict(vocabulary_size=10.5), ValueError, "vocabulary_size"),
-    (dict(vocabulary_size=None), TypeError, "vocabulary_size"),
-    (dict(mask_token_id=None), TypeError, "mask_token_id"),
-    (dict(mask_token_id=2.5), ValueError, "mask_token_id"),
-    (dict(mask_token_id="3"), TypeError, "mask_token_id"),
-    (dict(mask_selection_rate=-0.5), ValueError, "mask_selection_rate"),
-    (dict(mask_selection_rate=float("inf")), ValueError, "mask_selection_rate"),
-    (dict(mask_selection_rate=None), TypeError, "mask_selection_rate"),
-    (dict(mask_selection_rate=float("nan")), ValueError, "mask_selection_rate"),
-    (dict(mask_token_rate=-0.1), ValueError, "mask_token_rate"),
-    (dict(random_token_rate=2), ValueError, "random_token_rate"),
-    (dict(mask_token_rate=0.8, random_token_rate=0.3), ValueError, "<= 1"),
-    (dict(mask_selection_length=-1), ValueError, "mask_selection_length"),
-    (dict(mask_selection_length=2.5), ValueError, "mask_selection_length"),
-    (dict(mask_selection_length="2"), TypeError, "mask_selection_length"),
-    (dict(unselectable_token_ids=5), TypeError, "unselectable_token_ids"),
-    (dict(unselectable_token_ids=["a"]), TypeError, "unselectable_token_ids"),
-    (dict(seed="x"), TypeError, "seed"),
-    (dict(seed=[1, 2, 3]), TypeError, "seed"),
-    (dict(seed=2**64), ValueError, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(vocabulary_size=0), ValueError, "vocabulary_size"),
+        (dict(vocabulary_size=10.5), ValueError, "vocabulary_size"),
+        (dict(vocabulary_size=None), TypeError, "vocabulary_size"),
+        (dict(mask_token_id=None), TypeError, "mask_token_id"),
+        (dict(mask_token_id=2.5), ValueError, "mask_token_id"),
+        (dict(mask_token_id="3"), TypeError, "mask_token_id"),
+        (dict(mask_selection_rate=-0.5), ValueError, "mask_selection_rate"),
+        (dict(mask_selection_rate=float("inf")), ValueError, "mask_selection_rate"),
+        (dict(mask_selection_rate=None), TypeError, "mask_selection_rate"),
+        (dict(mask_selection_rate=float("nan")), ValueError, "mask_selection_rate"),
+        (dict(mask_token_rate=-0.1), ValueError, "mask_token_rate"),
+        (dict(random_token_rate=2), ValueError, "random_token_rate"),
+        (dict(mask_token_rate=0.8, random_token_rate=0.3), ValueError, "<= 1"),
+        (dict(mask_selection_length=-1), ValueError, "mask_selection_length"),
+        (dict(mask_selection_length=2.5), ValueError, "mask_selection_length"),
+        (dict(mask_selection_length="2"), TypeError, "mask_selection_length"),
+        (dict(unselectable_token_ids=5), TypeError, "unselectable_token_ids"),
+        (dict(unselectable_token_ids=["a"]), TypeError, "unselectable_token_ids"),
+        (dict(seed="x"), TypeError, "seed"),
+        (dict(seed=[1, 2, 3]), TypeError, "seed"),
+        (dict(seed=2**64), ValueError, "seed"),
+    ],
+)
 def test_invalid_arguments(kwargs, error, match):
     args = dict(vocabulary_size=100, mask_selection_rate=0.2, mask_token_id=3)
     args.update(kwargs)
@@ -280,14 +304,17 @@ def test_invalid_arguments(kwargs, error, match):
 
 
 @tf_backend_only
-@pytest.mark.parametrize("x, error, match", [
-    (np.ones([2, 3], np.float32), TypeError, "int32 or int64"),
-    (tf.ones([2, 2, 2], tf.int32), ValueError, "rank"),
-    (tf.ragged.constant([[[1], [2, 3]]]), ValueError, r"\[batch, \(tokens\)\]"),
-    ([["a", "b"]], TypeError, "integer"),
-    ("hello", TypeError, "token ids"),
-    (5, ValueError, "rank"),
-])
+@pytest.mark.parametrize(
+    "x, error, match",
+    [
+        (np.ones([2, 3], np.float32), TypeError, "int32 or int64"),
+        (tf.ones([2, 2, 2], tf.int32), ValueError, "rank"),
+        (tf.ragged.constant([[[1], [2, 3]]]), ValueError, r"\[batch, \(tokens\)\]"),
+        ([["a", "b"]], TypeError, "integer"),
+        ("hello", TypeError, "token ids"),
+        (5, ValueError, "rank"),
+    ],
+)
 def test_invalid_inputs(x, error, match):
     with pytest.raises(error, match=match):
         make()(x)
@@ -295,9 +322,15 @@ def test_invalid_inputs(x, error, match):
 
 # -------------------------------------------------- config, serialization
 
+
 def test_config_round_trip():
-    masker = make(mask_selection_length=7, unselectable_token_ids=[0, 101, 102],
-                  mask_token_rate=0.7, random_token_rate=0.2, name="masker")
+    masker = make(
+        mask_selection_length=7,
+        unselectable_token_ids=[0, 101, 102],
+        mask_token_rate=0.7,
+        random_token_rate=0.2,
+        name="masker",
+    )
     config = masker.get_config()
     assert "seed" not in config
     clone = MaskedLMMaskGenerator.from_config(config)
@@ -305,8 +338,9 @@ def test_config_round_trip():
     assert json.loads(json.dumps(config)) == config
     seeded = make(seed=(3, 4))
     assert seeded.get_config()["seed"] == [3, 4]
-    assert MaskedLMMaskGenerator.from_config(seeded.get_config()).get_config() == \
-        seeded.get_config()
+    assert (
+        MaskedLMMaskGenerator.from_config(seeded.get_config()).get_config() == seeded.get_config()
+    )
 
 
 @needs_keras_hub
@@ -314,9 +348,15 @@ def test_config_keys_match_keras_hub_and_load_either_way():
     ours = make(mask_selection_length=5).get_config()
     theirs = make_keras_hub(mask_selection_length=5).get_config()
     assert set(ours) == set(theirs)
-    for key in ("vocabulary_size", "mask_selection_rate", "mask_selection_length",
-                "unselectable_token_ids", "mask_token_id", "mask_token_rate",
-                "random_token_rate"):
+    for key in (
+        "vocabulary_size",
+        "mask_selection_rate",
+        "mask_selection_length",
+        "unselectable_token_ids",
+        "mask_token_id",
+        "mask_token_rate",
+        "random_token_rate",
+    ):
         assert ours[key] == theirs[key]
     # A keras_hub config builds our layer, and (without a seed) vice versa.
     assert MaskedLMMaskGenerator.from_config(theirs).mask_selection_length == 5
@@ -330,26 +370,32 @@ def test_keras_serialization_round_trip():
     clone = keras.saving.deserialize_keras_object(json.loads(json.dumps(blob)))
     assert type(clone) is MaskedLMMaskGenerator
     assert clone.get_config() == masker.get_config()
-    assert keras.saving.get_registered_object("tf_mlm>MaskedLMMaskGenerator") is \
-        MaskedLMMaskGenerator
+    assert (
+        keras.saving.get_registered_object("tf_mlm>MaskedLMMaskGenerator") is MaskedLMMaskGenerator
+    )
     x = [[5, 6, 7, 8, 9, 10, 11]]
     assert py(clone(x)["token_ids"]) == py(masker(x)["token_ids"])
 
 
 # ------------------------------------------------------ tf.data and models
 
+
 @pytest.mark.parametrize("length", [None, 6])
 def test_tf_data_pipeline(length):
-    masker = make(mask_selection_length=length, unselectable_token_ids=[0, 1, 2],
-                  mask_selection_rate=0.3)
+    masker = make(
+        mask_selection_length=length, unselectable_token_ids=[0, 1, 2], mask_selection_rate=0.3
+    )
     rows = [[1] + list(range(10, 10 + n)) + [2] for n in range(1, 30)]
     dense = tf.ragged.constant(rows).to_tensor()
-    ds = tf.data.Dataset.from_tensor_slices(dense).batch(8).map(
-        masker, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = (
+        tf.data.Dataset.from_tensor_slices(dense)
+        .batch(8)
+        .map(masker, num_parallel_calls=tf.data.AUTOTUNE)
+    )
     seen = 0
     for batch in ds:
         n = batch["token_ids"].shape[0]
-        check_contract(py(dense[seen:seen + n]), batch, masker)
+        check_contract(py(dense[seen : seen + n]), batch, masker)
         seen += n
     assert seen == len(rows)
     # Ragged batches, and per-example masking before batching.
@@ -383,14 +429,19 @@ def test_functional_model(tmp_path):
 
 # ------------------------------------------------------------------ seeds
 
+
 @tf_backend_only
 @pytest.mark.parametrize("length", [None, 10])
 def test_stateless_seed_is_reproducible_everywhere(length):
     x = np.arange(5, 69, dtype=np.int32).reshape([2, 32])
     masker = make(mask_selection_length=length, seed=1234)
-    runs = [masker(x), masker(x), run_tf_function(masker, tf.constant(x)),
-            run_tf_data(masker, tf.constant(x)),
-            make(mask_selection_length=length, seed=(1234, 0))(x)]
+    runs = [
+        masker(x),
+        masker(x),
+        run_tf_function(masker, tf.constant(x)),
+        run_tf_data(masker, tf.constant(x)),
+        make(mask_selection_length=length, seed=(1234, 0))(x),
+    ]
     for out in runs[1:]:
         for key in OUT_KEYS:
             assert py(out[key]) == py(runs[0][key])
@@ -401,8 +452,12 @@ def test_stateless_seed_is_reproducible_everywhere(length):
 def test_call_time_seed_in_tf_data():
     masker = make(mask_selection_length=10)
     x = tf.constant(np.arange(5, 69, dtype=np.int32).reshape([2, 32]))
-    ds = tf.data.Dataset.from_tensors(x).repeat(3).enumerate().map(
-        lambda i, t: masker(t, seed=tf.stack([tf.constant(99, tf.int64), i])))
+    ds = (
+        tf.data.Dataset.from_tensors(x)
+        .repeat(3)
+        .enumerate()
+        .map(lambda i, t: masker(t, seed=tf.stack([tf.constant(99, tf.int64), i])))
+    )
     first = [py(e["mask_positions"]) for e in ds]
     second = [py(e["mask_positions"]) for e in ds]
     assert first == second  # reproducible
@@ -427,7 +482,7 @@ def test_numpy_path_equals_tf_path_for_a_seed(length):
     masker = make(mask_selection_length=length, seed=(8, 9), unselectable_token_ids=[0, 1])
     for x in (BATCH, [[5, 6, 7, 8, 9, 10, 1], [11, 12]], [5, 6, 7, 8, 9, 10, 11, 12]):
         tf_out = masker(x)
-        np_out = masker._call_numpy(x, None)  # pylint: disable=protected-access
+        np_out = masker._call_numpy(x, None)
         for key in OUT_KEYS:
             assert py(tf_out[key]) == py(np_out[key]), key
             if not isinstance(np_out[key], list):
@@ -436,13 +491,15 @@ def test_numpy_path_equals_tf_path_for_a_seed(length):
 
 # ---------------------------------------------- side by side with keras_hub
 
+
 def _side_by_side_inputs():
     return {
         "dense-int32": tf.constant(BATCH, tf.int32),
         "dense-int64": tf.constant(BATCH, tf.int64),
         "ragged-int32": tf.ragged.constant([[1, 4, 5, 2], [1, 6, 7, 8, 9, 2], []], tf.int32),
         "ragged-int64-splits32": tf.RaggedTensor.from_row_splits(
-            tf.constant([1, 4, 5, 2, 1, 6, 7, 2], tf.int64), tf.constant([0, 4, 8], tf.int32)),
+            tf.constant([1, 4, 5, 2, 1, 6, 7, 2], tf.int64), tf.constant([0, 4, 8], tf.int32)
+        ),
         "unbatched": tf.constant([1, 4, 5, 6, 7, 2, 0, 0], tf.int32),
     }
 
@@ -452,10 +509,13 @@ def _static_specs(layer, x):
     input_spec = tf.type_spec_from_value(x)
     if isinstance(input_spec, tf.TensorSpec):  # unknown batch size, like a pipeline
         input_spec = tf.TensorSpec([None] * x.shape.rank, x.dtype)
-    traced = tf.function(layer).get_concrete_function(
-        input_spec).structured_outputs
-    from_function = {k: tf.type_spec_from_value(v) if isinstance(v, tf.RaggedTensor)
-                     else tf.TensorSpec(v.shape, v.dtype) for k, v in traced.items()}
+    traced = tf.function(layer).get_concrete_function(input_spec).structured_outputs
+    from_function = {
+        k: tf.type_spec_from_value(v)
+        if isinstance(v, tf.RaggedTensor)
+        else tf.TensorSpec(v.shape, v.dtype)
+        for k, v in traced.items()
+    }
     from_data = tf.data.Dataset.from_tensors(x).map(layer).element_spec
     return from_function, from_data
 
@@ -465,8 +525,9 @@ def _static_specs(layer, x):
 @pytest.mark.parametrize("name", sorted(_side_by_side_inputs()))
 def test_structure_shapes_dtypes_match_keras_hub(name, length):
     x = _side_by_side_inputs()[name]
-    kwargs = dict(mask_selection_length=length, unselectable_token_ids=[0, 1, 2],
-                  mask_selection_rate=0.4)
+    kwargs = dict(
+        mask_selection_length=length, unselectable_token_ids=[0, 1, 2], mask_selection_rate=0.4
+    )
     for a, b in zip(_static_specs(make(**kwargs), x), _static_specs(make_keras_hub(**kwargs), x)):
         assert set(a) == set(b) == set(OUT_KEYS)
         for key in OUT_KEYS:
@@ -479,11 +540,14 @@ def test_structure_shapes_dtypes_match_keras_hub(name, length):
 
 
 @needs_keras_hub
-@pytest.mark.parametrize("rates", [
-    dict(mask_selection_rate=1.0, mask_token_rate=1.0, random_token_rate=0.0),
-    dict(mask_selection_rate=1.0, mask_token_rate=0.0, random_token_rate=0.0),
-    dict(mask_selection_rate=0.0, mask_token_rate=0.8, random_token_rate=0.1),
-])
+@pytest.mark.parametrize(
+    "rates",
+    [
+        dict(mask_selection_rate=1.0, mask_token_rate=1.0, random_token_rate=0.0),
+        dict(mask_selection_rate=1.0, mask_token_rate=0.0, random_token_rate=0.0),
+        dict(mask_selection_rate=0.0, mask_token_rate=0.8, random_token_rate=0.1),
+    ],
+)
 @pytest.mark.parametrize("length", [None, 8])
 @pytest.mark.parametrize("name", sorted(_side_by_side_inputs()))
 def test_equal_outputs_without_randomness(name, length, rates):
@@ -501,8 +565,13 @@ def test_equal_outputs_without_randomness(name, length, rates):
 def test_equal_values_eagerly_without_randomness(length):
     # keras_hub's eager calls run its pure-Python path (int32, lists for
     # ragged data); values agree with ours.
-    kwargs = dict(mask_selection_length=length, unselectable_token_ids=[0, 1, 2],
-                  mask_selection_rate=1.0, mask_token_rate=1.0, random_token_rate=0.0)
+    kwargs = dict(
+        mask_selection_length=length,
+        unselectable_token_ids=[0, 1, 2],
+        mask_selection_rate=1.0,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+    )
     ours, theirs = make(**kwargs), make_keras_hub(**kwargs)
     for x in (BATCH, [[1, 4, 5, 2], [1, 6, 7, 8, 9, 2]], [1, 4, 5, 6, 2]):
         a, b = ours(x), theirs(x)
@@ -541,8 +610,10 @@ def test_selection_counts_equal_keras_hub_per_row():
         tf.random.set_seed(1)
         a = run_tf_data(make(**kwargs), x)
         b = run_tf_data(make_keras_hub(**kwargs), x)
-        count = lambda out: np.asarray(tf.reduce_sum(  # noqa: E731
-            tf.cast(out["mask_weights"], tf.int32), axis=-1))
+
+        def count(out):
+            return np.asarray(tf.reduce_sum(tf.cast(out["mask_weights"], tf.int32), axis=-1))
+
         assert np.array_equal(count(a), count(b))
         check_contract(rows, a, make(**kwargs))
 
@@ -593,18 +664,29 @@ def test_replacement_outcomes_match_keras_hub(length):
 def test_random_replacements_are_uniform_over_the_vocabulary():
     vocab = 50
     x = tf.constant(np.full([400, 25], 7, np.int32))
-    kwargs = dict(vocabulary_size=vocab, mask_token_id=3, mask_selection_rate=1.0,
-                  mask_token_rate=0.0, random_token_rate=1.0, unselectable_token_ids=[])
+    kwargs = dict(
+        vocabulary_size=vocab,
+        mask_token_id=3,
+        mask_selection_rate=1.0,
+        mask_token_rate=0.0,
+        random_token_rate=1.0,
+        unselectable_token_ids=[],
+    )
     tf.random.set_seed(5)
-    counts = [np.bincount(np.asarray(run_tf_data(layer, x)["token_ids"]).ravel(),
-                          minlength=vocab)
-              for layer in (make(**kwargs), make_keras_hub(**kwargs))]
+    counts = [
+        np.bincount(np.asarray(run_tf_data(layer, x)["token_ids"]).ravel(), minlength=vocab)
+        for layer in (make(**kwargs), make_keras_hub(**kwargs))
+    ]
     uniform = np.full(vocab, 1.0 / vocab)
     assert _chi2_gof(counts[0], uniform) > P_MIN
     assert _chi2_gof(counts[1], uniform) > P_MIN
     assert _chi2_same(counts[0], counts[1]) > P_MIN
-    assert _chi2_gof(counts[0], np.r_[[2.0 / vocab], np.full(vocab - 1, 1.0 - 2.0 / vocab)
-                                      / (vocab - 1)]) < P_MIN
+    assert (
+        _chi2_gof(
+            counts[0], np.r_[[2.0 / vocab], np.full(vocab - 1, 1.0 - 2.0 / vocab) / (vocab - 1)]
+        )
+        < P_MIN
+    )
 
 
 @needs_keras_hub
@@ -613,10 +695,13 @@ def test_cap_picks_a_uniform_subset_like_keras_hub():
     # marginal of each position is uniform.
     x = tf.constant(np.tile(np.arange(5, 17, dtype=np.int32), [3000, 1]))
     tf.random.set_seed(6)
-    counts = [np.bincount(np.asarray(run_tf_data(layer, x)["mask_positions"]).ravel(),
-                          minlength=12)
-              for layer in (make(mask_selection_rate=1.0, mask_selection_length=3),
-                            make_keras_hub(mask_selection_rate=1.0, mask_selection_length=3))]
+    counts = [
+        np.bincount(np.asarray(run_tf_data(layer, x)["mask_positions"]).ravel(), minlength=12)
+        for layer in (
+            make(mask_selection_rate=1.0, mask_selection_length=3),
+            make_keras_hub(mask_selection_rate=1.0, mask_selection_length=3),
+        )
+    ]
     uniform = np.full(12, 1.0 / 12)
     assert _chi2_gof(counts[0], uniform) > P_MIN
     assert _chi2_same(counts[0], counts[1]) > P_MIN
@@ -670,8 +755,12 @@ def masked_words(row, positions):
 
 
 def make_s(**kwargs):
-    args = dict(vocabulary_size=S_VOCAB, mask_selection_rate=0.15, mask_token_id=S_MASK,
-                unselectable_token_ids=S_SPECIAL)
+    args = dict(
+        vocabulary_size=S_VOCAB,
+        mask_selection_rate=0.15,
+        mask_token_id=S_MASK,
+        unselectable_token_ids=S_SPECIAL,
+    )
     args.update(kwargs)
     return MaskedLMMaskGenerator(**args)
 
@@ -698,8 +787,12 @@ def test_whole_word_masking_masks_whole_words():
     # The same masks as tf_mlm's rank-3 path on group_words' output.
     words = tf_mlm.group_words(x, S_TABLE)
     masked, positions, ids = tf_mlm.mask_language_model(
-        words, tf_mlm.RandomItemSelector(2**31 - 1, 0.3, S_SPECIAL),
-        tf_mlm.MaskValuesChooser(S_VOCAB, S_MASK), axis=1, seed=[1, 2])
+        words,
+        tf_mlm.RandomItemSelector(2**31 - 1, 0.3, S_SPECIAL),
+        tf_mlm.MaskValuesChooser(S_VOCAB, S_MASK),
+        axis=1,
+        seed=[1, 2],
+    )
     assert py(out["token_ids"]) == masked.to_list()
     assert py(out["mask_positions"]) == positions.to_list()
     assert py(out["mask_ids"]) == ids.to_list()
@@ -711,23 +804,31 @@ def test_whole_word_masking_with_a_selection_length():
     # word of a full row can be cut.
     length = 6
     rows = word_rows(1, pad_to=64)
-    masker = make_s(continuation_table=S_TABLE, mask_selection_rate=0.5,
-                    mask_selection_length=length, mask_token_rate=1.0, random_token_rate=0.0)
+    masker = make_s(
+        continuation_table=S_TABLE,
+        mask_selection_rate=0.5,
+        mask_selection_length=length,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+    )
     out = run_tf_function(masker, tf.constant(rows))
     assert out["mask_positions"].shape == (len(rows), length)
     new_rows = py(out["token_ids"])
     for row, new, pos in zip(rows, new_rows, real_positions(out)):
         assert len(pos) <= length
         whole, cut = masked_words(row, pos)
-        assert cut == 0 or (cut == 1 and len(pos) == length and
-                            pos[-1] + 1 < len(row) and S_TABLE[row[pos[-1] + 1]])
+        assert cut == 0 or (
+            cut == 1 and len(pos) == length and pos[-1] + 1 < len(row) and S_TABLE[row[pos[-1] + 1]]
+        )
         assert [i for i, t in enumerate(new) if t == S_MASK] == pos
 
 
 def test_span_masking_meets_the_budget_in_spans():
     rng = np.random.default_rng(2)
-    rows = [[int(t) for t in rng.integers(0, S_VOCAB, size=n)]  # 4% unselectable
-            for n in rng.integers(0, 200, 80)]
+    rows = [
+        [int(t) for t in rng.integers(0, S_VOCAB, size=n)]  # 4% unselectable
+        for n in rng.integers(0, 200, 80)
+    ]
     x = tf.ragged.constant(rows, tf.int32)
     for length in (None, 12):
         masker = make_s(span_p=0.2, mask_selection_length=length, seed=(3, 4))
@@ -739,24 +840,31 @@ def test_span_masking_meets_the_budget_in_spans():
             assert len(pos) == (budget if length is None else min(budget, length))
             assert not {row[i] for i in pos} & set(S_SPECIAL)
             starts = [p for p in pos if p - 1 not in pos]
-            runs += [next(i for i in range(s, len(row) + 1) if i not in pos) - s
-                     for s in starts]
+            runs += [next(i for i in range(s, len(row) + 1) if i not in pos) - s for s in starts]
         if length is None:  # spans, not tokens (those would give runs of about 1.2)
             assert np.mean(runs) > 2.5
         # The same masks as tf_mlm.SpanItemSelector.
         import tf_mlm
 
         masked, positions, _ = tf_mlm.mask_language_model(
-            x, tf_mlm.SpanItemSelector(length or 2**31 - 1, 0.15, S_SPECIAL, p=0.2),
-            tf_mlm.MaskValuesChooser(S_VOCAB, S_MASK), seed=[3, 4])
+            x,
+            tf_mlm.SpanItemSelector(length or 2**31 - 1, 0.15, S_SPECIAL, p=0.2),
+            tf_mlm.MaskValuesChooser(S_VOCAB, S_MASK),
+            seed=[3, 4],
+        )
         assert real_positions(out) == positions.to_list()
         assert py(out["token_ids"]) == masked.to_list()
 
 
 def test_span_masking_of_whole_words():
     rows = word_rows(3, rows=80, max_words=60)
-    masker = make_s(span_p=0.3, max_span_length=4, continuation_table=S_TABLE,
-                    mask_selection_rate=0.2, seed=(5, 6))
+    masker = make_s(
+        span_p=0.3,
+        max_span_length=4,
+        continuation_table=S_TABLE,
+        mask_selection_rate=0.2,
+        seed=(5, 6),
+    )
     out = run_tf_data(masker, tf.ragged.constant(rows))
     spans = 0
     for row, pos in zip(rows, real_positions(out)):
@@ -771,8 +879,14 @@ def test_span_masking_of_whole_words():
 def test_excluded_token_ids_are_never_drawn():
     excluded = S_SPECIAL + list(range(10, 60))
     x = tf.constant(np.full([300, 40], 70, np.int32))
-    masker = make_s(mask_selection_rate=1.0, mask_token_rate=0.0, random_token_rate=1.0,
-                    unselectable_token_ids=[], excluded_token_ids=excluded, seed=7)
+    masker = make_s(
+        mask_selection_rate=1.0,
+        mask_token_rate=0.0,
+        random_token_rate=1.0,
+        unselectable_token_ids=[],
+        excluded_token_ids=excluded,
+        seed=7,
+    )
     drawn = np.asarray(run_tf_function(masker, x)["token_ids"]).ravel()
     counts = np.bincount(drawn, minlength=S_VOCAB)
     assert counts[excluded].sum() == 0
@@ -784,11 +898,17 @@ def test_replacement_frequencies_are_followed():
     weights = np.random.default_rng(4).random(S_VOCAB) ** 2
     excluded = [5, 50, 99]
     x = tf.constant(np.full([400, 50], 70, np.int64))
-    masker = make_s(mask_selection_rate=1.0, mask_token_rate=0.0, random_token_rate=1.0,
-                    unselectable_token_ids=[], replacement_frequencies=weights,
-                    excluded_token_ids=excluded, mask_selection_length=50, seed=8)
-    counts = np.bincount(np.asarray(run_tf_data(masker, x)["token_ids"]).ravel(),
-                         minlength=S_VOCAB)
+    masker = make_s(
+        mask_selection_rate=1.0,
+        mask_token_rate=0.0,
+        random_token_rate=1.0,
+        unselectable_token_ids=[],
+        replacement_frequencies=weights,
+        excluded_token_ids=excluded,
+        mask_selection_length=50,
+        seed=8,
+    )
+    counts = np.bincount(np.asarray(run_tf_data(masker, x)["token_ids"]).ravel(), minlength=S_VOCAB)
     assert counts[excluded].sum() == 0
     expected = weights.copy()
     expected[excluded] = 0
@@ -804,30 +924,46 @@ STRATEGIES = {
     "word_spans": dict(span_p=0.4, max_span_length=3, continuation_table=S_TABLE),
     "excluded": dict(excluded_token_ids=S_SPECIAL + [20, 21]),
     "frequencies": dict(replacement_frequencies=np.arange(S_VOCAB) % 7),
-    "all": dict(span_p=0.3, continuation_table=S_TABLE, excluded_token_ids=[0, 1],
-                replacement_frequencies=np.arange(S_VOCAB) % 5),
+    "all": dict(
+        span_p=0.3,
+        continuation_table=S_TABLE,
+        excluded_token_ids=[0, 1],
+        replacement_frequencies=np.arange(S_VOCAB) % 5,
+    ),
 }
 
 
 @pytest.mark.parametrize("length", [None, 7])
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_strategies_numpy_path_equals_tf_path_for_a_seed(name, length):
-    masker = make_s(mask_selection_length=length, mask_selection_rate=0.4,
-                    mask_token_rate=0.4, random_token_rate=0.4, seed=(9, 10),
-                    **STRATEGIES[name])
+    masker = make_s(
+        mask_selection_length=length,
+        mask_selection_rate=0.4,
+        mask_token_rate=0.4,
+        random_token_rate=0.4,
+        seed=(9, 10),
+        **STRATEGIES[name],
+    )
     dense = word_rows(4, rows=12, max_words=12, pad_to=40)
     for x in (dense, word_rows(5, rows=12, max_words=12), dense[0]):
-        tf_out = run_tf_data(masker, tf.ragged.constant(x) if x is not dense and
-                             isinstance(x[0], list) else tf.constant(x))
-        np_out = masker._call_numpy(x, None)  # pylint: disable=protected-access
+        tf_out = run_tf_data(
+            masker,
+            tf.ragged.constant(x) if x is not dense and isinstance(x[0], list) else tf.constant(x),
+        )
+        np_out = masker._call_numpy(x, None)
         for key in OUT_KEYS:
             assert py(tf_out[key]) == py(np_out[key]), key
 
 
 def test_default_strategies_keep_the_keras_hub_config():
     config = make().get_config()
-    for key in ("continuation_table", "span_p", "max_span_length", "excluded_token_ids",
-                "replacement_frequencies"):
+    for key in (
+        "continuation_table",
+        "span_p",
+        "max_span_length",
+        "excluded_token_ids",
+        "replacement_frequencies",
+    ):
         assert key not in config
 
 
@@ -853,31 +989,37 @@ def test_strategies_config_round_trip():
         assert py(a[key]) == py(b[key])
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(continuation_table="abc"), TypeError, "continuation_table"),
-    (dict(continuation_table=[0.5] * 10), TypeError, "continuation_table"),
-    (dict(continuation_table=[2, 0, 1]), TypeError, "continuation_table"),
-    (dict(continuation_table=[[True]]), ValueError, "continuation_table"),
-    (dict(continuation_table=[]), ValueError, "continuation_table"),
-    (dict(continuation_table=[False] * 101), ValueError, "continuation_table.*101"),
-    (dict(span_p=0.0), ValueError, "span_p"),
-    (dict(span_p=1.5), ValueError, "span_p"),
-    (dict(span_p=float("nan")), ValueError, "span_p"),
-    (dict(span_p="0.2"), TypeError, "span_p"),
-    (dict(span_p=True), TypeError, "span_p"),
-    (dict(span_p=0.2, max_span_length=0), ValueError, "max_span_length"),
-    (dict(max_span_length=2.5), TypeError, "max_span_length"),
-    (dict(excluded_token_ids=3), TypeError, "excluded_token_ids"),
-    (dict(excluded_token_ids=[1.5]), TypeError, "excluded_token_ids"),
-    (dict(excluded_token_ids=list(range(100))), ValueError, "excluded_token_ids"),
-    (dict(replacement_frequencies=[1.0] * 99), ValueError, "vocabulary_size.*99"),
-    (dict(replacement_frequencies=np.ones([10, 10])), ValueError, "replacement_frequencies"),
-    (dict(replacement_frequencies=["a"] * 100), TypeError, "replacement_frequencies"),
-    (dict(replacement_frequencies=[-1.0] + [1.0] * 99), ValueError, "replacement_frequencies"),
-    (dict(replacement_frequencies=[0.0] * 100), ValueError, "replacement_frequencies"),
-    (dict(replacement_frequencies=[1.0] + [0.0] * 99, excluded_token_ids=[0]), ValueError,
-     "replacement_frequencies"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(continuation_table="abc"), TypeError, "continuation_table"),
+        (dict(continuation_table=[0.5] * 10), TypeError, "continuation_table"),
+        (dict(continuation_table=[2, 0, 1]), TypeError, "continuation_table"),
+        (dict(continuation_table=[[True]]), ValueError, "continuation_table"),
+        (dict(continuation_table=[]), ValueError, "continuation_table"),
+        (dict(continuation_table=[False] * 101), ValueError, "continuation_table.*101"),
+        (dict(span_p=0.0), ValueError, "span_p"),
+        (dict(span_p=1.5), ValueError, "span_p"),
+        (dict(span_p=float("nan")), ValueError, "span_p"),
+        (dict(span_p="0.2"), TypeError, "span_p"),
+        (dict(span_p=True), TypeError, "span_p"),
+        (dict(span_p=0.2, max_span_length=0), ValueError, "max_span_length"),
+        (dict(max_span_length=2.5), TypeError, "max_span_length"),
+        (dict(excluded_token_ids=3), TypeError, "excluded_token_ids"),
+        (dict(excluded_token_ids=[1.5]), TypeError, "excluded_token_ids"),
+        (dict(excluded_token_ids=list(range(100))), ValueError, "excluded_token_ids"),
+        (dict(replacement_frequencies=[1.0] * 99), ValueError, "vocabulary_size.*99"),
+        (dict(replacement_frequencies=np.ones([10, 10])), ValueError, "replacement_frequencies"),
+        (dict(replacement_frequencies=["a"] * 100), TypeError, "replacement_frequencies"),
+        (dict(replacement_frequencies=[-1.0] + [1.0] * 99), ValueError, "replacement_frequencies"),
+        (dict(replacement_frequencies=[0.0] * 100), ValueError, "replacement_frequencies"),
+        (
+            dict(replacement_frequencies=[1.0] + [0.0] * 99, excluded_token_ids=[0]),
+            ValueError,
+            "replacement_frequencies",
+        ),
+    ],
+)
 def test_invalid_strategy_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_s(**kwargs)
@@ -885,8 +1027,15 @@ def test_invalid_strategy_arguments(kwargs, error, match):
 
 # ----------------------------------------------------------------- imports
 
+
 def test_import_tf_mlm_does_not_import_keras():
-    code = ("import sys, tf_mlm; "
-            "assert 'keras' not in sys.modules and 'tf_mlm.layers' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
-                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    code = (
+        "import sys, tf_mlm; "
+        "assert 'keras' not in sys.modules and 'tf_mlm.layers' not in sys.modules"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        timeout=120,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )

@@ -23,13 +23,21 @@ pytestmark = pytest.mark.slow
 BATCH = [[1, 4, 5, 6, 2, 7, 8, 2, 0, 0], [1, 4, 5, 2, 6, 7, 8, 9, 2, 0]]
 RAGGED = [[1, 11, 12, 13, 14, 2], [1, 15, 2], [16]]
 SINGLE = [5, 6, 7, 8, 9, 10, 11, 12]
-KWARGS = dict(vocabulary_size=1000, mask_selection_rate=0.5, mask_token_id=103,
-              unselectable_token_ids=[0, 1, 2], seed=[8, 9])
+KWARGS = dict(
+    vocabulary_size=1000,
+    mask_selection_rate=0.5,
+    mask_token_id=103,
+    unselectable_token_ids=[0, 1, 2],
+    seed=[8, 9],
+)
 # All the masking strategies at once (tf_mlm extensions): whole words (ids
 # 5 and 6 continue a word), spans of them, excluded ids, replacement weights.
-STRATEGIES = dict(continuation_table=[5 <= i <= 6 for i in range(1000)], span_p=0.3,
-                  excluded_token_ids=[0, 1, 2, 103],
-                  replacement_frequencies=[float(i % 9) for i in range(1000)])
+STRATEGIES = dict(
+    continuation_table=[5 <= i <= 6 for i in range(1000)],
+    span_p=0.3,
+    excluded_token_ids=[0, 1, 2, 103],
+    replacement_frequencies=[float(i % 9) for i in range(1000)],
+)
 
 CHILD = textwrap.dedent("""
     import json, sys
@@ -95,27 +103,39 @@ def _run_child(backend):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("JAX_ENABLE_X64", None)
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD,
-         json.dumps([backend, BATCH, RAGGED, SINGLE, KWARGS, STRATEGIES])],
-        capture_output=True, text=True, timeout=600, env=env, check=False)
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            json.dumps([backend, BATCH, RAGGED, SINGLE, KWARGS, STRATEGIES]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-4000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def _tf_path(layer, x):
     out = layer(x)
-    return [v.to_list() if isinstance(v, tf.RaggedTensor) else v.numpy().tolist()
-            for v in (out[k] for k in ("token_ids", "mask_positions", "mask_ids",
-                                       "mask_weights"))]
+    return [
+        v.to_list() if isinstance(v, tf.RaggedTensor) else v.numpy().tolist()
+        for v in (out[k] for k in ("token_ids", "mask_positions", "mask_ids", "mask_weights"))
+    ]
 
 
 def _backend_or_skip():
     for backend in ("jax", "torch"):
         if _available(backend):
             return backend
-    pytest.skip("neither jax nor torch is installed: no non-TensorFlow Keras backend to run "
-                "(pip install jax)")
+    pytest.skip(
+        "neither jax nor torch is installed: no non-TensorFlow Keras backend to run "
+        "(pip install jax)"
+    )
 
 
 def test_layer_under_a_non_tensorflow_backend():
@@ -130,8 +150,9 @@ def test_layer_under_a_non_tensorflow_backend():
     single = _tf_path(padded, tf.constant(SINGLE))
     assert got["single"] == [single[0], single[2]]
     assert got["ragged"] == _tf_path(MaskedLMMaskGenerator(**KWARGS), tf.ragged.constant(RAGGED))
-    strategies = MaskedLMMaskGenerator(mask_selection_length=4, mask_token_rate=0.5,
-                                       random_token_rate=0.5, **STRATEGIES, **KWARGS)
+    strategies = MaskedLMMaskGenerator(
+        mask_selection_length=4, mask_token_rate=0.5, random_token_rate=0.5, **STRATEGIES, **KWARGS
+    )
     assert got["strategies"] == _tf_path(strategies, tf.constant(BATCH))[:2]
     # The masks are real ones: half of the selectable tokens of each row.
     assert [int(sum(w)) for w in got["padded_list"][3]] == [3, 3]

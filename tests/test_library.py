@@ -45,11 +45,22 @@ def run_child(site, cache, **env):
             tf_mlm.MaskValuesChooser(10, 9, 1.0, 0.0))
         print("MASKED", out[0].to_list(), tf_mlm.get_library_path())
     """)
-    child_env = {**os.environ, "PYTHONPATH": str(site), "TF_MLM_CACHE_DIR": str(cache),
-                 "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+    child_env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "TF_MLM_CACHE_DIR": str(cache),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        **env,
+    }
     child_env.pop("TF_MLM_OPS_LIBRARY", None)
-    return subprocess.run([sys.executable, "-c", script], cwd=site, env=child_env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=site,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_a_library_built_for_another_tensorflow_is_rebuilt(stale_install, tmp_path):
@@ -78,7 +89,12 @@ def test_library_path_and_explicit_override(tmp_path):
     assert info.key.startswith("tf-")
     missing = tmp_path / "nope.so"
     env = {**os.environ, "TF_MLM_OPS_LIBRARY": str(missing)}
-    proc = subprocess.run([sys.executable, "-c", "import tf_mlm; tf_mlm.get_library_path()"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import tf_mlm; tf_mlm.get_library_path()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and "TF_MLM_OPS_LIBRARY" in proc.stderr
     assert _library.source_root() == ROOT

@@ -35,14 +35,34 @@ CHILD = str(sp.TESTS_DIR / "_slow_publish_child.py")
 def text(tmp_path_factory):
     rng = np.random.default_rng(21)
     path = tmp_path_factory.mktemp("faults") / "seqs.txt"
-    path.write_text("".join(" ".join(map(str, [2] + rng.integers(5, VOCAB, size=int(
-        rng.integers(4, 60))).tolist() + [3])) + "\n" for _ in range(N)))
+    path.write_text(
+        "".join(
+            " ".join(
+                map(str, [2] + rng.integers(5, VOCAB, size=int(rng.integers(4, 60))).tolist() + [3])
+            )
+            + "\n"
+            for _ in range(N)
+        )
+    )
     return path
 
 
 def _argv(text, out, *extra):
-    return ["mask", str(text), "-o", str(out), "--vocab-size", str(VOCAB), "--mask-token", "4",
-            "--max-seq-length", "64", "--progress", "none", *extra]
+    return [
+        "mask",
+        str(text),
+        "-o",
+        str(out),
+        "--vocab-size",
+        str(VOCAB),
+        "--mask-token",
+        "4",
+        "--max-seq-length",
+        "64",
+        "--progress",
+        "none",
+        *extra,
+    ]
 
 
 def _mask(text, out, *extra):
@@ -72,14 +92,20 @@ def _inspect_status(out, capsys):
 
 # -- signals and kills while publishing ---------------------------------------
 
+
 def _held_run(text, out, hold_dir, step, signum, *extra):
     """Runs `tf-mlm mask` held inside ``step`` (tests/_slow_publish_child.py),
     sends ``signum`` there, and returns the exit status and the output."""
     hold_dir.mkdir()
     env = sp.child_env(TF_MLM_HOLD_STEPS=step, TF_MLM_HOLD_DIR=str(hold_dir))
-    proc = subprocess.Popen([sys.executable, CHILD, *_argv(text, out, *extra)], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, CHILD, *_argv(text, out, *extra)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (hold_dir / step).exists():
@@ -100,8 +126,18 @@ def _held_run(text, out, hold_dir, step, signum, *extra):
 def test_signal_while_publishing_leaves_old_or_new_dataset(text, tmp_path, capsys, step, signum):
     out = tmp_path / "out"
     assert _mask(text, out, "--num-shards", "3", "--seed", "1") == 0
-    status, output = _held_run(text, out, tmp_path / "hold", step, signum,
-                               "--num-shards", "2", "--seed", "2", "--overwrite")
+    status, output = _held_run(
+        text,
+        out,
+        tmp_path / "hold",
+        step,
+        signum,
+        "--num-shards",
+        "2",
+        "--seed",
+        "2",
+        "--overwrite",
+    )
     if signum == signal.SIGINT:
         assert status == 130, output[-2000:]
         assert "tf-mlm mask: interrupted" in output and "Traceback" not in output
@@ -133,10 +169,28 @@ def test_kill_of_a_first_run_leaves_nothing_and_the_rerun_cleans_up(text, tmp_pa
 def _stdin_run(out, signum):
     """A `tf-mlm mask -` whose stdin stays open after a few lines (a stalled
     producer), signalled once its temporary directory exists."""
-    proc = subprocess.Popen([sys.executable, "-m", "tf_mlm.cli", "mask", "-", "-o", str(out),
-                             "--vocab-size", str(VOCAB), "--mask-token", "4", "--progress", "none"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=sp.child_env(), start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tf_mlm.cli",
+            "mask",
+            "-",
+            "-o",
+            str(out),
+            "--vocab-size",
+            str(VOCAB),
+            "--mask-token",
+            "4",
+            "--progress",
+            "none",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=sp.child_env(),
+        start_new_session=True,
+    )
     try:
         proc.stdin.write(b"2 7 8 9 3\n" * 50)
         proc.stdin.flush()
@@ -166,6 +220,7 @@ def test_stalled_stdin_signal_ends_the_run(tmp_path, capsys, signum, status):
 
 # -- write errors ---------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def _file_size_limit(nbytes):
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -176,8 +231,9 @@ def _file_size_limit(nbytes):
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
-@pytest.mark.parametrize("fmt", [("tfrecord", "none"), ("tfrecord", "gzip"), ("jsonl", "gzip"),
-                                 ("jsonl", "none")])
+@pytest.mark.parametrize(
+    "fmt", [("tfrecord", "none"), ("tfrecord", "gzip"), ("jsonl", "gzip"), ("jsonl", "none")]
+)
 def test_file_size_limit_fails_and_publishes_nothing(text, tmp_path, capsys, fmt):
     """A write that fails at the last byte (as a quota or an NFS write-back
     error surfaces at close) fails the run; the old dataset stays."""
@@ -206,8 +262,12 @@ def tmpfs(tmp_path):
     mnt.mkdir()
 
     def mount(options):
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
-                           capture_output=True, text=True, check=False)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if r.returncode:
             pytest.skip(f"cannot mount a tmpfs here (needs CAP_SYS_ADMIN): {r.stderr.strip()}")
 
@@ -277,14 +337,26 @@ def test_read_only_directory_without_mounts(text, tmp_path, capsys, monkeypatch)
 
 # -- determinism across processes ------------------------------------------------
 
+
 @pytest.mark.slow
-@pytest.mark.parametrize("options", [("--compression", "gzip", "--num-shards", "2"),
-                                     ("--output-format", "jsonl", "--compression", "gzip")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--compression", "gzip", "--num-shards", "2"),
+        ("--output-format", "jsonl", "--compression", "gzip"),
+    ],
+)
 def test_same_bytes_from_two_processes(text, tmp_path, options):
     outs = [tmp_path / "a", tmp_path / "b"]
-    procs = [subprocess.Popen([sys.executable, "-m", "tf_mlm.cli", *_argv(text, o, *options)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=sp.child_env())
-             for o in outs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tf_mlm.cli", *_argv(text, o, *options)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=sp.child_env(),
+        )
+        for o in outs
+    ]
     for p in procs:
         output = p.communicate(timeout=300)[0]
         assert p.returncode == 0, output.decode()[-2000:]

@@ -23,13 +23,16 @@ def random_batch(rng, rows, lo, hi, dtype=tf.int64, splits_dtype=tf.int64, speci
             if n:
                 values[s] = CLS
                 values[s + n - 1] = SEP
-    return tf.RaggedTensor.from_row_lengths(tf.constant(values, dtype),
-                                            tf.constant(lengths, splits_dtype))
+    return tf.RaggedTensor.from_row_lengths(
+        tf.constant(values, dtype), tf.constant(lengths, splits_dtype)
+    )
 
 
 def bert(rate=0.15, cap=76, mask_rate=0.8, random_rate=0.1, unselectable=(0, CLS, SEP)):
-    return (tf_mlm.RandomItemSelector(cap, rate, unselectable_ids=list(unselectable)),
-            tf_mlm.MaskValuesChooser(VOCAB, MASK, mask_rate, random_rate))
+    return (
+        tf_mlm.RandomItemSelector(cap, rate, unselectable_ids=list(unselectable)),
+        tf_mlm.MaskValuesChooser(VOCAB, MASK, mask_rate, random_rate),
+    )
 
 
 def expected_count(selectable, rate, cap):
@@ -46,8 +49,7 @@ def test_token_level_contract(dtype, splits_dtype):
     assert positions.dtype == splits_dtype  # tensorflow_text: the row splits' dtype
     assert masked.row_splits.dtype == splits_dtype
     np.testing.assert_array_equal(masked.row_splits, ids.row_splits)
-    for row, m, p, l in zip(ids.to_list(), masked.to_list(), positions.to_list(),
-                            labels.to_list()):
+    for row, m, p, l in zip(ids.to_list(), masked.to_list(), positions.to_list(), labels.to_list()):
         selectable = sum(t not in (0, CLS, SEP) for t in row)
         assert len(p) == expected_count(selectable, 0.15, 5)
         assert p == sorted(set(p))
@@ -67,15 +69,17 @@ def test_whole_word_masking_masks_all_pieces_of_a_word():
     # [batch, (tokens)], as tensorflow_text returns it; keep_structure keeps the words.
     assert masked.ragged_rank == 1 and masked.row_splits.dtype == words.row_splits.dtype
     np.testing.assert_array_equal(masked.row_splits, words.merge_dims(1, 2).row_splits)
-    nested, _, _ = tf_mlm.mask_language_model(words, *bert(0.2, 4), seed=[3, 4],
-                                              keep_structure=True)
+    nested, _, _ = tf_mlm.mask_language_model(
+        words, *bert(0.2, 4), seed=[3, 4], keep_structure=True
+    )
     assert nested.ragged_rank == 2
     np.testing.assert_array_equal(nested.nested_row_splits[1], words.nested_row_splits[1])
     np.testing.assert_array_equal(nested.flat_values, masked.values)
     for row, p, l in zip(words.to_list(), positions.to_list(), labels.to_list()):
         starts = np.cumsum([0] + [len(w) for w in row])
-        chosen = [i for i, (a, b) in enumerate(zip(starts[:-1], starts[1:]))
-                  if set(range(a, b)) & set(p)]
+        chosen = [
+            i for i, (a, b) in enumerate(zip(starts[:-1], starts[1:])) if set(range(a, b)) & set(p)
+        ]
         # every piece of a touched word is masked; the word count is exact
         assert sorted(p) == p
         assert p == [t for i in chosen for t in range(starts[i], starts[i + 1])]
@@ -121,8 +125,9 @@ def test_dense_tensor_and_lists():
     assert isinstance(masked, tf.Tensor) and masked.dtype == tf.int32
     assert masked.numpy().tolist() == [[CLS, MASK, MASK, SEP], [CLS, MASK, MASK, SEP]]
     assert positions.to_list() == [[1, 2], [1, 2]]
-    masked, positions, _ = tf_mlm.mask_language_model([[CLS, 5, SEP], [6]],
-                                                      *bert(1.0, 10, 1.0, 0.0))
+    masked, positions, _ = tf_mlm.mask_language_model(
+        [[CLS, 5, SEP], [6]], *bert(1.0, 10, 1.0, 0.0)
+    )
     assert masked.to_list() == [[CLS, MASK, SEP], [MASK]]
     assert positions.to_list() == [[1], [0]]
 
@@ -188,12 +193,14 @@ def test_tf_function_with_unknown_shapes_and_tf_data():
 
     rows = [list(range(1000, 1000 + n)) for n in range(1, 40)]
     ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(rows, tf.int64)).batch(4)
-    ds = ds.map(lambda x: tf_mlm.mask_language_model(x, sel, chooser),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(
+        lambda x: tf_mlm.mask_language_model(x, sel, chooser), num_parallel_calls=tf.data.AUTOTUNE
+    )
     total = 0
     for masked, positions, labels in ds:
-        for p, l, row in zip(positions.to_list(), labels.to_list(),
-                             [r for r in rows[total:total + 4]]):
+        for p, l, row in zip(
+            positions.to_list(), labels.to_list(), [r for r in rows[total : total + 4]]
+        ):
             assert l == [row[i] for i in p]
             assert len(p) == expected_count(len(row), 0.15, 76)
         total += masked.shape[0]
@@ -227,8 +234,12 @@ def test_results_do_not_depend_on_thread_count():
         h = hashlib.sha256(b''.join(o.flat_values.numpy().tobytes() for o in out)).hexdigest()
         print(h, out[1].flat_values.shape[0])
     """)
-    outs = [subprocess.run([sys.executable, "-c", script, str(n)], capture_output=True,
-                           text=True, check=True).stdout.split()[-2:] for n in (1, 2, 8)]
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(n)], capture_output=True, text=True, check=True
+        ).stdout.split()[-2:]
+        for n in (1, 2, 8)
+    ]
     assert outs[0] == outs[1] == outs[2], outs
     assert int(outs[0][1]) > 10000
 
@@ -247,7 +258,8 @@ def test_in_place_output_equals_copied_output_and_input_is_untouched(whole_word,
         word_splits = np.concatenate([[0], ends])
         ids = tf.RaggedTensor.from_row_splits(
             tf.RaggedTensor.from_row_splits(ids.flat_values, word_splits),
-            np.searchsorted(word_splits, ids.row_splits.numpy()))
+            np.searchsorted(word_splits, ids.row_splits.numpy()),
+        )
     before = ids.flat_values.numpy().copy()
     selector, chooser = bert(unselectable=unselectable)
     held = tf_mlm.mask_language_model(ids, selector, chooser, seed=[3, 4])
@@ -256,8 +268,10 @@ def test_in_place_output_equals_copied_output_and_input_is_untouched(whole_word,
     def fresh_input(rt):
         # abs() (ids are >= 0) makes a tensor nothing else references, which
         # TF may forward; Grappler would simplify `+ 0` or identity away
-        return tf_mlm.mask_language_model(rt.with_flat_values(tf.abs(rt.flat_values)), selector,
-                                          chooser, seed=[3, 4])
+        return tf_mlm.mask_language_model(
+            rt.with_flat_values(tf.abs(rt.flat_values)), selector, chooser, seed=[3, 4]
+        )
+
     forwarded = fresh_input(ids)
     for a, b in zip(held, forwarded):
         assert a.to_list() == b.to_list()

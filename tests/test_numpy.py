@@ -71,7 +71,9 @@ def expected_count(num_selectable, rate, cap):
     return int(min(want, cap, num_selectable))
 
 
-def check_contract(values, splits, axis, result, rate, cap, mode="exact", unselectable=UNSELECTABLE):
+def check_contract(
+    values, splits, axis, result, rate, cap, mode="exact", unselectable=UNSELECTABLE
+):
     """Every property of one result that holds whatever the random draws."""
     masked = set()
     for b, (items, _) in enumerate(item_bounds(splits, axis)):
@@ -80,8 +82,9 @@ def check_contract(values, splits, axis, result, rate, cap, mode="exact", unsele
         positions = result.masked_positions[p0:p1]
         assert np.all(np.diff(positions) > 0), "positions ascend"
         tokens = {start + int(p) for p in positions}
-        selectable = [(t0, t1) for t0, t1 in items
-                      if not np.isin(values[t0:t1], unselectable).any()]
+        selectable = [
+            (t0, t1) for t0, t1 in items if not np.isin(values[t0:t1], unselectable).any()
+        ]
         chosen = [(t0, t1) for t0, t1 in items if t1 > t0 and tokens.issuperset(range(t0, t1))]
         # whole items only, and only selectable ones
         assert tokens == {t for t0, t1 in chosen for t in range(t0, t1)}
@@ -117,12 +120,13 @@ def test_token_contract_and_exact_counts(ids, splits, rate, cap):
     rng = np.random.default_rng(1)
     for trial in range(3):
         values, row_splits = token_batch(rng, ids=ids, splits=splits)
-        r = mlm.mask_ragged(values, row_splits, selection_rate=rate, max_selections=cap,
-                            seed=(trial, 9), **OPTS)
+        r = mlm.mask_ragged(
+            values, row_splits, selection_rate=rate, max_selections=cap, seed=(trial, 9), **OPTS
+        )
         check_contract(values, row_splits, 1, r, rate, cap)
         counts = np.diff(r.masked_positions_row_splits)
         for b in range(len(counts)):
-            row = values[row_splits[0][b]:row_splits[0][b + 1]]
+            row = values[row_splits[0][b] : row_splits[0][b + 1]]
             selectable = int((~np.isin(row, UNSELECTABLE)).sum())
             assert counts[b] == expected_count(selectable, rate, cap)
 
@@ -131,8 +135,9 @@ def test_counts_use_float32_products():
     # ceil(100 * 0.15) is 15 in float64, but float32(100) * float32(0.15) is
     # 15.000001, whose ceil 16 is tensorflow_text's count.
     values = np.arange(1000, 1100)
-    r = mlm.mask_ragged(values, np.array([0, 100]), vocab_size=2000, mask_token=1,
-                        selection_rate=0.15, seed=3)
+    r = mlm.mask_ragged(
+        values, np.array([0, 100]), vocab_size=2000, mask_token=1, selection_rate=0.15, seed=3
+    )
     assert len(r.masked_positions) == 16
     assert math.ceil(100 * 0.15) == 15
 
@@ -144,12 +149,20 @@ def test_whole_word_contract(ids, splits):
     for trial in range(3):
         values, word_splits = word_batch(rng, ids=ids, splits=splits)
         for rate, cap in ((0.2, 1000), (0.6, 2)):
-            r = mlm.mask_ragged(values, word_splits, selection_rate=rate, max_selections=cap,
-                                seed=trial, **OPTS)
+            r = mlm.mask_ragged(
+                values, word_splits, selection_rate=rate, max_selections=cap, seed=trial, **OPTS
+            )
             check_contract(values, word_splits, 1, r, rate, cap)
             # axis=2: every wordpiece is an item of its own
-            r2 = mlm.mask_ragged(values, word_splits, selection_rate=rate, max_selections=cap,
-                                 axis=2, seed=trial, **OPTS)
+            r2 = mlm.mask_ragged(
+                values,
+                word_splits,
+                selection_rate=rate,
+                max_selections=cap,
+                axis=2,
+                seed=trial,
+                **OPTS,
+            )
             check_contract(values, word_splits, 2, r2, rate, cap)
 
 
@@ -157,8 +170,16 @@ def test_whole_word_masks_every_piece_of_a_word():
     # one row, words [1 2 3] [4 5] [6]: selecting everything shows the positions
     values = np.array([11, 12, 13, 14, 15, 16])
     splits = [np.array([0, 3]), np.array([0, 3, 5, 6])]
-    r = mlm.mask_ragged(values, splits, vocab_size=50, mask_token=1, selection_rate=0.5,
-                        mask_token_rate=1.0, random_token_rate=0.0, seed=11)
+    r = mlm.mask_ragged(
+        values,
+        splits,
+        vocab_size=50,
+        mask_token=1,
+        selection_rate=0.5,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+        seed=11,
+    )
     # ceil(3 * 0.5) = 2 words of the three
     chosen = r.masked_positions.tolist()
     assert chosen in ([0, 1, 2, 3, 4], [0, 1, 2, 5], [3, 4, 5])
@@ -168,13 +189,19 @@ def test_whole_word_masks_every_piece_of_a_word():
 def test_value_choice_extremes():
     rng = np.random.default_rng(3)
     values, splits = token_batch(rng)
-    common = dict(vocab_size=500, mask_token=103, unselectable_ids=UNSELECTABLE,
-                  selection_rate=0.5, seed=4)
+    common = dict(
+        vocab_size=500, mask_token=103, unselectable_ids=UNSELECTABLE, selection_rate=0.5, seed=4
+    )
     r = mlm.mask_ragged(values, splits, mask_token_rate=1.0, random_token_rate=0.0, **common)
-    positions = np.concatenate([
-        row_token_start(splits, b) + r.masked_positions[
-            r.masked_positions_row_splits[b]:r.masked_positions_row_splits[b + 1]]
-        for b in range(len(splits[0]) - 1)])
+    positions = np.concatenate(
+        [
+            row_token_start(splits, b)
+            + r.masked_positions[
+                r.masked_positions_row_splits[b] : r.masked_positions_row_splits[b + 1]
+            ]
+            for b in range(len(splits[0]) - 1)
+        ]
+    )
     assert positions.size > 0
     assert np.all(r.masked_values[positions] == 103)
     keep = mlm.mask_ragged(values, splits, mask_token_rate=0.0, random_token_rate=0.0, **common)
@@ -184,12 +211,25 @@ def test_value_choice_extremes():
 
 def test_unselectable_ids_are_never_masked():
     values = np.array([5, 6, 5, 6, 7, 5])
-    r = mlm.mask_ragged(values, np.array([0, 6]), vocab_size=10, mask_token=1,
-                        selection_rate=1.0, unselectable_ids=[5, 6], seed=0)
+    r = mlm.mask_ragged(
+        values,
+        np.array([0, 6]),
+        vocab_size=10,
+        mask_token=1,
+        selection_rate=1.0,
+        unselectable_ids=[5, 6],
+        seed=0,
+    )
     assert r.masked_positions.tolist() == [4]
-    r = mlm.mask_ragged(values, np.array([0, 6]), vocab_size=10, mask_token=1,
-                        selection_rate=1.0, unselectable_ids=np.array([5, 6, 7], np.int32),
-                        seed=0)
+    r = mlm.mask_ragged(
+        values,
+        np.array([0, 6]),
+        vocab_size=10,
+        mask_token=1,
+        selection_rate=1.0,
+        unselectable_ids=np.array([5, 6, 7], np.int32),
+        seed=0,
+    )
     assert r.masked_positions.tolist() == []
 
 
@@ -197,14 +237,15 @@ def test_pad_to_dense_outputs():
     rng = np.random.default_rng(5)
     values, splits = token_batch(rng, rows=30)
     ragged = mlm.mask_ragged(values, splits, selection_rate=0.3, max_selections=6, seed=8, **OPTS)
-    dense = mlm.mask_ragged(values, splits, selection_rate=0.3, max_selections=6, seed=8,
-                            pad_to=8, **OPTS)
+    dense = mlm.mask_ragged(
+        values, splits, selection_rate=0.3, max_selections=6, seed=8, pad_to=8, **OPTS
+    )
     assert dense.masked_positions_row_splits is None
     assert dense.masked_positions.shape == dense.masked_ids.shape == (30, 8)
     assert dense.masked_weights.dtype == np.float32
     np.testing.assert_array_equal(dense.masked_values, ragged.masked_values)
     for b in range(30):
-        p0, p1 = ragged.masked_positions_row_splits[b:b + 2]
+        p0, p1 = ragged.masked_positions_row_splits[b : b + 2]
         n = p1 - p0
         np.testing.assert_array_equal(dense.masked_positions[b, :n], ragged.masked_positions[p0:p1])
         np.testing.assert_array_equal(dense.masked_ids[b, :n], ragged.masked_ids[p0:p1])
@@ -219,8 +260,17 @@ def test_pad_to_dense_outputs():
 def test_pad_to_caps_whole_words_at_pad_length_tokens():
     values = np.arange(10, 16)
     splits = [np.array([0, 2]), np.array([0, 3, 6])]  # two words of 3 pieces
-    r = mlm.mask_ragged(values, splits, vocab_size=50, mask_token=1, selection_rate=1.0,
-                        mask_token_rate=1.0, random_token_rate=0.0, seed=0, pad_to=4)
+    r = mlm.mask_ragged(
+        values,
+        splits,
+        vocab_size=50,
+        mask_token=1,
+        selection_rate=1.0,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+        seed=0,
+        pad_to=4,
+    )
     # cap min(inf, 4) allows both words, but only 4 token slots are recorded and masked
     assert r.masked_weights.tolist() == [[1, 1, 1, 1]]
     assert r.masked_positions.tolist() == [[0, 1, 2, 3]]
@@ -270,7 +320,8 @@ def test_seeds():
     assert not _same(run(g), run(g))  # a Generator advances
     assert not _same(run(None), run(None))
     assert mlm.resolve_seed(np.random.default_rng(0)) == tuple(
-        int(x) for x in np.random.default_rng(0).integers(0, 2**64, size=2, dtype=np.uint64))
+        int(x) for x in np.random.default_rng(0).integers(0, 2**64, size=2, dtype=np.uint64)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +336,10 @@ def test_ragged_from_sequences_and_mask_sequences():
     r = mlm.mask_sequences(rows, seed=4, selection_rate=0.5, **OPTS)
     ref = mlm.mask_ragged(values, splits, seed=4, selection_rate=0.5, **OPTS)
     assert [x.tolist() for x in r.masked_values] == [
-        ref.masked_values[:4].tolist(), ref.masked_values[4:7].tolist(), []]
+        ref.masked_values[:4].tolist(),
+        ref.masked_values[4:7].tolist(),
+        [],
+    ]
     assert _same(r[1:], ref[1:])
     assert mlm.mask_sequences([], seed=1, **OPTS).masked_values == []
 
@@ -300,7 +354,10 @@ def test_ragged_from_sequences_words():
     # One array of tokens per row, as mask_language_model merges [batch, (words), (pieces)].
     assert ref.masked_values_row_splits.tolist() == [0, 3, 3, 5]
     assert [row.tolist() for row in r.masked_values] == [
-        ref.masked_values[0:3].tolist(), [], ref.masked_values[3:5].tolist()]
+        ref.masked_values[0:3].tolist(),
+        [],
+        ref.masked_values[3:5].tolist(),
+    ]
     with pytest.raises(ValueError, match="sequences"):
         mlm.ragged_from_sequences([[[1], [2]], [3, 4]])
 
@@ -323,19 +380,27 @@ def test_mask_padded_matches_ragged():
 
 
 def _tf_mask(values, splits, axis, rate, cap, mode, seed, mask_rate=0.8, random_rate=0.1):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    import tf_mlm  # pylint: disable=import-outside-toplevel
+    import tf_mlm
 
     rt = tf.RaggedTensor.from_nested_row_splits(values, splits, validate=True)
-    selector = tf_mlm.RandomItemSelector(cap, rate, unselectable_ids=list(UNSELECTABLE),
-                                         selection_mode=mode)
-    chooser = tf_mlm.MaskValuesChooser(OPTS["vocab_size"], OPTS["mask_token"], mask_rate,
-                                       random_rate)
-    masked, positions, ids = tf_mlm.mask_language_model(rt, selector, chooser, axis=axis,
-                                                        seed=list(seed))
-    return (masked.flat_values.numpy(), positions.flat_values.numpy(),
-            positions.row_splits.numpy(), ids.flat_values.numpy(), masked.row_splits.numpy())
+    selector = tf_mlm.RandomItemSelector(
+        cap, rate, unselectable_ids=list(UNSELECTABLE), selection_mode=mode
+    )
+    chooser = tf_mlm.MaskValuesChooser(
+        OPTS["vocab_size"], OPTS["mask_token"], mask_rate, random_rate
+    )
+    masked, positions, ids = tf_mlm.mask_language_model(
+        rt, selector, chooser, axis=axis, seed=list(seed)
+    )
+    return (
+        masked.flat_values.numpy(),
+        positions.flat_values.numpy(),
+        positions.row_splits.numpy(),
+        ids.flat_values.numpy(),
+        masked.row_splits.numpy(),
+    )
 
 
 @pytest.mark.parametrize("ids", [np.int32, np.int64])
@@ -353,43 +418,81 @@ def test_bit_identical_with_tf_op(ids, splits, mode, shape):
             axis = 1 if shape == "words" else 2
         rate = float(rng.choice([0.15, 0.4, 1.0]))
         cap = int(rng.choice([2, 20, 1000]))
-        seed = (int(rng.integers(-2**63, 2**63)), int(rng.integers(-2**63, 2**63)))
+        seed = (int(rng.integers(-(2**63), 2**63)), int(rng.integers(-(2**63), 2**63)))
         expected = _tf_mask(values, row_splits, axis, rate, cap, mode, seed, 0.6, 0.3)
-        got = mlm.mask_ragged(values, row_splits, selection_rate=rate, max_selections=cap,
-                              mask_token_rate=0.6, random_token_rate=0.3, axis=axis,
-                              selection_mode=mode, seed=seed, **OPTS)
+        got = mlm.mask_ragged(
+            values,
+            row_splits,
+            selection_rate=rate,
+            max_selections=cap,
+            mask_token_rate=0.6,
+            random_token_rate=0.3,
+            axis=axis,
+            selection_mode=mode,
+            seed=seed,
+            **OPTS,
+        )
         # masked_input_ids is [batch, (tokens)] there: its splits are the composed ones.
-        for name, a, b in zip(("values", "positions", "splits", "ids", "token splits"), expected,
-                              got[:4] + got[5:]):
+        for name, a, b in zip(
+            ("values", "positions", "splits", "ids", "token splits"), expected, got[:4] + got[5:]
+        ):
             assert a.dtype == b.dtype, name
             np.testing.assert_array_equal(a, b, err_msg=name)
         if trial == 0 and seed[0] >= 0:
             # an int seed s is the TF seed [s, 0]
-            assert _same(_tf_mask(values, row_splits, axis, rate, cap, mode, (seed[0], 0))[:4],
-                         mlm.mask_ragged(values, row_splits, selection_rate=rate,
-                                         max_selections=cap, axis=axis, selection_mode=mode,
-                                         seed=seed[0], **OPTS)[:4])
+            assert _same(
+                _tf_mask(values, row_splits, axis, rate, cap, mode, (seed[0], 0))[:4],
+                mlm.mask_ragged(
+                    values,
+                    row_splits,
+                    selection_rate=rate,
+                    max_selections=cap,
+                    axis=axis,
+                    selection_mode=mode,
+                    seed=seed[0],
+                    **OPTS,
+                )[:4],
+            )
 
 
 @pytest.mark.parametrize("mode", ["exact", "bernoulli"])
 def test_pad_to_bit_identical_with_dense_tf_op(mode):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    from tf_mlm import _library  # pylint: disable=import-outside-toplevel
+    from tf_mlm import _library
+    from tf_mlm._fused import uniform_replacement
 
-    from tf_mlm._fused import uniform_replacement  # pylint: disable=import-outside-toplevel
     rng = np.random.default_rng(12)
     values, splits = word_batch(rng)
     out = _library.ops().tfmlm_mask_language_model_dense(
-        values, splits, np.array(UNSELECTABLE, values.dtype), tf.constant(5, tf.int64),
-        tf.constant(0.4, tf.float32), tf.constant(500, tf.int64), tf.constant(103, tf.int64),
-        tf.constant(0.8, tf.float32), tf.constant(0.1, tf.float32),
-        tf.constant([17, -4], tf.int64), **uniform_replacement(), output_length=6, axis=1,
-        selection_mode=mode)
-    got = mlm.mask_ragged(values, splits, selection_rate=0.4, max_selections=5, pad_to=6,
-                          selection_mode=mode, seed=(17, -4), **OPTS)
-    for a, b in zip(out, (got.masked_values, got.masked_positions, got.masked_ids,
-                          got.masked_weights)):
+        values,
+        splits,
+        np.array(UNSELECTABLE, values.dtype),
+        tf.constant(5, tf.int64),
+        tf.constant(0.4, tf.float32),
+        tf.constant(500, tf.int64),
+        tf.constant(103, tf.int64),
+        tf.constant(0.8, tf.float32),
+        tf.constant(0.1, tf.float32),
+        tf.constant([17, -4], tf.int64),
+        **uniform_replacement(),
+        output_length=6,
+        axis=1,
+        selection_mode=mode,
+    )
+    got = mlm.mask_ragged(
+        values,
+        splits,
+        selection_rate=0.4,
+        max_selections=5,
+        pad_to=6,
+        selection_mode=mode,
+        seed=(17, -4),
+        **OPTS,
+    )
+    for a, b in zip(
+        out, (got.masked_values, got.masked_positions, got.masked_ids, got.masked_weights)
+    ):
         np.testing.assert_array_equal(a.numpy(), b)
 
 
@@ -419,23 +522,31 @@ def _binomial_gof_p(counts, n, p, cap=None):
 
 
 def _numpy_sampler(values, splits, rate, cap, mode, seed):
-    r = mlm.mask_ragged(values, splits, vocab_size=1000, mask_token=999, selection_rate=rate,
-                        max_selections=cap, unselectable_ids=[0], selection_mode=mode, seed=seed)
+    r = mlm.mask_ragged(
+        values,
+        splits,
+        vocab_size=1000,
+        mask_token=999,
+        selection_rate=rate,
+        max_selections=cap,
+        unselectable_ids=[0],
+        selection_mode=mode,
+        seed=seed,
+    )
     return r.masked_values, r.masked_positions, r.masked_positions_row_splits
 
 
 def _tf_sampler(values, splits, rate, cap, mode, seed):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    import tf_mlm  # pylint: disable=import-outside-toplevel
+    import tf_mlm
 
     rt = tf.RaggedTensor.from_nested_row_splits(values, splits)
     selector = tf_mlm.RandomItemSelector(cap, rate, unselectable_ids=[0], selection_mode=mode)
     chooser = tf_mlm.MaskValuesChooser(1000, 999)
     tf.random.set_seed(seed)  # the stateful (default) TF path
     masked, positions, _ = tf_mlm.mask_language_model(rt, selector, chooser)
-    return (masked.flat_values.numpy(), positions.flat_values.numpy(),
-            positions.row_splits.numpy())
+    return (masked.flat_values.numpy(), positions.flat_values.numpy(), positions.row_splits.numpy())
 
 
 SAMPLERS = {"numpy": _numpy_sampler, "tf": _tf_sampler}
@@ -510,8 +621,16 @@ def test_bernoulli_whole_words():
     rows = 3000
     pieces = np.tile(np.concatenate([[0, 0], np.arange(18) + 100]), rows).astype(np.int64)
     splits = [np.arange(0, rows * 10 + 1, 10), np.arange(0, rows * 20 + 1, 2)]
-    r = mlm.mask_ragged(pieces, splits, vocab_size=500, mask_token=1, selection_rate=0.25,
-                        unselectable_ids=[0], selection_mode="bernoulli", seed=25)
+    r = mlm.mask_ragged(
+        pieces,
+        splits,
+        vocab_size=500,
+        mask_token=1,
+        selection_rate=0.25,
+        unselectable_ids=[0],
+        selection_mode="bernoulli",
+        seed=25,
+    )
     tokens = np.diff(r.masked_positions_row_splits)
     assert np.all(tokens % 2 == 0)
     assert _binomial_gof_p(tokens // 2, 9, 0.25) > P_FLOOR
@@ -524,58 +643,64 @@ VALUES = np.array([5, 6, 7, 8], np.int64)
 SPLITS = np.array([0, 2, 4], np.int64)
 
 
-@pytest.mark.parametrize("values,splits,error,match", [
-    (VALUES, np.array([0, 3, 2, 4]), ValueError, "non-decreasing"),
-    (VALUES, np.array([0, 2, 5]), ValueError, "must end with"),
-    (VALUES, np.array([1, 2, 4]), ValueError, "must start with 0"),
-    (VALUES, np.array([0, -2, 4]), ValueError, "non-decreasing"),
-    (VALUES, np.array([], np.int64), ValueError, "must not be empty"),
-    (VALUES, [np.array([0, 1, 3]), np.array([0, 2, 4])], ValueError, "row_splits\\[0\\]"),
-    (VALUES, [np.array([0, 2], np.int32), np.array([0, 2, 4])], TypeError, "same dtype"),
-    (VALUES, np.array([0.0, 2, 4]), TypeError, "row_splits"),
-    (VALUES, np.array([[0, 2, 4]]), ValueError, "row_splits.*1-D"),
-    (VALUES, "0,2,4", TypeError, "row_splits"),
-    (VALUES.astype(np.float64), SPLITS, TypeError, "values"),
-    (VALUES.astype(np.uint8), SPLITS, TypeError, "values"),
-    (VALUES.astype(np.int16), SPLITS, TypeError, "values"),
-    (VALUES.reshape(2, 2), SPLITS, ValueError, "values.*1-D"),
-    ([1.5, 2.5, 3.5, 4.5], SPLITS, TypeError, "values"),
-])
+@pytest.mark.parametrize(
+    "values,splits,error,match",
+    [
+        (VALUES, np.array([0, 3, 2, 4]), ValueError, "non-decreasing"),
+        (VALUES, np.array([0, 2, 5]), ValueError, "must end with"),
+        (VALUES, np.array([1, 2, 4]), ValueError, "must start with 0"),
+        (VALUES, np.array([0, -2, 4]), ValueError, "non-decreasing"),
+        (VALUES, np.array([], np.int64), ValueError, "must not be empty"),
+        (VALUES, [np.array([0, 1, 3]), np.array([0, 2, 4])], ValueError, "row_splits\\[0\\]"),
+        (VALUES, [np.array([0, 2], np.int32), np.array([0, 2, 4])], TypeError, "same dtype"),
+        (VALUES, np.array([0.0, 2, 4]), TypeError, "row_splits"),
+        (VALUES, np.array([[0, 2, 4]]), ValueError, "row_splits.*1-D"),
+        (VALUES, "0,2,4", TypeError, "row_splits"),
+        (VALUES.astype(np.float64), SPLITS, TypeError, "values"),
+        (VALUES.astype(np.uint8), SPLITS, TypeError, "values"),
+        (VALUES.astype(np.int16), SPLITS, TypeError, "values"),
+        (VALUES.reshape(2, 2), SPLITS, ValueError, "values.*1-D"),
+        ([1.5, 2.5, 3.5, 4.5], SPLITS, TypeError, "values"),
+    ],
+)
 def test_invalid_ragged_input(values, splits, error, match):
     with pytest.raises(error, match=match):
         mlm.mask_ragged(values, splits, seed=0, **OPTS)
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(selection_rate=-0.1), ValueError, "selection_rate"),
-    (dict(selection_rate=float("inf")), ValueError, "selection_rate"),
-    (dict(selection_rate=float("nan")), ValueError, "selection_rate"),
-    (dict(selection_rate="0.1"), TypeError, "selection_rate"),
-    (dict(mask_token_rate=-0.5), ValueError, "mask_token_rate"),
-    (dict(random_token_rate=float("inf")), ValueError, "random_token_rate"),
-    (dict(mask_token_rate=0.7, random_token_rate=0.4), ValueError, "<= 1"),
-    (dict(max_selections=-1), ValueError, "max_selections"),
-    (dict(max_selections=2.0), TypeError, "max_selections"),
-    (dict(vocab_size=0, mask_token=0), ValueError, "vocab_size"),
-    (dict(mask_token=True), TypeError, "mask_token"),
-    (dict(axis=2), ValueError, "axis"),
-    (dict(axis=0), ValueError, "axis"),
-    (dict(axis=1.0), TypeError, "axis"),
-    (dict(selection_mode="random"), ValueError, "selection_mode"),
-    (dict(selection_mode=None), TypeError, "selection_mode"),
-    (dict(pad_to=-2), ValueError, "pad_to"),
-    (dict(unselectable_ids=[0.5]), TypeError, "unselectable_ids"),
-    (dict(unselectable_ids=[[1, 2]]), ValueError, "unselectable_ids"),
-    (dict(seed=1.5), TypeError, "seed"),
-    (dict(seed="7"), TypeError, "seed"),
-    (dict(seed=True), TypeError, "seed"),
-    (dict(seed=(1, 2, 3)), ValueError, "seed"),
-    (dict(seed=(1.0, 2)), TypeError, "seed"),
-    (dict(seed=2**64), ValueError, "seed"),
-    (dict(seed=(0, -(2**63) - 1)), ValueError, "seed"),
-    (dict(seed=np.zeros((2, 1), np.int64)), ValueError, "seed"),
-    (dict(seed=np.random.RandomState(0)), TypeError, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(selection_rate=-0.1), ValueError, "selection_rate"),
+        (dict(selection_rate=float("inf")), ValueError, "selection_rate"),
+        (dict(selection_rate=float("nan")), ValueError, "selection_rate"),
+        (dict(selection_rate="0.1"), TypeError, "selection_rate"),
+        (dict(mask_token_rate=-0.5), ValueError, "mask_token_rate"),
+        (dict(random_token_rate=float("inf")), ValueError, "random_token_rate"),
+        (dict(mask_token_rate=0.7, random_token_rate=0.4), ValueError, "<= 1"),
+        (dict(max_selections=-1), ValueError, "max_selections"),
+        (dict(max_selections=2.0), TypeError, "max_selections"),
+        (dict(vocab_size=0, mask_token=0), ValueError, "vocab_size"),
+        (dict(mask_token=True), TypeError, "mask_token"),
+        (dict(axis=2), ValueError, "axis"),
+        (dict(axis=0), ValueError, "axis"),
+        (dict(axis=1.0), TypeError, "axis"),
+        (dict(selection_mode="random"), ValueError, "selection_mode"),
+        (dict(selection_mode=None), TypeError, "selection_mode"),
+        (dict(pad_to=-2), ValueError, "pad_to"),
+        (dict(unselectable_ids=[0.5]), TypeError, "unselectable_ids"),
+        (dict(unselectable_ids=[[1, 2]]), ValueError, "unselectable_ids"),
+        (dict(seed=1.5), TypeError, "seed"),
+        (dict(seed="7"), TypeError, "seed"),
+        (dict(seed=True), TypeError, "seed"),
+        (dict(seed=(1, 2, 3)), ValueError, "seed"),
+        (dict(seed=(1.0, 2)), TypeError, "seed"),
+        (dict(seed=2**64), ValueError, "seed"),
+        (dict(seed=(0, -(2**63) - 1)), ValueError, "seed"),
+        (dict(seed=np.zeros((2, 1), np.int64)), ValueError, "seed"),
+        (dict(seed=np.random.RandomState(0)), TypeError, "seed"),
+    ],
+)
 def test_invalid_options(kwargs, error, match):
     args = dict(OPTS, seed=0)
     args.update(kwargs)
@@ -583,69 +708,219 @@ def test_invalid_options(kwargs, error, match):
         mlm.mask_ragged(VALUES, SPLITS, **args)
 
 
-@pytest.mark.parametrize("call,error,match", [
-    (lambda: _core.mask_language_model(VALUES, [np.array([0, 9, 4])], np.zeros(0, np.int64), 5,
-                                       0.5, 10, 1, 0.8, 0.1, (0, 0)), ValueError, "non-decreasing"),
-    (lambda: _core.mask_language_model(VALUES, [[0, 2, 4]], np.zeros(0, np.int64), 5, 0.5, 10, 1,
-                                       0.8, 0.1, (0, 0)), TypeError, "numpy.ndarray"),
-    (lambda: _core.mask_language_model(VALUES, SPLITS, np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8,
-                                       0.1, (0, 0)), TypeError, "list or tuple"),
-    (lambda: _core.mask_language_model(VALUES, [], np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8,
-                                       0.1, (0, 0)), ValueError, "at least one"),
-    (lambda: _core.mask_language_model(VALUES.astype(">i8"), [SPLITS], np.zeros(0, np.int64), 5,
-                                       0.5, 10, 1, 0.8, 0.1, (0, 0)), TypeError, "byte order"),
-    (lambda: _core.mask_language_model(VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1,
-                                       0.8, 0.1, (0, -1)), ValueError, "seed"),
-    (lambda: _core.mask_language_model(VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1,
-                                       0.8, 0.1, (0,)), ValueError, "seed"),
-    (lambda: _core.mask_language_model(VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1,
-                                       0.8, 0.1, (0, 0), pad_to=-3), ValueError, "pad_to"),
-    (lambda: _core.mask_language_model(VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1,
-                                       0.8, 0.1, (0, 0), axis=3), ValueError, "axis"),
-    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 1, 0), ValueError, "more than the width"),
-    (lambda: _core.ragged_to_dense(VALUES, np.array([0, 5, 4]), 9, 0), ValueError,
-     "non-decreasing"),
-    (lambda: _core.ragged_to_dense(VALUES.astype(np.int32), SPLITS, 4, 2**40), ValueError,
-     "does not fit"),
-    (lambda: _core.ragged_to_dense(VALUES, SPLITS, -1, 0), ValueError, "width"),
-    (lambda: _core.scatter_to_dense(np.array([0, 4]), np.array([0, 1, 2]), np.array([1, 2]), 4,
-                                    0), ValueError, "outside"),
-    (lambda: _core.scatter_to_dense(np.array([0, -1]), np.array([0, 1, 2]), np.array([1, 2]), 4,
-                                    0), ValueError, "outside"),
-    (lambda: _core.scatter_to_dense(np.array([0, 1]), np.array([0, 1, 2]), np.array([1]), 4, 0),
-     ValueError, "same length"),
-    (lambda: _core.scatter_to_dense(np.array([0, 1]), np.array([0, 3]), np.array([1, 2]), 4, 0),
-     ValueError, "must end with"),
-    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((2, 9), np.int32)),
-     TypeError, "dtype"),
-    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((2, 8), np.int64)),
-     ValueError, "shape"),
-    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((9, 2), np.int64).T),
-     ValueError, "C-contiguous"),
-    (lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=[[0] * 9] * 2), TypeError,
-     "NumPy array"),
-    (lambda: _core.scatter_to_dense(np.array([0, 1]), np.array([0, 1, 2]), np.array([1, 2]), 4,
-                                    0, out=np.zeros(8, np.int64)), ValueError, "shape"),
-    (lambda: _core.pad_sequences([np.arange(3)], 2, 0, out=np.zeros((1, 2), np.int64)),
-     ValueError, "row 0 has 3 values"),
-    (lambda: _core.pad_sequences([[1, 2]], 2, 0, out=np.zeros((1, 2), np.int64)), TypeError,
-     "numpy.ndarray"),
-    (lambda: _core.pad_sequences([np.arange(2), np.arange(2, dtype=np.int32)], 2, 0,
-                                 out=np.zeros((2, 2), np.int64)), TypeError, "one dtype"),
-    (lambda: _core.pad_sequences([], 2, 0, out=np.zeros((0, 2), np.int64)), TypeError,
-     "non-empty"),
-    (lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((2, 2), np.int64)),
-     ValueError, "shape"),
-    (lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((1, 2), np.int32)),
-     TypeError, "dtype"),
-    (lambda: _core.pad_sequences([np.arange(2, dtype=np.int32)], 2, 2**40,
-                                 out=np.zeros((1, 2), np.int32)), ValueError, "does not fit"),
-    (lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((1, 2), np.int64),
-                                 mask_out=np.zeros((1, 3), np.int64)), ValueError,
-     "mask_out must have shape"),
-    (lambda: _core.pad_sequences([np.arange(2)], -1, 0, out=np.zeros((1, 2), np.int64)),
-     ValueError, "width"),
-])
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (
+            lambda: _core.mask_language_model(
+                VALUES,
+                [np.array([0, 9, 4])],
+                np.zeros(0, np.int64),
+                5,
+                0.5,
+                10,
+                1,
+                0.8,
+                0.1,
+                (0, 0),
+            ),
+            ValueError,
+            "non-decreasing",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES, [[0, 2, 4]], np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8, 0.1, (0, 0)
+            ),
+            TypeError,
+            "numpy.ndarray",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES, SPLITS, np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8, 0.1, (0, 0)
+            ),
+            TypeError,
+            "list or tuple",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES, [], np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8, 0.1, (0, 0)
+            ),
+            ValueError,
+            "at least one",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES.astype(">i8"),
+                [SPLITS],
+                np.zeros(0, np.int64),
+                5,
+                0.5,
+                10,
+                1,
+                0.8,
+                0.1,
+                (0, 0),
+            ),
+            TypeError,
+            "byte order",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8, 0.1, (0, -1)
+            ),
+            ValueError,
+            "seed",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8, 0.1, (0,)
+            ),
+            ValueError,
+            "seed",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8, 0.1, (0, 0), pad_to=-3
+            ),
+            ValueError,
+            "pad_to",
+        ),
+        (
+            lambda: _core.mask_language_model(
+                VALUES, [SPLITS], np.zeros(0, np.int64), 5, 0.5, 10, 1, 0.8, 0.1, (0, 0), axis=3
+            ),
+            ValueError,
+            "axis",
+        ),
+        (lambda: _core.ragged_to_dense(VALUES, SPLITS, 1, 0), ValueError, "more than the width"),
+        (
+            lambda: _core.ragged_to_dense(VALUES, np.array([0, 5, 4]), 9, 0),
+            ValueError,
+            "non-decreasing",
+        ),
+        (
+            lambda: _core.ragged_to_dense(VALUES.astype(np.int32), SPLITS, 4, 2**40),
+            ValueError,
+            "does not fit",
+        ),
+        (lambda: _core.ragged_to_dense(VALUES, SPLITS, -1, 0), ValueError, "width"),
+        (
+            lambda: _core.scatter_to_dense(
+                np.array([0, 4]), np.array([0, 1, 2]), np.array([1, 2]), 4, 0
+            ),
+            ValueError,
+            "outside",
+        ),
+        (
+            lambda: _core.scatter_to_dense(
+                np.array([0, -1]), np.array([0, 1, 2]), np.array([1, 2]), 4, 0
+            ),
+            ValueError,
+            "outside",
+        ),
+        (
+            lambda: _core.scatter_to_dense(
+                np.array([0, 1]), np.array([0, 1, 2]), np.array([1]), 4, 0
+            ),
+            ValueError,
+            "same length",
+        ),
+        (
+            lambda: _core.scatter_to_dense(
+                np.array([0, 1]), np.array([0, 3]), np.array([1, 2]), 4, 0
+            ),
+            ValueError,
+            "must end with",
+        ),
+        (
+            lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((2, 9), np.int32)),
+            TypeError,
+            "dtype",
+        ),
+        (
+            lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((2, 8), np.int64)),
+            ValueError,
+            "shape",
+        ),
+        (
+            lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=np.zeros((9, 2), np.int64).T),
+            ValueError,
+            "C-contiguous",
+        ),
+        (
+            lambda: _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=[[0] * 9] * 2),
+            TypeError,
+            "NumPy array",
+        ),
+        (
+            lambda: _core.scatter_to_dense(
+                np.array([0, 1]),
+                np.array([0, 1, 2]),
+                np.array([1, 2]),
+                4,
+                0,
+                out=np.zeros(8, np.int64),
+            ),
+            ValueError,
+            "shape",
+        ),
+        (
+            lambda: _core.pad_sequences([np.arange(3)], 2, 0, out=np.zeros((1, 2), np.int64)),
+            ValueError,
+            "row 0 has 3 values",
+        ),
+        (
+            lambda: _core.pad_sequences([[1, 2]], 2, 0, out=np.zeros((1, 2), np.int64)),
+            TypeError,
+            "numpy.ndarray",
+        ),
+        (
+            lambda: _core.pad_sequences(
+                [np.arange(2), np.arange(2, dtype=np.int32)], 2, 0, out=np.zeros((2, 2), np.int64)
+            ),
+            TypeError,
+            "one dtype",
+        ),
+        (
+            lambda: _core.pad_sequences([], 2, 0, out=np.zeros((0, 2), np.int64)),
+            TypeError,
+            "non-empty",
+        ),
+        (
+            lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((2, 2), np.int64)),
+            ValueError,
+            "shape",
+        ),
+        (
+            lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((1, 2), np.int32)),
+            TypeError,
+            "dtype",
+        ),
+        (
+            lambda: _core.pad_sequences(
+                [np.arange(2, dtype=np.int32)], 2, 2**40, out=np.zeros((1, 2), np.int32)
+            ),
+            ValueError,
+            "does not fit",
+        ),
+        (
+            lambda: _core.pad_sequences(
+                [np.arange(2)],
+                2,
+                0,
+                out=np.zeros((1, 2), np.int64),
+                mask_out=np.zeros((1, 3), np.int64),
+            ),
+            ValueError,
+            "mask_out must have shape",
+        ),
+        (
+            lambda: _core.pad_sequences([np.arange(2)], -1, 0, out=np.zeros((1, 2), np.int64)),
+            ValueError,
+            "width",
+        ),
+    ],
+)
 def test_core_module_validates_its_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
@@ -666,9 +941,17 @@ def test_core_pad_sequences():
     assert out32.tolist() == [[1, 2]]
     # The general path's inputs: anything but exact ndarrays (or dicts of
     # them) of one int32/int64 dtype, 1-D and C-contiguous.
-    for other in ([], [[1, 2]], [np.arange(4)[::2]], [np.ma.masked_array([1, 2])],
-                  [np.arange(2), np.arange(2, dtype=np.int32)], [np.arange(2.0)],
-                  [np.zeros((1, 2), np.int64)], [{"ids": np.arange(2)}], np.arange(3)):
+    for other in (
+        [],
+        [[1, 2]],
+        [np.arange(4)[::2]],
+        [np.ma.masked_array([1, 2])],
+        [np.arange(2), np.arange(2, dtype=np.int32)],
+        [np.arange(2.0)],
+        [np.zeros((1, 2), np.int64)],
+        [{"ids": np.arange(2)}],
+        np.arange(3),
+    ):
         assert _core.sequence_lengths(other) is None
     with pytest.raises(ValueError, match="overlap"):
         _core.pad_sequences([out[0]], 4, 0, out=out[:1])
@@ -676,8 +959,9 @@ def test_core_pad_sequences():
         _core.pad_sequences(small, 2, 0, out=out32, mask_out=out32)
     both = np.zeros(5, np.int32)
     with pytest.raises(ValueError, match="mask_out must not overlap"):
-        _core.pad_sequences(small, 2, 0, out=both[:2].reshape(1, 2),
-                            mask_out=both[1:3].reshape(1, 2))
+        _core.pad_sequences(
+            small, 2, 0, out=both[:2].reshape(1, 2), mask_out=both[1:3].reshape(1, 2)
+        )
 
 
 def test_core_ragged_to_dense_mask_out():
@@ -687,8 +971,9 @@ def test_core_ragged_to_dense_mask_out():
     assert out.tolist() == [[5, 6, 7, 9], [9, 9, 9, 9], [8, 9, 9, 9]]
     assert mask.tolist() == [[1, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 0]]
     fresh_mask = np.zeros((3, 4), np.int32)
-    np.testing.assert_array_equal(_core.ragged_to_dense(values, splits, 4, 9, mask_out=fresh_mask),
-                                  out)
+    np.testing.assert_array_equal(
+        _core.ragged_to_dense(values, splits, 4, 9, mask_out=fresh_mask), out
+    )
     np.testing.assert_array_equal(fresh_mask, mask)
     with pytest.raises(ValueError, match="mask_out must not overlap"):
         _core.ragged_to_dense(values, splits, 4, 9, out=out, mask_out=out)
@@ -699,8 +984,16 @@ def test_core_ragged_to_dense_mask_out():
 def test_non_contiguous_inputs_are_accepted():
     values = np.arange(100, 120)[::2]
     splits = np.array([0, 0, 4, 0, 10])[[0, 2, 4]]
-    r = mlm.mask_ragged(values, splits, vocab_size=200, mask_token=1, selection_rate=1.0,
-                        mask_token_rate=1.0, random_token_rate=0.0, seed=0)
+    r = mlm.mask_ragged(
+        values,
+        splits,
+        vocab_size=200,
+        mask_token=1,
+        selection_rate=1.0,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
+        seed=0,
+    )
     assert r.masked_values.tolist() == [1] * 10
     assert r.masked_positions_row_splits.tolist() == [0, 4, 10]
 
@@ -716,11 +1009,12 @@ def test_core_out_values_in_place_and_checks():
         if a is not None:
             np.testing.assert_array_equal(a, b)
     for out, error, match in [
-            (values[1:].copy(), ValueError, "as many elements"),
-            (values.astype(np.int32), TypeError, "dtype"),
-            (np.zeros(2 * len(values), values.dtype)[::2], ValueError, "C-contiguous"),
-            (np.zeros_like(values).reshape(1, -1), ValueError, "1-D"),
-            ([0] * len(values), TypeError, "ndarray")]:
+        (values[1:].copy(), ValueError, "as many elements"),
+        (values.astype(np.int32), TypeError, "dtype"),
+        (np.zeros(2 * len(values), values.dtype)[::2], ValueError, "C-contiguous"),
+        (np.zeros_like(values).reshape(1, -1), ValueError, "1-D"),
+        ([0] * len(values), TypeError, "ndarray"),
+    ]:
         with pytest.raises(error, match=match):
             _core.mask_language_model(values, splits, *args, out_values=out)
     frozen = values.copy()
@@ -738,8 +1032,9 @@ def test_dense_outputs_written_into_a_given_array():
     assert got is out
     np.testing.assert_array_equal(out, _core.ragged_to_dense(VALUES, SPLITS, 9, -1))
     labels = np.full((2, 4), 7, np.int64)
-    got = _core.scatter_to_dense(np.array([0, 3]), np.array([0, 1, 2]), np.array([5, 6]), 4, -100,
-                                 out=labels)
+    got = _core.scatter_to_dense(
+        np.array([0, 3]), np.array([0, 1, 2]), np.array([5, 6]), 4, -100, out=labels
+    )
     assert got is labels
     assert labels.tolist() == [[5, -100, -100, -100], [-100, -100, -100, 6]]
     frozen = np.zeros((2, 9), np.int64)
@@ -748,18 +1043,25 @@ def test_dense_outputs_written_into_a_given_array():
         _core.ragged_to_dense(VALUES, SPLITS, 9, 0, out=frozen)
     # writing into the values it reads would corrupt them
     both = np.zeros(40, np.int64)
-    both[:VALUES.shape[0]] = VALUES
+    both[: VALUES.shape[0]] = VALUES
     with pytest.raises(ValueError, match="overlap"):
-        _core.ragged_to_dense(both[:VALUES.shape[0]], SPLITS, 9, 0,
-                              out=both[:18].reshape(2, 9))
+        _core.ragged_to_dense(both[: VALUES.shape[0]], SPLITS, 9, 0, out=both[:18].reshape(2, 9))
 
 
 def test_any_mask_token_the_ids_hold():
     # As tensorflow_text: inside the vocabulary or not, negative included.
     values = np.array([5, 6, 7], np.int32)
     for token in (-1, 500, 2**31 - 1):
-        r = mlm.mask_ragged(values, np.array([0, 3]), vocab_size=10, mask_token=token,
-                            selection_rate=1.0, mask_token_rate=1.0, random_token_rate=0.0, seed=1)
+        r = mlm.mask_ragged(
+            values,
+            np.array([0, 3]),
+            vocab_size=10,
+            mask_token=token,
+            selection_rate=1.0,
+            mask_token_rate=1.0,
+            random_token_rate=0.0,
+            seed=1,
+        )
         assert r.masked_values.tolist() == [token] * 3
     with pytest.raises(ValueError, match="mask_token must fit in ids of 32-bit"):
         mlm.mask_ragged(values, np.array([0, 3]), vocab_size=10, mask_token=2**31, seed=1)

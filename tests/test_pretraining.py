@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_mlm.pretraining import (InputError, MaskingConfig, SequenceReader, feature_spec,
-                                inspect, read_records, run_mask, summarize, writers)
+from tf_mlm.pretraining import (
+    InputError,
+    MaskingConfig,
+    SequenceReader,
+    feature_spec,
+    inspect,
+    read_records,
+    run_mask,
+    summarize,
+    writers,
+)
 from tf_mlm.pretraining.readers import expand_inputs
 
 VOCAB = 500
@@ -23,16 +32,22 @@ MAX_SEQ, MAX_PRED = 64, 10
 
 def _sequences(n=N, seed=0):
     rng = np.random.default_rng(seed)
-    return [[CLS] + rng.integers(5, VOCAB, size=int(rng.integers(3, 80))).tolist() + [SEP]
-            for _ in range(n)]
+    return [
+        [CLS] + rng.integers(5, VOCAB, size=int(rng.integers(3, 80))).tolist() + [SEP]
+        for _ in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
     seqs = _sequences()
-    paths = {"jsonl": root / "seqs.jsonl", "text": root / "seqs.txt",
-             "tfrecord": root / "seqs.tfrecord", "small": root / "small.txt"}
+    paths = {
+        "jsonl": root / "seqs.jsonl",
+        "text": root / "seqs.txt",
+        "tfrecord": root / "seqs.tfrecord",
+        "small": root / "small.txt",
+    }
     with open(paths["small"], "w") as f:
         f.write("".join(" ".join(map(str, s)) + "\n" for s in seqs[:SMALL]))
     with open(paths["jsonl"], "w") as f:
@@ -42,22 +57,35 @@ def data(tmp_path_factory):
         f.write("".join(" ".join(map(str, s)) + "\n" for s in seqs))
     with tf.io.TFRecordWriter(str(paths["tfrecord"])) as w:
         for s in seqs:
-            w.write(tf.train.Example(features=tf.train.Features(feature={
-                "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=s))}))
-                .SerializeToString())
+            w.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=s))
+                        }
+                    )
+                ).SerializeToString()
+            )
     return seqs, paths
 
 
 def _config(**kw):
-    base = dict(vocab_size=VOCAB, mask_token=MASK, unselectable_ids=SPECIAL,
-                max_seq_length=MAX_SEQ, max_predictions_per_seq=MAX_PRED, seed=7)
+    base = dict(
+        vocab_size=VOCAB,
+        mask_token=MASK,
+        unselectable_ids=SPECIAL,
+        max_seq_length=MAX_SEQ,
+        max_predictions_per_seq=MAX_PRED,
+        seed=7,
+    )
     base.update(kw)
     return MaskingConfig(**base)
 
 
 def _run(paths, out, config=None, stdin=None, **kw):
-    reader = SequenceReader([str(p) for p in paths], vocab_size=VOCAB, max_seq_length=MAX_SEQ,
-                            stdin=stdin)
+    reader = SequenceReader(
+        [str(p) for p in paths], vocab_size=VOCAB, max_seq_length=MAX_SEQ, stdin=stdin
+    )
     return run_mask(reader, config or _config(), str(out), **kw)
 
 
@@ -69,8 +97,12 @@ def _parsed(out, num_shards):
     shards = []
     for name in names:
         rows = []
-        for batch in tf.data.TFRecordDataset(str(out / name)).batch(1000).map(
-                lambda x: tf.io.parse_example(x, spec)).as_numpy_iterator():
+        for batch in (
+            tf.data.TFRecordDataset(str(out / name))
+            .batch(1000)
+            .map(lambda x: tf.io.parse_example(x, spec))
+            .as_numpy_iterator()
+        ):
             rows += [{k: v[i] for k, v in batch.items()} for i in range(len(batch["input_ids"]))]
         shards.append(rows)
     return [shards[k % num_shards][k // num_shards] for k in range(sum(map(len, shards)))]
@@ -103,8 +135,9 @@ def test_each_input_format_end_to_end(data, tmp_path, fmt):
     seqs, paths = data
     summary = _run([paths[fmt]], tmp_path / "out", num_shards=3)
     assert summary["records"] == N
-    assert sorted(os.listdir(tmp_path / "out")) == writers.shard_names(3, "tfrecord") + \
-        ["metadata.json"]
+    assert sorted(os.listdir(tmp_path / "out")) == writers.shard_names(3, "tfrecord") + [
+        "metadata.json"
+    ]
     records = _parsed(tmp_path / "out", 3)
     _check_consistent(records, seqs)
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
@@ -130,20 +163,21 @@ def test_same_seed_identical_whatever_the_parallelism_and_shards(data, tmp_path)
     assert all(all((x[k] == y[k]).all() for k in x) for x, y in zip(a, c))
     _run([paths["small"]], tmp_path / "d", config=_config(seed=8), num_shards=2)
     d = _parsed(tmp_path / "d", 2)
-    assert any((x["masked_lm_positions"] != y["masked_lm_positions"]).any()
-               for x, y in zip(a, d))
+    assert any((x["masked_lm_positions"] != y["masked_lm_positions"]).any() for x, y in zip(a, d))
 
 
 def test_dupe_factor_from_stdin(data, tmp_path):
     seqs, paths = data
     stdin = io.BytesIO(paths["small"].read_bytes())
-    summary = _run(["-"], tmp_path / "out", config=_config(dupe_factor=3), stdin=stdin,
-                   num_shards=2)
+    summary = _run(
+        ["-"], tmp_path / "out", config=_config(dupe_factor=3), stdin=stdin, num_shards=2
+    )
     assert summary["records"] == 3 * SMALL and summary["input_records"] == SMALL
     records = _parsed(tmp_path / "out", 2)
     _check_consistent(records, seqs[:SMALL], dupe_factor=3)
-    differing = sum((records[k]["input_ids"] != records[k + SMALL]["input_ids"]).any()
-                    for k in range(SMALL))
+    differing = sum(
+        (records[k]["input_ids"] != records[k + SMALL]["input_ids"]).any() for k in range(SMALL)
+    )
     assert differing > 0.9 * SMALL
 
 
@@ -162,8 +196,15 @@ def test_jsonl_output_and_shuffle(data, tmp_path):
 
 def test_whole_words_never_split_and_budget_kept(tmp_path):
     rng = np.random.default_rng(3)
-    rows = [[[CLS]] + [rng.integers(5, VOCAB, size=int(rng.integers(1, 4))).tolist()
-                       for _ in range(int(rng.integers(2, 25)))] + [[SEP]] for _ in range(1000)]
+    rows = [
+        [[CLS]]
+        + [
+            rng.integers(5, VOCAB, size=int(rng.integers(1, 4))).tolist()
+            for _ in range(int(rng.integers(2, 25)))
+        ]
+        + [[SEP]]
+        for _ in range(1000)
+    ]
     path = tmp_path / "words.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = _config(whole_word=True, max_predictions_per_seq=6, max_selections=6)
@@ -210,8 +251,14 @@ def test_interrupted_overwrite_keeps_the_previous_dataset(data, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _run([paths["small"]], out, config=_config(seed=99), num_shards=3, overwrite=True,
-             _after_record=interrupt)
+        _run(
+            [paths["small"]],
+            out,
+            config=_config(seed=99),
+            num_shards=3,
+            overwrite=True,
+            _after_record=interrupt,
+        )
     assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
     assert inspect.verify_output(str(out))["records"] == SMALL
     assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []
@@ -227,13 +274,16 @@ def test_existing_output_refused_unless_overwrite(data, tmp_path):
     assert sorted(os.listdir(out)) == writers.shard_names(2, "tfrecord") + ["metadata.json"]
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"[1, 2]\n[3, 4\n", r"bad\.jsonl:2: malformed JSON"),
-    (b"[1, 2]\n\n[3, 2.5]\n", r"bad\.jsonl:3: 2\.5 is not an integer id"),
-    (b"[1, 2]\n[3, 999]\n", r"bad\.jsonl:2: id 999 \(token 1\) is outside the vocabulary"),
-    (b'{"ids": [1]}\n', r"bad\.jsonl:1: the JSON object has no key 'input_ids'"),
-    (b"[1, -1]\n", r"bad\.jsonl:1: id -1"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"[1, 2]\n[3, 4\n", r"bad\.jsonl:2: malformed JSON"),
+        (b"[1, 2]\n\n[3, 2.5]\n", r"bad\.jsonl:3: 2\.5 is not an integer id"),
+        (b"[1, 2]\n[3, 999]\n", r"bad\.jsonl:2: id 999 \(token 1\) is outside the vocabulary"),
+        (b'{"ids": [1]}\n', r"bad\.jsonl:1: the JSON object has no key 'input_ids'"),
+        (b"[1, -1]\n", r"bad\.jsonl:1: id -1"),
+    ],
+)
 def test_malformed_jsonl(tmp_path, content, message):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
@@ -264,12 +314,20 @@ def test_malformed_text_and_tfrecord(tmp_path):
 def test_long_sequences_policies():
     text = b"1 2 3 4 5 6\n7 8\n"
     for policy, expected in (("truncate", [[1, 2, 3], [7, 8]]), ("skip", [[7, 8]])):
-        r = SequenceReader(["-"], vocab_size=VOCAB, max_seq_length=3, long_sequences=policy,
-                           stdin=io.BytesIO(text))
+        r = SequenceReader(
+            ["-"], vocab_size=VOCAB, max_seq_length=3, long_sequences=policy, stdin=io.BytesIO(text)
+        )
         assert [x.ids.tolist() for x in r] == expected
     with pytest.raises(InputError, match=r"<stdin>:1: sequence of 6 tokens"):
-        list(SequenceReader(["-"], vocab_size=VOCAB, max_seq_length=3, long_sequences="error",
-                            stdin=io.BytesIO(text)))
+        list(
+            SequenceReader(
+                ["-"],
+                vocab_size=VOCAB,
+                max_seq_length=3,
+                long_sequences="error",
+                stdin=io.BytesIO(text),
+            )
+        )
     words = b"[[1], [2, 3], [4, 5, 6]]\n"
     r = SequenceReader(["-"], vocab_size=VOCAB, max_seq_length=4, stdin=io.BytesIO(words))
     rec = next(iter(r))
@@ -292,8 +350,7 @@ def test_gzip_output_reads_back(data, tmp_path, fmt):
     names = os.listdir(tmp_path / "out")
     assert f"masked-00000-of-00001.{fmt}.gz" in names
     recs = list(read_records(str(tmp_path / "out")))
-    assert [inspect.original_ids(r).tolist() for r in recs] == [s[:MAX_SEQ] for s in
-                                                                 seqs[:SMALL]]
+    assert [inspect.original_ids(r).tolist() for r in recs] == [s[:MAX_SEQ] for s in seqs[:SMALL]]
 
 
 def test_failure_while_opening_the_shards_leaves_nothing(data, tmp_path, monkeypatch):
@@ -306,11 +363,12 @@ def test_failure_while_opening_the_shards_leaves_nothing(data, tmp_path, monkeyp
     with pytest.raises(writers.OutputError, match=r"No space left on device \(ENOSPC\)"):
         _run([paths["small"]], tmp_path / "out", output_format="jsonl", compression="gzip")
     assert os.listdir(tmp_path) == []
-    assert not writers._ACTIVE  # pylint: disable=protected-access
+    assert not writers._ACTIVE
 
 
-def test_overwrite_without_an_atomic_exchange_falls_back_to_two_renames(data, tmp_path,
-                                                                         monkeypatch):
+def test_overwrite_without_an_atomic_exchange_falls_back_to_two_renames(
+    data, tmp_path, monkeypatch
+):
     """Where renameat2(RENAME_EXCHANGE) is missing (not Linux, some file
     systems): the old directory is moved aside, the new one renamed in."""
     _, paths = data

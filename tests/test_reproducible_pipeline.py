@@ -31,8 +31,9 @@ def _ids(index):
 
 
 def masked_pipeline(seed_source, base_seed=BASE_SEED):
-    selector = tf_mlm.RandomItemSelector(max_selections_per_batch=20, selection_rate=0.15,
-                                         unselectable_ids=[0, 101, 102])
+    selector = tf_mlm.RandomItemSelector(
+        max_selections_per_batch=20, selection_rate=0.15, unselectable_ids=[0, 101, 102]
+    )
     chooser = tf_mlm.MaskValuesChooser(vocab_size=30522, mask_token=103)
     batches = tf.data.Dataset.range(NUM_ELEMENTS).map(_ids).ragged_batch(BATCH)
     if seed_source == "random":
@@ -41,8 +42,11 @@ def masked_pipeline(seed_source, base_seed=BASE_SEED):
         ds = tf.data.Dataset.zip(batches, seeds)
     else:
         ds = batches.enumerate().map(
-            lambda i, b: (b, tf.random.experimental.stateless_fold_in(
-                tf.constant([base_seed, 0], tf.int64), i)))
+            lambda i, b: (
+                b,
+                tf.random.experimental.stateless_fold_in(tf.constant([base_seed, 0], tf.int64), i),
+            )
+        )
 
     def mask(ids, seed):
         masked, positions, labels = tf_mlm.mask_language_model(ids, selector, chooser, seed=seed)

@@ -17,8 +17,7 @@ import tf_mlm
 text = pytest.importorskip("tensorflow_text")
 from tensorflow_text.python.ops import item_selector_ops as text_selectors  # noqa: E402
 
-HYPOTHESIS = settings(max_examples=25, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow])
+HYPOTHESIS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def nested(depth):
@@ -75,6 +74,7 @@ def first_n(n, reverse=False):
             if flags[i] and left:
                 chosen[i], left = True, left - 1
         return chosen
+
     return pick
 
 
@@ -84,8 +84,11 @@ ALWAYS_MASK = (100, 99, 1.0, 0.0)
 def same_ragged(a, b):
     """Equal values, ragged rank, dtypes and row-splits dtype."""
     assert a.to_list() == b.to_list()
-    assert (a.ragged_rank, a.dtype, a.row_splits.dtype) == (b.ragged_rank, b.dtype,
-                                                             b.row_splits.dtype)
+    assert (a.ragged_rank, a.dtype, a.row_splits.dtype) == (
+        b.ragged_rank,
+        b.dtype,
+        b.row_splits.dtype,
+    )
 
 
 @HYPOTHESIS
@@ -94,10 +97,12 @@ def test_first_and_last_n_equal_tensorflow_text(batch, n, last):
     rt, _ = batch
     ours_cls = tf_mlm.LastNItemSelector if last else tf_mlm.FirstNItemSelector
     theirs_cls = text.LastNItemSelector if last else text.FirstNItemSelector
-    ours = tf_mlm.mask_language_model(rt, ours_cls(n, [0, 9]),
-                                      tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
-    theirs = text.mask_language_model(rt, theirs_cls(n, [0, 9]),
-                                      text.MaskValuesChooser(*ALWAYS_MASK))
+    ours = tf_mlm.mask_language_model(
+        rt, ours_cls(n, [0, 9]), tf_mlm.MaskValuesChooser(*ALWAYS_MASK)
+    )
+    theirs = text.mask_language_model(
+        rt, theirs_cls(n, [0, 9]), text.MaskValuesChooser(*ALWAYS_MASK)
+    )
     for a, b in zip(ours, theirs):
         same_ragged(a, b)
     ref = reference(rt, 1, first_n(n, last))
@@ -113,8 +118,8 @@ def test_every_axis_follows_the_merge_semantics(batch, data):
     axis = data.draw(st.integers(1, rank - 1))
     n = data.draw(st.integers(0, 3))
     masked, positions, ids = tf_mlm.mask_language_model(
-        rt, tf_mlm.FirstNItemSelector(n, [0, 9]), tf_mlm.MaskValuesChooser(*ALWAYS_MASK),
-        axis=axis)
+        rt, tf_mlm.FirstNItemSelector(n, [0, 9]), tf_mlm.MaskValuesChooser(*ALWAYS_MASK), axis=axis
+    )
     ref_pos, ref_ids = reference(rt, axis, first_n(n))
     assert positions.to_list() == ref_pos and ids.to_list() == ref_ids
     flat_in = [flatten(r) for r in rt.to_list()]
@@ -123,8 +128,12 @@ def test_every_axis_follows_the_merge_semantics(batch, data):
         assert row_out == [99 if i in p else t for i, t in enumerate(row_in)]
     # a random selector with rate 1 picks exactly the selectable items
     _, positions, _ = tf_mlm.mask_language_model(
-        rt, tf_mlm.RandomItemSelector(1000, 1.0, [0, 9]), tf_mlm.MaskValuesChooser(*ALWAYS_MASK),
-        axis=axis, seed=[1, 2])
+        rt,
+        tf_mlm.RandomItemSelector(1000, 1.0, [0, 9]),
+        tf_mlm.MaskValuesChooser(*ALWAYS_MASK),
+        axis=axis,
+        seed=[1, 2],
+    )
     assert positions.to_list() == reference(rt, axis, lambda f: f)[0]
 
 
@@ -132,27 +141,35 @@ def test_every_axis_follows_the_merge_semantics(batch, data):
 @given(ragged_batches())
 def test_base_and_nothing_selectors_equal_tensorflow_text(batch):
     rt, _ = batch
-    for ours, theirs in ((tf_mlm.ItemSelector([0, 9]), text_selectors.ItemSelector([0, 9])),
-                         (tf_mlm.NothingSelector(), text_selectors.NothingSelector())):
+    for ours, theirs in (
+        (tf_mlm.ItemSelector([0, 9]), text_selectors.ItemSelector([0, 9])),
+        (tf_mlm.NothingSelector(), text_selectors.NothingSelector()),
+    ):
         a = tf_mlm.mask_language_model(rt, ours, tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
         b = text.mask_language_model(rt, theirs, text.MaskValuesChooser(*ALWAYS_MASK))
         for x, y in zip(a, b):
             same_ragged(x, y)
-        assert ours.get_selection_mask(rt, 1).to_list() == \
-            theirs.get_selection_mask(rt, 1).to_list()
+        assert (
+            ours.get_selection_mask(rt, 1).to_list() == theirs.get_selection_mask(rt, 1).to_list()
+        )
 
 
 @pytest.mark.parametrize("shuffle", ["identity", "reverse"])
 @pytest.mark.parametrize("rank", [2, 3])
 def test_shuffle_fn_equals_tensorflow_text(shuffle, rank):
     fn = (lambda x: x) if shuffle == "identity" else (lambda x: tf.reverse(x, [0]))
-    rows = [[1, 5, 6, 7, 2], [1, 8, 9, 2], [3]] if rank == 2 else \
-        [[[1], [5, 6], [7], [2]], [[1], [8], [9, 4], [2]]]
+    rows = (
+        [[1, 5, 6, 7, 2], [1, 8, 9, 2], [3]]
+        if rank == 2
+        else [[[1], [5, 6], [7], [2]], [[1], [8], [9, 4], [2]]]
+    )
     rt = tf.ragged.constant(rows, tf.int64)
-    a = tf_mlm.mask_language_model(rt, tf_mlm.RandomItemSelector(2, 0.5, [1, 2], fn),
-                                   tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
-    b = text.mask_language_model(rt, text.RandomItemSelector(2, 0.5, [1, 2], fn),
-                                 text.MaskValuesChooser(*ALWAYS_MASK))
+    a = tf_mlm.mask_language_model(
+        rt, tf_mlm.RandomItemSelector(2, 0.5, [1, 2], fn), tf_mlm.MaskValuesChooser(*ALWAYS_MASK)
+    )
+    b = text.mask_language_model(
+        rt, text.RandomItemSelector(2, 0.5, [1, 2], fn), text.MaskValuesChooser(*ALWAYS_MASK)
+    )
     for x, y in zip(a, b):
         same_ragged(x, y)
 
@@ -185,8 +202,9 @@ def test_subclass_hooks_are_honoured():
     masked, positions, _ = tf_mlm.mask_language_model(rt, SelectEverySecond(10, 1.0), chooser)
     assert positions.to_list() == [[1, 3], [1]]
     assert masked.to_list() == [[1, 99, 3, 99, 5], [6, 99]]
-    masked, _, ids = tf_mlm.mask_language_model(rt, tf_mlm.FirstNItemSelector(1),
-                                                AlwaysRandom(100, 3))
+    masked, _, ids = tf_mlm.mask_language_model(
+        rt, tf_mlm.FirstNItemSelector(1), AlwaysRandom(100, 3)
+    )
     assert masked.to_list() == [[42, 2, 3, 4, 5], [42, 7]] and ids.to_list() == [[1], [6]]
 
     class RandomOverOdd(tf_mlm.RandomItemSelector):
@@ -210,12 +228,18 @@ def test_fused_and_composed_paths_agree_under_a_stateless_seed():
     lengths = rng.integers(0, 40, size=64)
     pieces = rng.integers(1, 4, size=int(lengths.sum()))
     words = tf.RaggedTensor.from_nested_row_lengths(
-        rng.integers(0, 50, size=int(pieces.sum())), [lengths, pieces])
+        rng.integers(0, 50, size=int(pieces.sum())), [lengths, pieces]
+    )
     for rt in (words, words.merge_dims(1, 2)):
-        fused = tf_mlm.mask_language_model(rt, tf_mlm.RandomItemSelector(5, 0.3, [0, 1]),
-                                           tf_mlm.MaskValuesChooser(50, 3), seed=[9, 9])
-        composed = tf_mlm.mask_language_model(rt, Composed(5, 0.3, [0, 1]),
-                                              ComposedChooser(50, 3), seed=[9, 9])
+        fused = tf_mlm.mask_language_model(
+            rt,
+            tf_mlm.RandomItemSelector(5, 0.3, [0, 1]),
+            tf_mlm.MaskValuesChooser(50, 3),
+            seed=[9, 9],
+        )
+        composed = tf_mlm.mask_language_model(
+            rt, Composed(5, 0.3, [0, 1]), ComposedChooser(50, 3), seed=[9, 9]
+        )
         for a, b in zip(fused, composed):
             assert a.to_list() == b.to_list()
 
@@ -233,14 +257,20 @@ def test_unselectable_ids_as_tensor_and_properties():
     with pytest.raises(ValueError, match="unselectable_ids"):
         tf_mlm.ItemSelector("abc")
     ch = tf_mlm.MaskValuesChooser(10, 4, 0.7, 0.2)
-    assert (ch.vocab_size, ch.mask_token, ch.mask_token_rate, ch.random_token_rate) == \
-        (10, 4, 0.7, 0.2)
+    assert (ch.vocab_size, ch.mask_token, ch.mask_token_rate, ch.random_token_rate) == (
+        10,
+        4,
+        0.7,
+        0.2,
+    )
 
 
-@pytest.mark.parametrize("rate,cap,expect", [(0.0, 5, 0), (1.0, 5, 5), (1.0, 0, 0),
-                                             (0.5, 100, 4), (0.15, 76, 2)])
+@pytest.mark.parametrize(
+    "rate,cap,expect", [(0.0, 5, 0), (1.0, 5, 5), (1.0, 0, 0), (0.5, 100, 4), (0.15, 76, 2)]
+)
 def test_edge_rates_and_caps(rate, cap, expect):
     rt = tf.ragged.constant([[1, 2, 3, 4, 5, 6, 7, 0], [0], []])
     _, positions, _ = tf_mlm.mask_language_model(
-        rt, tf_mlm.RandomItemSelector(cap, rate, [0]), tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
+        rt, tf_mlm.RandomItemSelector(cap, rate, [0]), tf_mlm.MaskValuesChooser(*ALWAYS_MASK)
+    )
     assert positions.row_lengths().numpy().tolist() == [min(expect, 7), 0, 0]

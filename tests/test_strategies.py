@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tf_mlm
-from tf_mlm import _fused
 from tests import _stats
+from tf_mlm import _fused
 
 CONTINUES = np.array([False, False, True, True, False, True])  # ids 2, 3, 5 continue a word
 
@@ -28,12 +28,16 @@ def reference_words(rows, table):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.integers(-2, 8), max_size=12), min_size=1, max_size=6),
-       st.sampled_from([tf.int32, tf.int64]), st.sampled_from([tf.int32, tf.int64]))
+@given(
+    st.lists(st.lists(st.integers(-2, 8), max_size=12), min_size=1, max_size=6),
+    st.sampled_from([tf.int32, tf.int64]),
+    st.sampled_from([tf.int32, tf.int64]),
+)
 def test_group_words_matches_the_reference(rows, dtype, splits_dtype):
     rt = tf.RaggedTensor.from_row_lengths(
         tf.constant([t for r in rows for t in r], dtype),
-        tf.constant([len(r) for r in rows], splits_dtype))
+        tf.constant([len(r) for r in rows], splits_dtype),
+    )
     words = tf_mlm.group_words(rt, CONTINUES)
     assert words.to_list() == reference_words(rows, CONTINUES)
     assert words.dtype == dtype and words.row_splits.dtype == splits_dtype
@@ -55,10 +59,24 @@ def test_grouped_words_mask_like_the_equivalent_rank3_input():
 
 def test_continuation_tables():
     vocab = ["[PAD]", "[CLS]", "play", "##ing", "\u2581the", "<s>", "ing"]
-    assert tf_mlm.wordpiece_continuation_table(vocab).tolist() == \
-        [False, False, False, True, False, False, False]
-    assert tf_mlm.sentencepiece_continuation_table(vocab, special=["[PAD]", "[CLS]"]).tolist() == \
-        [False, False, True, True, False, False, True]
+    assert tf_mlm.wordpiece_continuation_table(vocab).tolist() == [
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert tf_mlm.sentencepiece_continuation_table(vocab, special=["[PAD]", "[CLS]"]).tolist() == [
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
 
 
 def test_group_words_rejects_bad_input():
@@ -126,8 +144,9 @@ def test_span_lengths_follow_the_clipped_geometric_law():
 
 
 def test_whole_word_spans_never_split_a_word():
-    words = tf.ragged.constant([[[1000 + 10 * w + k for k in range(1 + w % 3)] for w in range(50)]]
-                               * 100, tf.int64)
+    words = tf.ragged.constant(
+        [[[1000 + 10 * w + k for k in range(1 + w % 3)] for w in range(50)]] * 100, tf.int64
+    )
     sel = tf_mlm.SpanItemSelector(1000, 0.2)
     _, positions, _ = tf_mlm.mask_language_model(words, sel, ALWAYS_MASK, axis=1, seed=[2, 2])
     starts = np.cumsum([0] + [1 + w % 3 for w in range(50)])
@@ -144,8 +163,9 @@ def test_whole_word_spans_never_split_a_word():
 def test_excluded_ids_are_never_drawn():
     ids = tf.ragged.constant([[7] * 3000], tf.int64)
     chooser = tf_mlm.MaskValuesChooser(10, 3, 0.0, 1.0, excluded_ids=[0, 3, 5, 42])
-    masked, _, _ = tf_mlm.mask_language_model(ids, tf_mlm.RandomItemSelector(10000, 1.0),
-                                              chooser, seed=[1, 1])
+    masked, _, _ = tf_mlm.mask_language_model(
+        ids, tf_mlm.RandomItemSelector(10000, 1.0), chooser, seed=[1, 1]
+    )
     counts = np.bincount(masked.flat_values.numpy(), minlength=10)
     assert counts[[0, 3, 5]].sum() == 0
     assert _stats.uniform_p(counts[[1, 2, 4, 6, 7, 8, 9]]) > _stats.P_FLOOR
@@ -155,10 +175,12 @@ def test_excluded_ids_are_never_drawn():
 def test_frequency_weighted_replacement_follows_the_table():
     weights = np.array([5, 0, 1, 3, 0.5, 0, 2, 8], np.float32)
     ids = tf.ragged.constant([[7] * 20000], tf.int64)
-    chooser = tf_mlm.MaskValuesChooser(8, 3, 0.0, 1.0, replacement_frequencies=weights,
-                                       excluded_ids=[6])
-    masked, _, _ = tf_mlm.mask_language_model(ids, tf_mlm.RandomItemSelector(10 ** 6, 1.0),
-                                              chooser, seed=[3, 9])
+    chooser = tf_mlm.MaskValuesChooser(
+        8, 3, 0.0, 1.0, replacement_frequencies=weights, excluded_ids=[6]
+    )
+    masked, _, _ = tf_mlm.mask_language_model(
+        ids, tf_mlm.RandomItemSelector(10**6, 1.0), chooser, seed=[3, 9]
+    )
     counts = np.bincount(masked.flat_values.numpy(), minlength=8)
     expected = weights.copy()
     expected[6] = 0
@@ -178,9 +200,11 @@ def test_strategy_argument_errors():
         tf_mlm.MaskValuesChooser(4, 1, replacement_frequencies=[0, 0, 0, 0])
     chooser = tf_mlm.MaskValuesChooser(3, 1, 0.0, 1.0, replacement_frequencies=[1, 1])
     with pytest.raises(tf.errors.InvalidArgumentError, match="vocab_size"):
-        tf_mlm.mask_language_model(tf.ragged.constant([[5]]), tf_mlm.RandomItemSelector(3, 1.0),
-                                   chooser)
+        tf_mlm.mask_language_model(
+            tf.ragged.constant([[5]]), tf_mlm.RandomItemSelector(3, 1.0), chooser
+        )
     chooser = tf_mlm.MaskValuesChooser(2, 1, 0.0, 1.0, excluded_ids=[0, 1])
     with pytest.raises(tf.errors.InvalidArgumentError, match="no id"):
-        tf_mlm.mask_language_model(tf.ragged.constant([[5]]), tf_mlm.RandomItemSelector(3, 1.0),
-                                   chooser)
+        tf_mlm.mask_language_model(
+            tf.ragged.constant([[5]]), tf_mlm.RandomItemSelector(3, 1.0), chooser
+        )

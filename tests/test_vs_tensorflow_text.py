@@ -32,11 +32,17 @@ def selection_histogram(positions, n_rows, length):
 def both(ids, rate, cap, unselectable, mask_rate=0.8, random_rate=0.1, axis=1):
     tf.random.set_seed(2024)
     ours = tf_mlm.mask_language_model(
-        ids, tf_mlm.RandomItemSelector(cap, rate, unselectable),
-        tf_mlm.MaskValuesChooser(VOCAB, MASK, mask_rate, random_rate), axis=axis)
+        ids,
+        tf_mlm.RandomItemSelector(cap, rate, unselectable),
+        tf_mlm.MaskValuesChooser(VOCAB, MASK, mask_rate, random_rate),
+        axis=axis,
+    )
     theirs = text.mask_language_model(
-        ids, text.RandomItemSelector(cap, rate, unselectable),
-        text.MaskValuesChooser(VOCAB, MASK, mask_rate, random_rate), axis=axis)
+        ids,
+        text.RandomItemSelector(cap, rate, unselectable),
+        text.MaskValuesChooser(VOCAB, MASK, mask_rate, random_rate),
+        axis=axis,
+    )
     return ours, theirs
 
 

@@ -58,8 +58,10 @@ def splits_list(row_splits) -> list:
     if isinstance(row_splits, np.ndarray):
         return [vector("row_splits", row_splits)]
     if not isinstance(row_splits, (list, tuple)):
-        raise TypeError("`row_splits` must be a 1-D integer array or a list of them, got "
-                        f"{type(row_splits).__name__}")
+        raise TypeError(
+            "`row_splits` must be a 1-D integer array or a list of them, got "
+            f"{type(row_splits).__name__}"
+        )
     if row_splits and all(is_int(s) for s in row_splits):
         return [vector("row_splits", row_splits)]
     if not row_splits:
@@ -99,8 +101,10 @@ def resolve_seed(seed) -> Tuple[int, int]:
         if not all(is_int(x) for x in items):
             raise TypeError(f"`seed` must be a pair of ints, got {seed!r}")
         return _seed_word(int(items[0])), _seed_word(int(items[1]))
-    raise TypeError("`seed` must be None, an int, a pair of ints or a numpy.random.Generator, "
-                    f"got {type(seed).__name__}")
+    raise TypeError(
+        "`seed` must be None, an int, a pair of ints or a numpy.random.Generator, "
+        f"got {type(seed).__name__}"
+    )
 
 
 def _seed_word(x: int) -> int:
@@ -144,8 +148,9 @@ def seed_pair(seed, name: str = "seed") -> Optional[Tuple[int, int]]:
         except (TypeError, ValueError):
             arr = None
         if arr is None or arr.shape != (2,) or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"`{name}` must be None, an int or a pair of ints (shape [2]), "
-                            f"got {seed!r}")
+            raise TypeError(
+                f"`{name}` must be None, an int or a pair of ints (shape [2]), got {seed!r}"
+            )
         pair = (int(arr[0]), int(arr[1]))
     if not all(_INT64_RANGE[0] <= s <= _INT64_RANGE[1] for s in pair):
         raise ValueError(f"`{name}` must fit in int64, got {seed!r}")

@@ -78,8 +78,9 @@ class TFInfo:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "TFInfo":
-        return cls(d["version"], d["git_version"], tuple(d["compile_flags"]),
-                   tuple(d["link_flags"]))
+        return cls(
+            d["version"], d["git_version"], tuple(d["compile_flags"]), tuple(d["link_flags"])
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -87,17 +88,19 @@ class TFInfo:
     @property
     def key(self) -> str:
         """Identifies binary compatibility: same key, same TensorFlow build."""
-        digest = hashlib.sha256(
-            json.dumps([self.version, self.git_version]).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps([self.version, self.git_version]).encode()).hexdigest()
         return f"tf-{self.version}-{digest[:12]}"
 
     @classmethod
     def from_running_tensorflow(cls) -> "TFInfo":
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        return cls(tf.__version__, tf.version.GIT_VERSION,
-                   tuple(tf.sysconfig.get_compile_flags()),
-                   tuple(tf.sysconfig.get_link_flags()))
+        return cls(
+            tf.__version__,
+            tf.version.GIT_VERSION,
+            tuple(tf.sysconfig.get_compile_flags()),
+            tuple(tf.sysconfig.get_link_flags()),
+        )
 
 
 def probe_tensorflow(python: str = sys.executable) -> Optional[TFInfo]:
@@ -108,13 +111,16 @@ def probe_tensorflow(python: str = sys.executable) -> Optional[TFInfo]:
     inside an isolated build it still sees the environment being installed
     into, never a TensorFlow pulled into the build environment.
     """
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONHOME",
-                        "PYTHONSTARTUP")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONHOME", "PYTHONSTARTUP")
+    }
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     try:
-        out = subprocess.run([python, "-c", _PROBE], env=env, check=True,
-                             capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [python, "-c", _PROBE], env=env, check=True, capture_output=True, text=True, timeout=600
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
         return None
     last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
@@ -128,8 +134,13 @@ def compiler() -> str:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
 
 
-def build_op_library(source_root: Path, output_dir: Path, info: TFInfo,
-                     extra_flags: Sequence[str] = (), verbose: bool = False) -> Path:
+def build_op_library(
+    source_root: Path,
+    output_dir: Path,
+    info: TFInfo,
+    extra_flags: Sequence[str] = (),
+    verbose: bool = False,
+) -> Path:
     """Compiles the op library for `info` into `output_dir`.
 
     Sources compile in parallel; the result is written under a temporary
@@ -141,18 +152,31 @@ def build_op_library(source_root: Path, output_dir: Path, info: TFInfo,
     output_dir.mkdir(parents=True, exist_ok=True)
     cxx = compiler()
     with tempfile.TemporaryDirectory(prefix="tf_mlm_build_") as tmp:
+
         def compile_one(src: str) -> str:
             obj = os.path.join(tmp, Path(src).stem + ".o")
-            cmd = [cxx, *CXXFLAGS, *info.compile_flags, *extra_flags,
-                   f"-I{source_root}", "-c", str(source_root / src), "-o", obj]
+            cmd = [
+                cxx,
+                *CXXFLAGS,
+                *info.compile_flags,
+                *extra_flags,
+                f"-I{source_root}",
+                "-c",
+                str(source_root / src),
+                "-o",
+                obj,
+            ]
             _run(cmd, verbose)
             return obj
 
-        with ThreadPoolExecutor(max_workers=max(1, min(len(TF_SOURCES), os.cpu_count() or 1))) as ex:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(len(TF_SOURCES), os.cpu_count() or 1))
+        ) as ex:
             objects = list(ex.map(compile_one, TF_SOURCES))
         tmp_lib = output_dir / f".{LIBRARY_NAME}.{os.getpid()}.tmp"
-        _run([cxx, "-shared", *objects, *info.link_flags, *extra_flags, "-o", str(tmp_lib)],
-             verbose)
+        _run(
+            [cxx, "-shared", *objects, *info.link_flags, *extra_flags, "-o", str(tmp_lib)], verbose
+        )
     tmp_info = output_dir / f".{INFO_NAME}.{os.getpid()}.tmp"
     tmp_info.write_text(json.dumps(info.to_dict(), indent=1))
     os.replace(tmp_lib, output_dir / LIBRARY_NAME)
@@ -167,7 +191,10 @@ def _run(cmd: Sequence[str], verbose: bool) -> None:
     if proc.returncode != 0:
         raise RuntimeError(
             "tf_mlm: building the TensorFlow op library failed:\n  "
-            + " ".join(shlex.quote(c) for c in cmd) + "\n" + proc.stderr[-4000:])
+            + " ".join(shlex.quote(c) for c in cmd)
+            + "\n"
+            + proc.stderr[-4000:]
+        )
 
 
 def main() -> None:

@@ -21,8 +21,9 @@ from tf_mlm._args import is_int
 def unselectable_ids(selector, dtype: tf.DType) -> tf.Tensor:
     """A selector's ``unselectable_ids`` (a list, or a 1-D Tensor) as a 1-D
     tensor of ``dtype``."""
-    return _constants.cached(selector, ("unselectable", dtype),
-                             lambda: _as_vector(selector.unselectable_ids, dtype))
+    return _constants.cached(
+        selector, ("unselectable", dtype), lambda: _as_vector(selector.unselectable_ids, dtype)
+    )
 
 
 def _as_vector(ids, dtype: tf.DType) -> tf.Tensor:
@@ -43,18 +44,29 @@ def _as_dtype(x, dtype: tf.DType) -> tf.Tensor:
 
 def cap_and_rate(selector) -> Tuple[tf.Tensor, tf.Tensor]:
     """The per-row cap (int64) and the selection rate (float32)."""
-    return _constants.cached(selector, "cap_and_rate", lambda: (
-        tf.cast(selector.max_selections_per_batch, tf.int64),
-        tf.cast(selector.selection_rate, tf.float32)))
+    return _constants.cached(
+        selector,
+        "cap_and_rate",
+        lambda: (
+            tf.cast(selector.max_selections_per_batch, tf.int64),
+            tf.cast(selector.selection_rate, tf.float32),
+        ),
+    )
 
 
 def value_inputs(chooser) -> Tuple[tuple, Dict[str, tf.Tensor]]:
     """A chooser's scalar kernel inputs (vocab_size, mask_token, the two
     rates) and its replacement law's tables (see :func:`replacement_tables`)."""
-    scalars = _constants.cached(chooser, "value_scalars", lambda: (
-        tf.cast(chooser.vocab_size, tf.int64), tf.cast(chooser.mask_token, tf.int64),
-        tf.cast(chooser.mask_token_rate, tf.float32),
-        tf.cast(chooser.random_token_rate, tf.float32)))
+    scalars = _constants.cached(
+        chooser,
+        "value_scalars",
+        lambda: (
+            tf.cast(chooser.vocab_size, tf.int64),
+            tf.cast(chooser.mask_token, tf.int64),
+            tf.cast(chooser.mask_token_rate, tf.float32),
+            tf.cast(chooser.random_token_rate, tf.float32),
+        ),
+    )
     return scalars, replacement_inputs(chooser)
 
 
@@ -64,8 +76,13 @@ def replacement_inputs(chooser) -> Dict[str, tf.Tensor]:
     constants by every graph using them."""
     with tf.init_scope():
         built_eagerly = tf.executing_eagerly()
-        tables = _constants.cached(chooser, "replacement", lambda: replacement_tables(
-            chooser.vocab_size, chooser.excluded_ids, chooser.replacement_frequencies))
+        tables = _constants.cached(
+            chooser,
+            "replacement",
+            lambda: replacement_tables(
+                chooser.vocab_size, chooser.excluded_ids, chooser.replacement_frequencies
+            ),
+        )
     if tf.executing_eagerly() or not built_eagerly:
         return tables
     # A graph cannot take the eager tensors as such: embed their values.
@@ -74,8 +91,11 @@ def replacement_inputs(chooser) -> Dict[str, tf.Tensor]:
 
 def uniform_replacement() -> Dict[str, tf.Tensor]:
     """Kernel inputs for the default law: uniform over ``[0, vocab_size)``."""
-    return dict(excluded_ids=tf.zeros([0], tf.int64), alias_prob=tf.zeros([0], tf.float32),
-                alias_index=tf.zeros([0], tf.int64))
+    return dict(
+        excluded_ids=tf.zeros([0], tf.int64),
+        alias_prob=tf.zeros([0], tf.float32),
+        alias_index=tf.zeros([0], tf.int64),
+    )
 
 
 def replacement_tables(vocab_size, excluded_ids, frequencies) -> Dict[str, tf.Tensor]:
@@ -90,9 +110,11 @@ def replacement_tables(vocab_size, excluded_ids, frequencies) -> Dict[str, tf.Te
     if frequencies is not None:
         weights = tf.reshape(tf.cast(frequencies, tf.float32), [-1])
         if excluded_ids is not None:
-            keep = tf.scatter_nd(tf.expand_dims(tables["excluded_ids"], 1),
-                                 tf.ones_like(tables["excluded_ids"], tf.float32),
-                                 tf.shape(weights, out_type=tf.int64))
+            keep = tf.scatter_nd(
+                tf.expand_dims(tables["excluded_ids"], 1),
+                tf.ones_like(tables["excluded_ids"], tf.float32),
+                tf.shape(weights, out_type=tf.int64),
+            )
             weights = weights * (1.0 - tf.minimum(keep, 1.0))
         prob, alias = _library.ops().tfmlm_build_alias_table(weights)
         # The alias draw covers every id, so nothing is left to exclude.
@@ -100,9 +122,19 @@ def replacement_tables(vocab_size, excluded_ids, frequencies) -> Dict[str, tf.Te
     return tables
 
 
-def mask(values: tf.Tensor, nested_splits, unselectable: tf.Tensor, cap: tf.Tensor,
-         rate: tf.Tensor, chooser, seed: tf.Tensor, *, axis: int,
-         selection_mode: str = "exact", output_length: Optional[int] = None) -> tuple:
+def mask(
+    values: tf.Tensor,
+    nested_splits,
+    unselectable: tf.Tensor,
+    cap: tf.Tensor,
+    rate: tf.Tensor,
+    chooser,
+    seed: tf.Tensor,
+    *,
+    axis: int,
+    selection_mode: str = "exact",
+    output_length: Optional[int] = None,
+) -> tuple:
     """One call of the fused kernel.
 
     Returns ``(new_values, positions, position_splits, ids)`` (ragged
@@ -113,12 +145,20 @@ def mask(values: tf.Tensor, nested_splits, unselectable: tf.Tensor, cap: tf.Tens
     args = (values, list(nested_splits), unselectable, cap, rate, *scalars, seed)
     ops = _library.ops()
     if output_length is None:
-        return ops.tfmlm_mask_language_model(*args, **replacement, axis=axis,
-                                             selection_mode=selection_mode)
-    return ops.tfmlm_mask_language_model_dense(*args, **replacement, axis=axis,
-                                               selection_mode=selection_mode,
-                                               output_length=output_length)
+        return ops.tfmlm_mask_language_model(
+            *args, **replacement, axis=axis, selection_mode=selection_mode
+        )
+    return ops.tfmlm_mask_language_model_dense(
+        *args, **replacement, axis=axis, selection_mode=selection_mode, output_length=output_length
+    )
 
 
-__all__ = ["cap_and_rate", "mask", "replacement_inputs", "replacement_tables",
-           "uniform_replacement", "unselectable_ids", "value_inputs"]
+__all__ = [
+    "cap_and_rate",
+    "mask",
+    "replacement_inputs",
+    "replacement_tables",
+    "uniform_replacement",
+    "unselectable_ids",
+    "value_inputs",
+]

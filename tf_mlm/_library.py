@@ -47,7 +47,8 @@ def source_root() -> Optional[Path]:
 
 def cache_dir(info: _build.TFInfo) -> Path:
     base = os.environ.get("TF_MLM_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tf_mlm")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tf_mlm"
+    )
     return Path(base) / info.key
 
 
@@ -73,8 +74,7 @@ def _find_or_build(info: _build.TFInfo) -> Path:
     explicit = os.environ.get("TF_MLM_OPS_LIBRARY")
     if explicit:
         if not os.path.isfile(explicit):
-            raise LibraryMismatchError(
-                f"TF_MLM_OPS_LIBRARY={explicit} does not name a file")
+            raise LibraryMismatchError(f"TF_MLM_OPS_LIBRARY={explicit} does not name a file")
         return Path(explicit)
     if _matches(_PACKAGE_DIR, info):
         return _PACKAGE_DIR / _build.LIBRARY_NAME
@@ -83,28 +83,35 @@ def _find_or_build(info: _build.TFInfo) -> Path:
         return cached / _build.LIBRARY_NAME
     root = source_root()
     installed = _installed_for()
-    reason = (f"tf_mlm's op library was built for TensorFlow {installed}, but TensorFlow "
-              f"{info.version} is installed" if installed else
-              f"tf_mlm has no op library built for TensorFlow {info.version}")
+    reason = (
+        f"tf_mlm's op library was built for TensorFlow {installed}, but TensorFlow "
+        f"{info.version} is installed"
+        if installed
+        else f"tf_mlm has no op library built for TensorFlow {info.version}"
+    )
     if root is None or os.environ.get("TF_MLM_NO_BUILD"):
         raise LibraryMismatchError(
             f"{reason}. Rebuild it against the installed TensorFlow with:\n"
-            f"    {_reinstall_command()}")
+            f"    {_reinstall_command()}"
+        )
     cached.mkdir(parents=True, exist_ok=True)
     # One process builds; others wait on the lock and then find the result.
     with open(cached / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _matches(cached, info):
-            import sys  # pylint: disable=import-outside-toplevel
+            import sys
 
-            print(f"tf_mlm: {reason}; building it into {cached} (once per TensorFlow build)...",
-                  file=sys.stderr)
+            print(
+                f"tf_mlm: {reason}; building it into {cached} (once per TensorFlow build)...",
+                file=sys.stderr,
+            )
             try:
                 _build.build_op_library(root, cached, info)
             except RuntimeError as e:
                 raise LibraryMismatchError(
                     f"{reason}, and rebuilding it failed:\n{e}\nRebuild it with:\n"
-                    f"    {_reinstall_command()}") from e
+                    f"    {_reinstall_command()}"
+                ) from e
     return cached / _build.LIBRARY_NAME
 
 

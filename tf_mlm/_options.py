@@ -33,8 +33,9 @@ class ReplacementTables(NamedTuple):
     alias_index: Optional[np.ndarray]
 
 
-def replacement_tables(vocab_size, *, excluded_ids=None,
-                       replacement_frequencies=None) -> ReplacementTables:
+def replacement_tables(
+    vocab_size, *, excluded_ids=None, replacement_frequencies=None
+) -> ReplacementTables:
     """Builds the replacement law once, for repeated masking calls.
 
     Random replacements are uniform over ``[0, vocab_size)`` minus
@@ -64,14 +65,16 @@ def replacement_tables(vocab_size, *, excluded_ids=None,
     if replacement_frequencies is None:
         return ReplacementTables(vocab_size, excluded, None, None)
     weights = np.asarray(replacement_frequencies)
-    if weights.dtype == object or not (np.issubdtype(weights.dtype, np.number)
-                                       or weights.dtype == bool):
-        raise TypeError("`replacement_frequencies` must be numbers, got dtype "
-                        f"{weights.dtype}")
+    if weights.dtype == object or not (
+        np.issubdtype(weights.dtype, np.number) or weights.dtype == bool
+    ):
+        raise TypeError(f"`replacement_frequencies` must be numbers, got dtype {weights.dtype}")
     weights = weights.astype(np.float32).reshape(-1)  # float32, as the TF chooser
     if weights.shape[0] != vocab_size:
-        raise ValueError(f"`replacement_frequencies` must have vocab_size ({vocab_size}) "
-                         f"entries, got {weights.shape[0]}")
+        raise ValueError(
+            f"`replacement_frequencies` must have vocab_size ({vocab_size}) "
+            f"entries, got {weights.shape[0]}"
+        )
     if excluded.size:
         keep = np.ones(vocab_size, np.float32)
         keep[excluded] = 0.0
@@ -83,17 +86,34 @@ def replacement_tables(vocab_size, *, excluded_ids=None,
     return ReplacementTables(vocab_size, np.zeros(0, np.int64), prob, alias)
 
 
-def core_options(*, ragged_rank, vocab_size, mask_token, selection_rate, max_selections,
-                  unselectable_ids, mask_token_rate, random_token_rate, axis, selection_mode,
-                  pad_to, excluded_ids=None, replacement_frequencies=None,
-                  replacement=None) -> dict:
+def core_options(
+    *,
+    ragged_rank,
+    vocab_size,
+    mask_token,
+    selection_rate,
+    max_selections,
+    unselectable_ids,
+    mask_token_rate,
+    random_token_rate,
+    axis,
+    selection_mode,
+    pad_to,
+    excluded_ids=None,
+    replacement_frequencies=None,
+    replacement=None,
+) -> dict:
     """The keyword arguments of ``_core.mask_language_model`` other than the
     data and the seed, normalised (the module validates them again)."""
-    options = value_options(vocab_size=vocab_size, mask_token=mask_token,
-                             mask_token_rate=mask_token_rate,
-                             random_token_rate=random_token_rate, excluded_ids=excluded_ids,
-                             replacement_frequencies=replacement_frequencies,
-                             replacement=replacement)
+    options = value_options(
+        vocab_size=vocab_size,
+        mask_token=mask_token,
+        mask_token_rate=mask_token_rate,
+        random_token_rate=random_token_rate,
+        excluded_ids=excluded_ids,
+        replacement_frequencies=replacement_frequencies,
+        replacement=replacement,
+    )
     axis = int_arg("axis", axis)
     if axis < 0:
         axis += ragged_rank + 1
@@ -103,39 +123,62 @@ def core_options(*, ragged_rank, vocab_size, mask_token, selection_rate, max_sel
         raise ValueError(f"`pad_to` must be >= 0 or None, got {pad_to}")
     if not isinstance(selection_mode, str):
         raise TypeError(f"`selection_mode` must be 'exact' or 'bernoulli', got {selection_mode!r}")
-    options.update(selection_options(unselectable_ids, max_selections, selection_rate),
-                   axis=axis, selection_mode=selection_mode, pad_to=int(pad_to))
+    options.update(
+        selection_options(unselectable_ids, max_selections, selection_rate),
+        axis=axis,
+        selection_mode=selection_mode,
+        pad_to=int(pad_to),
+    )
     return options
 
 
 def selection_options(unselectable_ids, max_selections, selection_rate) -> dict:
     return dict(
-        unselectable_ids=vector("unselectable_ids",
-                                 () if unselectable_ids is None else unselectable_ids),
-        max_selections=(NO_CAP if max_selections is None
-                        else int_arg("max_selections", max_selections)),
-        selection_rate=rate_arg("selection_rate", selection_rate))
+        unselectable_ids=vector(
+            "unselectable_ids", () if unselectable_ids is None else unselectable_ids
+        ),
+        max_selections=(
+            NO_CAP if max_selections is None else int_arg("max_selections", max_selections)
+        ),
+        selection_rate=rate_arg("selection_rate", selection_rate),
+    )
 
 
-def value_options(*, vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
-                   replacement_frequencies, replacement) -> dict:
+def value_options(
+    *,
+    vocab_size,
+    mask_token,
+    mask_token_rate,
+    random_token_rate,
+    excluded_ids,
+    replacement_frequencies,
+    replacement,
+) -> dict:
     """Keyword arguments of the core's value choice: rates, ids, replacement law."""
     vocab_size = int_arg("vocab_size", vocab_size)
     if replacement is None:
-        replacement = replacement_tables(vocab_size, excluded_ids=excluded_ids,
-                                         replacement_frequencies=replacement_frequencies)
+        replacement = replacement_tables(
+            vocab_size, excluded_ids=excluded_ids, replacement_frequencies=replacement_frequencies
+        )
     elif excluded_ids is not None or replacement_frequencies is not None:
-        raise ValueError("pass either `replacement` or `excluded_ids` / "
-                         "`replacement_frequencies`, not both")
+        raise ValueError(
+            "pass either `replacement` or `excluded_ids` / `replacement_frequencies`, not both"
+        )
     elif not isinstance(replacement, ReplacementTables):
-        raise TypeError("`replacement` must be a ReplacementTables (see replacement_tables), "
-                        f"got {type(replacement).__name__}")
-    options = dict(vocab_size=vocab_size, mask_token=int_arg("mask_token", mask_token),
-                   mask_token_rate=rate_arg("mask_token_rate", mask_token_rate),
-                   random_token_rate=rate_arg("random_token_rate", random_token_rate))
+        raise TypeError(
+            "`replacement` must be a ReplacementTables (see replacement_tables), "
+            f"got {type(replacement).__name__}"
+        )
+    options = dict(
+        vocab_size=vocab_size,
+        mask_token=int_arg("mask_token", mask_token),
+        mask_token_rate=rate_arg("mask_token_rate", mask_token_rate),
+        random_token_rate=rate_arg("random_token_rate", random_token_rate),
+    )
     if replacement.vocab_size != vocab_size:
-        raise ValueError(f"`replacement` was built for vocab_size {replacement.vocab_size}, "
-                         f"not {vocab_size}")
+        raise ValueError(
+            f"`replacement` was built for vocab_size {replacement.vocab_size}, not {vocab_size}"
+        )
     if replacement.excluded_ids.size:
         options["excluded_ids"] = replacement.excluded_ids
     if replacement.alias_prob is not None:

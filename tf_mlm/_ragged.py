@@ -10,8 +10,9 @@ import tensorflow as tf
 ID_DTYPES = (tf.int32, tf.int64)
 
 
-def to_ragged(input_ids, name: str = "input_ids",
-              ids_only: bool = True) -> Tuple[tf.RaggedTensor, Callable]:
+def to_ragged(
+    input_ids, name: str = "input_ids", ids_only: bool = True
+) -> Tuple[tf.RaggedTensor, Callable]:
     """Returns ``(ragged, restore)`` where ``restore(r, merge=False)`` maps a
     RaggedTensor of the same structure back to the input's kind (dense stays
     dense); with ``merge=True`` dimensions ``1..`` are merged, so the result
@@ -34,15 +35,18 @@ def to_ragged(input_ids, name: str = "input_ids",
                 raise ValueError(f"`{name}` must have rank >= 2, got rank {rt.shape.rank}")
             restore = _merged
         else:
-            dense = tf.convert_to_tensor(np.asarray(input_ids) if isinstance(input_ids, np.ndarray)
-                                         else input_ids)
+            dense = tf.convert_to_tensor(
+                np.asarray(input_ids) if isinstance(input_ids, np.ndarray) else input_ids
+            )
             if ids_only:
                 _check_dtype(dense.dtype, name)
             if dense.shape.rank is None:
                 raise ValueError(f"`{name}` must have a known rank >= 2")
             if dense.shape.rank < 2:
-                raise ValueError(f"`{name}` must have rank >= 2 ([batch, (tokens), ...]), got "
-                                 f"rank {dense.shape.rank}")
+                raise ValueError(
+                    f"`{name}` must have rank >= 2 ([batch, (tokens), ...]), got "
+                    f"rank {dense.shape.rank}"
+                )
             rt = tf.RaggedTensor.from_tensor(dense, ragged_rank=dense.shape.rank - 1)
             static_shape = dense.shape
 
@@ -50,16 +54,17 @@ def to_ragged(input_ids, name: str = "input_ids",
                 out = tf.ensure_shape(r.to_tensor(), static_shape)
                 if merge and static_shape.rank > 2:
                     out = tf.reshape(out, [tf.shape(out)[0], -1])
-                    out.set_shape(static_shape[:1].concatenate(
-                        [static_shape[1:].num_elements()]))
+                    out.set_shape(static_shape[:1].concatenate([static_shape[1:].num_elements()]))
                 return out
+
     if ids_only:
         _check_dtype(rt.dtype, name)
     if rt.flat_values.shape.rank != 1:
         raise ValueError(
             f"`{name}` must be ragged in every inner dimension (flat_values of rank 1); got "
             f"flat_values of shape {rt.flat_values.shape}. Convert it with "
-            f"tf.RaggedTensor.from_tensor(x, ragged_rank=x.shape.rank - 1).")
+            f"tf.RaggedTensor.from_tensor(x, ragged_rank=x.shape.rank - 1)."
+        )
     return rt, restore
 
 
@@ -87,8 +92,10 @@ def check_axis(rt: tf.RaggedTensor, axis) -> int:
     if axis < 0:
         axis += rt.shape.rank
     if not 1 <= axis <= rt.ragged_rank:
-        raise ValueError(f"`axis` must be in [1, {rt.ragged_rank}] for `input_ids` of shape "
-                         f"{rt.shape} (ragged rank {rt.ragged_rank}), got {axis}")
+        raise ValueError(
+            f"`axis` must be in [1, {rt.ragged_rank}] for `input_ids` of shape "
+            f"{rt.shape} (ragged rank {rt.ragged_rank}), got {axis}"
+        )
     return axis
 
 
@@ -104,8 +111,9 @@ def item_row_splits(rt: tf.RaggedTensor, axis: int) -> tf.Tensor:
 def items_ragged(rt: tf.RaggedTensor, axis: int, item_values: tf.Tensor) -> tf.RaggedTensor:
     """`item_values` (one per element at level `axis`) with the nested
     structure of the dims 0..axis of `rt`."""
-    return tf.RaggedTensor.from_nested_row_splits(item_values, rt.nested_row_splits[:axis],
-                                                  validate=False)
+    return tf.RaggedTensor.from_nested_row_splits(
+        item_values, rt.nested_row_splits[:axis], validate=False
+    )
 
 
 def with_empty_items_true(rt: tf.RaggedTensor, axis: int, item_mask: tf.Tensor) -> tf.Tensor:

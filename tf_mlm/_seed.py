@@ -34,8 +34,9 @@ def as_stateless_seed(seed) -> tf.Tensor:
     """Validates a stateless seed and returns it as an int64 tensor [2]."""
     seed = tf.convert_to_tensor(seed)
     if seed.dtype not in (tf.int32, tf.int64):
-        raise TypeError(f"`seed` must be an int32 or int64 tensor of shape [2], got dtype "
-                        f"{seed.dtype.name}")
+        raise TypeError(
+            f"`seed` must be an int32 or int64 tensor of shape [2], got dtype {seed.dtype.name}"
+        )
     if seed.shape.rank is not None and seed.shape.as_list() not in ([2], [None]):
         raise ValueError(f"`seed` must have shape [2], got {seed.shape}")
     return tf.cast(seed, tf.int64)
@@ -43,9 +44,15 @@ def as_stateless_seed(seed) -> tf.Tensor:
 
 def fresh_seed(op_seed=None) -> tf.Tensor:
     """A seed drawn from TensorFlow's stateful RNG (honours set_seed)."""
-    shape, low, high = _constants.cached(_local_constants, "seed_range", lambda: (
-        tf.constant([2], tf.int32), tf.constant(_INT64_MIN, tf.int64),
-        tf.constant(_INT64_MAX, tf.int64)))
+    shape, low, high = _constants.cached(
+        _local_constants,
+        "seed_range",
+        lambda: (
+            tf.constant([2], tf.int32),
+            tf.constant(_INT64_MIN, tf.int64),
+            tf.constant(_INT64_MAX, tf.int64),
+        ),
+    )
     return tf.random.uniform(shape, minval=low, maxval=high, dtype=tf.int64, seed=op_seed)
 
 

@@ -50,8 +50,9 @@ class _Recycler:
     def array(self, name: str, shape: Tuple[int, int], dtype) -> np.ndarray:
         """A [rows, width] array (uninitialised): the cached one for `name`
         when free and of this shape and dtype, else a new one, cached."""
-        return self._take(name, lambda a: a.shape == shape and a.dtype == dtype,
-                          lambda: np.empty(shape, dtype))
+        return self._take(
+            name, lambda a: a.shape == shape and a.dtype == dtype, lambda: np.empty(shape, dtype)
+        )
 
     def _take(self, name, fits, make) -> np.ndarray:
         # Under the lock, and the caller holds the result from here on: no
@@ -110,45 +111,57 @@ class MLMCollator:
     True
     """
 
-    def __init__(self, *, vocab_size: int, mask_token: int, pad_token: int = 0,
-                 unselectable_ids=(), selection_rate: float = 0.15,
-                 max_selections: Optional[int] = None, mask_token_rate: float = 0.8,
-                 random_token_rate: float = 0.1, selection_mode: str = "exact",
-                 pad_to_multiple_of: Optional[int] = None,
-                 mask_selection_length: Optional[int] = None, return_tensors: str = "np",
-                 seed=None, continuation_table=None, excluded_ids=None,
-                 replacement_frequencies=None):
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        mask_token: int,
+        pad_token: int = 0,
+        unselectable_ids=(),
+        selection_rate: float = 0.15,
+        max_selections: Optional[int] = None,
+        mask_token_rate: float = 0.8,
+        random_token_rate: float = 0.1,
+        selection_mode: str = "exact",
+        pad_to_multiple_of: Optional[int] = None,
+        mask_selection_length: Optional[int] = None,
+        return_tensors: str = "np",
+        seed=None,
+        continuation_table=None,
+        excluded_ids=None,
+        replacement_frequencies=None,
+    ):
         """Args:
-          vocab_size: random replacement ids are drawn from ``[0, vocab_size)``.
-          mask_token: the mask id.
-          pad_token: the padding id of ``input_ids``. It is never selected
-            for masking (as HuggingFace treats padding as a special token).
-          unselectable_ids: ids never selected, e.g. ``[CLS]`` and ``[SEP]``.
-          selection_rate: fraction (``"exact"``) or probability
-            (``"bernoulli"``) of the selectable tokens of an example to select.
-          max_selections: cap on the tokens selected per example; None: none.
-          mask_token_rate: probability that a selected token becomes
-            ``mask_token`` (BERT: 0.8).
-          random_token_rate: probability that it becomes a random id (0.1).
-          selection_mode: ``"exact"`` (``min(ceil(n * rate), cap)`` tokens
-            per example, tensorflow_text's law) or ``"bernoulli"`` (each
-            token independently, HuggingFace's law).
-          pad_to_multiple_of: round the padded length up to a multiple of it.
-          mask_selection_length: when set, also return ``mask_positions``,
-            ``mask_ids`` and ``mask_weights`` of this length.
-          return_tensors: ``"np"``, ``"pt"`` (torch) or ``"jax"``.
-          seed: None (fresh entropy), an int or a ``numpy.random.Generator``:
-            seeds the stream from which every call draws its Philox seed.
-          continuation_table: whole-word masking (BERT's whole word masking,
-            HuggingFace's ``DataCollatorForWholeWordMask``): a bool vector
-            over the vocabulary, True for ids that continue the previous word
-            (``tf_mlm.numpy.wordpiece_continuation_table``); words, not
-            tokens, are then selected (rate and cap count words).
-          excluded_ids: ids never drawn as random replacements.
-          replacement_frequencies: ``vocab_size`` weights: random
-            replacements drawn in proportion (fairseq's
-            ``freq_weighted_replacement``); the alias tables are built once,
-            here.
+        vocab_size: random replacement ids are drawn from ``[0, vocab_size)``.
+        mask_token: the mask id.
+        pad_token: the padding id of ``input_ids``. It is never selected
+          for masking (as HuggingFace treats padding as a special token).
+        unselectable_ids: ids never selected, e.g. ``[CLS]`` and ``[SEP]``.
+        selection_rate: fraction (``"exact"``) or probability
+          (``"bernoulli"``) of the selectable tokens of an example to select.
+        max_selections: cap on the tokens selected per example; None: none.
+        mask_token_rate: probability that a selected token becomes
+          ``mask_token`` (BERT: 0.8).
+        random_token_rate: probability that it becomes a random id (0.1).
+        selection_mode: ``"exact"`` (``min(ceil(n * rate), cap)`` tokens
+          per example, tensorflow_text's law) or ``"bernoulli"`` (each
+          token independently, HuggingFace's law).
+        pad_to_multiple_of: round the padded length up to a multiple of it.
+        mask_selection_length: when set, also return ``mask_positions``,
+          ``mask_ids`` and ``mask_weights`` of this length.
+        return_tensors: ``"np"``, ``"pt"`` (torch) or ``"jax"``.
+        seed: None (fresh entropy), an int or a ``numpy.random.Generator``:
+          seeds the stream from which every call draws its Philox seed.
+        continuation_table: whole-word masking (BERT's whole word masking,
+          HuggingFace's ``DataCollatorForWholeWordMask``): a bool vector
+          over the vocabulary, True for ids that continue the previous word
+          (``tf_mlm.numpy.wordpiece_continuation_table``); words, not
+          tokens, are then selected (rate and cap count words).
+        excluded_ids: ids never drawn as random replacements.
+        replacement_frequencies: ``vocab_size`` weights: random
+          replacements drawn in proportion (fairseq's
+          ``freq_weighted_replacement``); the alias tables are built once,
+          here.
         """
         self.vocab_size = int_arg("vocab_size", vocab_size)
         self.mask_token = int_arg("mask_token", mask_token)
@@ -156,18 +169,24 @@ class MLMCollator:
         ids = vector("unselectable_ids", unselectable_ids)
         self.unselectable_ids = np.union1d(ids.astype(np.int64), [self.pad_token])
         if pad_to_multiple_of is not None and (
-                int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1):
+            int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1
+        ):
             raise ValueError(f"`pad_to_multiple_of` must be >= 1, got {pad_to_multiple_of}")
         if mask_selection_length is not None and (
-                int_arg("mask_selection_length", mask_selection_length) < 0):
-            raise ValueError("`mask_selection_length` must be >= 0, got "
-                             f"{mask_selection_length}")
+            int_arg("mask_selection_length", mask_selection_length) < 0
+        ):
+            raise ValueError(f"`mask_selection_length` must be >= 0, got {mask_selection_length}")
         if return_tensors not in ("np", "pt", "jax"):
-            raise ValueError(f"`return_tensors` must be 'np', 'pt' or 'jax', got {return_tensors!r}")
+            raise ValueError(
+                f"`return_tensors` must be 'np', 'pt' or 'jax', got {return_tensors!r}"
+            )
         if isinstance(seed, (bool, np.bool_)) or not (
-                seed is None or isinstance(seed, np.random.Generator) or is_int(seed)):
-            raise TypeError("`seed` must be None, an int or a numpy.random.Generator, got "
-                            f"{type(seed).__name__}")
+            seed is None or isinstance(seed, np.random.Generator) or is_int(seed)
+        ):
+            raise TypeError(
+                "`seed` must be None, an int or a numpy.random.Generator, got "
+                f"{type(seed).__name__}"
+            )
         self.continuation_table = None
         if continuation_table is not None:
             # Checked now, on a one-row batch, rather than on the first call.
@@ -177,12 +196,20 @@ class MLMCollator:
         self.mask_selection_length = mask_selection_length
         self.return_tensors = return_tensors
         self._options = core_options(
-            ragged_rank=1, vocab_size=self.vocab_size, mask_token=self.mask_token,
-            selection_rate=selection_rate, max_selections=max_selections,
-            unselectable_ids=self.unselectable_ids, mask_token_rate=mask_token_rate,
-            random_token_rate=random_token_rate, axis=1, selection_mode=selection_mode,
-            pad_to=mask_selection_length, excluded_ids=excluded_ids,
-            replacement_frequencies=replacement_frequencies)
+            ragged_rank=1,
+            vocab_size=self.vocab_size,
+            mask_token=self.mask_token,
+            selection_rate=selection_rate,
+            max_selections=max_selections,
+            unselectable_ids=self.unselectable_ids,
+            mask_token_rate=mask_token_rate,
+            random_token_rate=random_token_rate,
+            axis=1,
+            selection_mode=selection_mode,
+            pad_to=mask_selection_length,
+            excluded_ids=excluded_ids,
+            replacement_frequencies=replacement_frequencies,
+        )
         self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._buffers = _Recycler()
         # Fail now, not on the first batch, on bad rates or ids.
@@ -191,10 +218,16 @@ class MLMCollator:
     def _mask(self, values, splits, seed) -> _mlm.MaskResult:
         """mask_ragged in place on `values`, an array of the collator's own
         (never the caller's); whole words when a continuation table is set."""
-        nested = ([splits] if self.continuation_table is None
-                  else _mlm.group_words(values, splits, self.continuation_table))
-        return _mlm.MaskResult(*_core.mask_language_model(
-            values, nested, seed=seed, out_values=values, **self._options))
+        nested = (
+            [splits]
+            if self.continuation_table is None
+            else _mlm.group_words(values, splits, self.continuation_table)
+        )
+        return _mlm.MaskResult(
+            *_core.mask_language_model(
+                values, nested, seed=seed, out_values=values, **self._options
+            )
+        )
 
     def _width(self, lengths) -> int:
         width = int(lengths.max()) if lengths.shape[0] else 0
@@ -213,8 +246,7 @@ class MLMCollator:
         shape = (rows, width)
         input_ids = self._buffers.array("input_ids", shape, dtype)
         attention_mask = self._buffers.array("attention_mask", shape, dtype)
-        _core.pad_sequences(examples, width, self.pad_token, out=input_ids,
-                            mask_out=attention_mask)
+        _core.pad_sequences(examples, width, self.pad_token, out=input_ids, mask_out=attention_mask)
         splits = np.arange(rows + 1, dtype=np.int64) * width
         result = self._mask(input_ids.reshape(-1), splits, resolve_seed(self._rng))
         return input_ids, attention_mask, result
@@ -232,16 +264,24 @@ class MLMCollator:
         shape, dtype = (lengths.shape[0], self._width(lengths)), values.dtype
         input_ids = self._buffers.array("input_ids", shape, dtype)
         attention_mask = self._buffers.array("attention_mask", shape, dtype)
-        _core.ragged_to_dense(result.masked_values, splits, shape[1], self.pad_token,
-                              out=input_ids, mask_out=attention_mask)
+        _core.ragged_to_dense(
+            result.masked_values,
+            splits,
+            shape[1],
+            self.pad_token,
+            out=input_ids,
+            mask_out=attention_mask,
+        )
         return input_ids, attention_mask, result
 
     def __call__(self, examples) -> dict:
         """Collates ``examples`` (a list of id sequences or of dicts with
         ``"input_ids"``) into a masked batch; see the class docstring."""
         if not isinstance(examples, (list, tuple)):
-            raise TypeError("`examples` must be a list of id sequences or of dicts with "
-                            f"'input_ids', got {type(examples).__name__}")
+            raise TypeError(
+                "`examples` must be a list of id sequences or of dicts with "
+                f"'input_ids', got {type(examples).__name__}"
+            )
         # (lengths, dtype) when every example is a 1-D NumPy array of one id
         # dtype (the usual case); None otherwise
         arrays = _core.sequence_lengths(examples) if self.continuation_table is None else None
@@ -258,8 +298,14 @@ class MLMCollator:
             position_splits = np.zeros(shape[0] + 1, dtype=np.int64)
             np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
             positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
-        labels = _core.scatter_to_dense(positions, position_splits, ids, shape[1], LABEL_IGNORE,
-                                        out=self._buffers.array("labels", shape, dtype))
+        labels = _core.scatter_to_dense(
+            positions,
+            position_splits,
+            ids,
+            shape[1],
+            LABEL_IGNORE,
+            out=self._buffers.array("labels", shape, dtype),
+        )
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if result.masked_weights is not None:
             batch["mask_positions"] = result.masked_positions
@@ -278,11 +324,11 @@ def _input_ids(example, index):
 
 def _convert(batch: dict, return_tensors: str) -> dict:
     if return_tensors == "pt":
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
 
         return {k: torch.from_numpy(v) for k, v in batch.items()}
     if return_tensors == "jax":
-        import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+        import jax.numpy as jnp
 
         return {k: jnp.asarray(v) for k, v in batch.items()}
     return batch

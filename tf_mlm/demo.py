@@ -43,29 +43,35 @@ def wordpiece(word: str, index: dict) -> List[int]:
 def tokenize(sentences: Sequence[str], vocab: List[str]) -> List[List[List[int]]]:
     """[sentence, word, wordpiece] ids, with [CLS] and [SEP] as one-piece words."""
     index = {tok: i for i, tok in enumerate(vocab)}
-    return [[[index["[CLS]"]]] + [wordpiece(w, index) for w in s.split()] + [[index["[SEP]"]]]
-            for s in sentences]
+    return [
+        [[index["[CLS]"]]] + [wordpiece(w, index) for w in s.split()] + [[index["[SEP]"]]]
+        for s in sentences
+    ]
 
 
 def _render(ids, vocab, highlight=()) -> str:
     out = []
     for pos, i in enumerate(ids):
         tok = vocab[i]
-        out.append(f"\033[1m{tok}\033[0m" if pos in highlight and _tty() else
-                   (f"<{tok}>" if pos in highlight else tok))
+        out.append(
+            f"\033[1m{tok}\033[0m"
+            if pos in highlight and _tty()
+            else (f"<{tok}>" if pos in highlight else tok)
+        )
     return " ".join(out)
 
 
 def _tty() -> bool:
-    import sys  # pylint: disable=import-outside-toplevel
+    import sys
+
     return sys.stdout.isatty()
 
 
 def run(rows: int = 4096, seed: int = 42) -> None:
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import numpy as np
+    import tensorflow as tf
 
-    import tf_mlm  # pylint: disable=import-outside-toplevel
+    import tf_mlm
 
     vocab = load_vocab()
     special = [vocab.index(t) for t in ("[PAD]", "[CLS]", "[SEP]", "[UNK]")]
@@ -73,27 +79,35 @@ def run(rows: int = 4096, seed: int = 42) -> None:
     words = tf.ragged.constant(tokenize(SENTENCES, vocab), dtype=tf.int64)
     tokens = words.merge_dims(1, 2)
     # A high rate so that a short demo sentence shows several masks.
-    selector = tf_mlm.RandomItemSelector(max_selections_per_batch=20, selection_rate=0.3,
-                                         unselectable_ids=special)
-    chooser = tf_mlm.MaskValuesChooser(len(vocab), mask_id, mask_token_rate=0.8,
-                                       random_token_rate=0.1)
+    selector = tf_mlm.RandomItemSelector(
+        max_selections_per_batch=20, selection_rate=0.3, unselectable_ids=special
+    )
+    chooser = tf_mlm.MaskValuesChooser(
+        len(vocab), mask_id, mask_token_rate=0.8, random_token_rate=0.1
+    )
     stateless = tf.constant([seed, 0], tf.int64)
 
-    print(f"tf_mlm {tf_mlm.__version__} on TensorFlow {tf.__version__}; "
-          f"op library: {tf_mlm.get_library_path()}")
-    print(f"vocabulary: {len(vocab)} wordpieces; selection_rate=0.3, 80% [MASK] / 10% random "
-          f"/ 10% kept; <...> marks the selected tokens\n")
-    for title, inp in (("token-level masking, [batch, (wordpieces)], axis=1", tokens),
-                       ("whole-word masking, [batch, (words), (wordpieces)], axis=1", words)):
-        masked, positions, labels = tf_mlm.mask_language_model(inp, selector, chooser,
-                                                               seed=stateless)
+    print(
+        f"tf_mlm {tf_mlm.__version__} on TensorFlow {tf.__version__}; "
+        f"op library: {tf_mlm.get_library_path()}"
+    )
+    print(
+        f"vocabulary: {len(vocab)} wordpieces; selection_rate=0.3, 80% [MASK] / 10% random "
+        f"/ 10% kept; <...> marks the selected tokens\n"
+    )
+    for title, inp in (
+        ("token-level masking, [batch, (wordpieces)], axis=1", tokens),
+        ("whole-word masking, [batch, (words), (wordpieces)], axis=1", words),
+    ):
+        masked, positions, labels = tf_mlm.mask_language_model(
+            inp, selector, chooser, seed=stateless
+        )
         print(f"== {title}")
         for row in range(len(SENTENCES)):
             pos = positions[row].numpy().tolist()
             print("  before:", _render(tokens[row].numpy(), vocab))
             print("  after: ", _render(masked[row].numpy(), vocab, set(pos)))
-            print("  masked_positions:", pos, " labels:",
-                  [vocab[i] for i in labels[row].numpy()])
+            print("  masked_positions:", pos, " labels:", [vocab[i] for i in labels[row].numpy()])
         print()
 
     rng = np.random.default_rng(seed)
@@ -111,7 +125,11 @@ def run(rows: int = 4096, seed: int = 42) -> None:
     elapsed = (time.perf_counter() - start) / repeats
     n_tokens = int(lengths.sum())
     n_masked = int(out[1].flat_values.shape[0])
-    print(f"== throughput: {rows} generated rows, {n_tokens} tokens, {n_masked} masked "
-          f"({n_masked / n_tokens:.1%})")
-    print(f"  tf.function: {elapsed * 1e3:.2f} ms per batch, "
-          f"{n_tokens / elapsed / 1e6:.1f} M tokens/s")
+    print(
+        f"== throughput: {rows} generated rows, {n_tokens} tokens, {n_masked} masked "
+        f"({n_masked / n_tokens:.1%})"
+    )
+    print(
+        f"  tf.function: {elapsed * 1e3:.2f} ms per batch, "
+        f"{n_tokens / elapsed / 1e6:.1f} M tokens/s"
+    )

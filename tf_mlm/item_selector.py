@@ -30,8 +30,8 @@ class ItemSelector:
 
     def __init__(self, unselectable_ids=None):
         """Args:
-          unselectable_ids: ids never selected (e.g. [CLS], [SEP], padding),
-            as a Python list or a 1-D integer Tensor. Default: none.
+        unselectable_ids: ids never selected (e.g. [CLS], [SEP], padding),
+          as a Python list or a 1-D integer Tensor. Default: none.
         """
         if unselectable_ids is None:
             unselectable_ids = []
@@ -40,17 +40,21 @@ class ItemSelector:
             self._unselectable_source = unselectable_ids
         elif isinstance(unselectable_ids, tf.Tensor):
             if unselectable_ids.shape.rank not in (1, None):
-                raise ValueError("`unselectable_ids` must be a list or a 1-D Tensor, got a "
-                                 f"Tensor of rank {unselectable_ids.shape.rank}")
+                raise ValueError(
+                    "`unselectable_ids` must be a list or a 1-D Tensor, got a "
+                    f"Tensor of rank {unselectable_ids.shape.rank}"
+                )
             self._unselectable_source = unselectable_ids
             # tensorflow_text exposes a Tensor argument as a list of scalars.
-            self._unselectable_ids = (tf.unstack(unselectable_ids)
-                                      if unselectable_ids.shape.rank == 1
-                                      and unselectable_ids.shape[0] is not None
-                                      else unselectable_ids)
+            self._unselectable_ids = (
+                tf.unstack(unselectable_ids)
+                if unselectable_ids.shape.rank == 1 and unselectable_ids.shape[0] is not None
+                else unselectable_ids
+            )
         else:
-            raise ValueError("`unselectable_ids` must be a list or a 1-D Tensor, got "
-                             f"{unselectable_ids!r}")
+            raise ValueError(
+                f"`unselectable_ids` must be a list or a 1-D Tensor, got {unselectable_ids!r}"
+            )
 
     @property
     def unselectable_ids(self):
@@ -65,8 +69,9 @@ class ItemSelector:
         if rt.dtype not in _ragged.ID_DTYPES:
             hit = tf.reduce_any(tf.equal(tf.expand_dims(values, 1), unselectable), axis=1)
             values, unselectable = tf.cast(hit, tf.int32), tf.ones([1], tf.int32)
-        return _library.ops().tfmlm_selectable(values, rt.nested_row_splits, unselectable,
-                                               axis=axis)
+        return _library.ops().tfmlm_selectable(
+            values, rt.nested_row_splits, unselectable, axis=axis
+        )
 
     def get_selectable(self, input_ids, axis):
         """Which items may be selected.
@@ -114,7 +119,6 @@ class RateCapSelector(ItemSelector):
         return self._selection_rate
 
 
-
 class RandomItemSelector(RateCapSelector):
     """Selects ``min(ceil(selectable * selection_rate), max_selections_per_batch)``
     items of each row (the cap applies per row, despite its name), uniformly
@@ -128,24 +132,32 @@ class RandomItemSelector(RateCapSelector):
     [2, 1]
     """
 
-    def __init__(self, max_selections_per_batch, selection_rate, unselectable_ids=None,
-                 shuffle_fn=None, *, selection_mode="exact"):
+    def __init__(
+        self,
+        max_selections_per_batch,
+        selection_rate,
+        unselectable_ids=None,
+        shuffle_fn=None,
+        *,
+        selection_mode="exact",
+    ):
         """Args:
-          max_selections_per_batch: cap on the number of items selected per row.
-          selection_rate: fraction of each row's selectable items to select.
-          unselectable_ids: ids never selected; a list or a 1-D Tensor.
-          shuffle_fn: optional function shuffling a 1-D Tensor, replacing the
-            built-in uniform shuffle (e.g. an identity shuffle selects the
-            first items). Default: uniform, drawn in the C++ kernel.
-          selection_mode: (tf_mlm extension) ``"exact"`` (default,
-            tensorflow_text's law: exactly the count above) or
-            ``"bernoulli"`` (HuggingFace's law: each selectable item
-            independently with probability ``selection_rate``; when more than
-            the cap are drawn, a uniform subset of cap of them is kept).
+        max_selections_per_batch: cap on the number of items selected per row.
+        selection_rate: fraction of each row's selectable items to select.
+        unselectable_ids: ids never selected; a list or a 1-D Tensor.
+        shuffle_fn: optional function shuffling a 1-D Tensor, replacing the
+          built-in uniform shuffle (e.g. an identity shuffle selects the
+          first items). Default: uniform, drawn in the C++ kernel.
+        selection_mode: (tf_mlm extension) ``"exact"`` (default,
+          tensorflow_text's law: exactly the count above) or
+          ``"bernoulli"`` (HuggingFace's law: each selectable item
+          independently with probability ``selection_rate``; when more than
+          the cap are drawn, a uniform subset of cap of them is kept).
         """
         if selection_mode not in ("exact", "bernoulli"):
-            raise ValueError("`selection_mode` must be 'exact' or 'bernoulli', got "
-                             f"{selection_mode!r}")
+            raise ValueError(
+                f"`selection_mode` must be 'exact' or 'bernoulli', got {selection_mode!r}"
+            )
         if selection_mode == "bernoulli" and shuffle_fn is not None:
             raise ValueError("`shuffle_fn` applies to selection_mode='exact' only")
         self._selection_mode = selection_mode
@@ -174,12 +186,18 @@ class RandomItemSelector(RateCapSelector):
         splits = _ragged.item_row_splits(rt, axis)
         cap, rate = _fused.cap_and_rate(self)
         if self._default_shuffle:
-            chosen = _library.ops().tfmlm_select_items(selectable, splits, cap, rate,
-                                                        _seed.resolve(None),
-                                                        selection_mode=self._selection_mode)
+            chosen = _library.ops().tfmlm_select_items(
+                selectable,
+                splits,
+                cap,
+                rate,
+                _seed.resolve(None),
+                selection_mode=self._selection_mode,
+            )
         else:
-            chosen = self._select_with_shuffle_fn(selectable, splits, cap, rate,
-                                                  items_are_tokens=axis == rt.ragged_rank)
+            chosen = self._select_with_shuffle_fn(
+                selectable, splits, cap, rate, items_are_tokens=axis == rt.ragged_rank
+            )
         return _ragged.items_ragged(rt, axis, _ragged.with_empty_items_true(rt, axis, chosen))
 
     def _select_with_shuffle_fn(self, selectable, splits, cap, rate, items_are_tokens):
@@ -189,7 +207,8 @@ class RandomItemSelector(RateCapSelector):
         num_items = tf.shape(selectable, out_type=splits.dtype)[0]
         candidates = tf.ragged.boolean_mask(
             tf.RaggedTensor.from_row_splits(tf.range(num_items), splits, validate=False),
-            tf.RaggedTensor.from_row_splits(selectable, splits, validate=False))
+            tf.RaggedTensor.from_row_splits(selectable, splits, validate=False),
+        )
         count = tf.math.ceil(tf.cast(candidates.row_lengths(), tf.float32) * rate)
         count = tf.cast(tf.minimum(count, tf.cast(cap, tf.float32)), splits.dtype)
 
@@ -200,11 +219,16 @@ class RandomItemSelector(RateCapSelector):
             order = self._shuffle_fn(tf.range(tf.size(row, out_type=splits.dtype)))[:n]
             return tf.gather(row, order)
 
-        picked = tf.map_fn(pick, (candidates, count),
-                           fn_output_signature=tf.RaggedTensorSpec([None], splits.dtype, 0))
+        picked = tf.map_fn(
+            pick,
+            (candidates, count),
+            fn_output_signature=tf.RaggedTensorSpec([None], splits.dtype, 0),
+        )
         return tf.tensor_scatter_nd_update(
-            tf.zeros_like(selectable), tf.expand_dims(picked.flat_values, -1),
-            tf.ones_like(picked.flat_values, dtype=tf.bool))
+            tf.zeros_like(selectable),
+            tf.expand_dims(picked.flat_values, -1),
+            tf.ones_like(picked.flat_values, dtype=tf.bool),
+        )
 
 
 class _FirstOrLastNSelector(ItemSelector):
@@ -221,8 +245,11 @@ class _FirstOrLastNSelector(ItemSelector):
         # or one per row (any shape holding `batch` counts).
         counts = tf.reshape(tf.cast(self._num_to_select, tf.int64), [-1])
         chosen = _library.ops().tfmlm_select_first_n(
-            self._item_flags(rt, axis), _ragged.item_row_splits(rt, axis), counts,
-            reverse=self._reverse)
+            self._item_flags(rt, axis),
+            _ragged.item_row_splits(rt, axis),
+            counts,
+            reverse=self._reverse,
+        )
         return _ragged.items_ragged(rt, axis, _ragged.with_empty_items_true(rt, axis, chosen))
 
 
@@ -259,9 +286,11 @@ class NothingSelector(ItemSelector):
     def get_selectable(self, input_ids, axis):
         rt, _ = _ragged.to_ragged(input_ids, ids_only=False)
         axis = _ragged.check_axis(rt, axis)
-        num_items = tf.shape(rt.nested_row_splits[axis]
-                             if axis < rt.ragged_rank else rt.flat_values)[0]
+        num_items = tf.shape(
+            rt.nested_row_splits[axis] if axis < rt.ragged_rank else rt.flat_values
+        )[0]
         if axis < rt.ragged_rank:
             num_items -= 1
         return _ragged.items_ragged(
-            rt, axis, _ragged.with_empty_items_true(rt, axis, tf.zeros([num_items], tf.bool)))
+            rt, axis, _ragged.with_empty_items_true(rt, axis, tf.zeros([num_items], tf.bool))
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tf_mlm import _fused, _library, _ragged, _seed
 
 
@@ -20,22 +19,30 @@ class MaskValuesChooser:
     <tf.RaggedTensor [[3, 3], [3]]>
     """
 
-    def __init__(self, vocab_size, mask_token, mask_token_rate=0.8, random_token_rate=0.1, *,
-                 excluded_ids=None, replacement_frequencies=None):
+    def __init__(
+        self,
+        vocab_size,
+        mask_token,
+        mask_token_rate=0.8,
+        random_token_rate=0.1,
+        *,
+        excluded_ids=None,
+        replacement_frequencies=None,
+    ):
         """Args:
-          vocab_size: random replacements are drawn from ``[0, vocab_size)``.
-          mask_token: id of the mask token, in ``[0, vocab_size)``.
-          mask_token_rate: probability of replacing with ``mask_token``.
-          random_token_rate: probability of replacing with a random id.
-            ``mask_token_rate + random_token_rate`` must be <= 1 (checked
-            when the op runs, an ``InvalidArgumentError``).
-          excluded_ids: (tf_mlm extension) ids never drawn as random
-            replacements, e.g. special tokens; a list or 1-D Tensor.
-          replacement_frequencies: (tf_mlm extension) ``vocab_size``
-            non-negative weights: random replacements are drawn with
-            probability proportional to them (fairseq's
-            ``freq_weighted_replacement``), through alias tables built once
-            here, O(1) per draw.
+        vocab_size: random replacements are drawn from ``[0, vocab_size)``.
+        mask_token: id of the mask token, in ``[0, vocab_size)``.
+        mask_token_rate: probability of replacing with ``mask_token``.
+        random_token_rate: probability of replacing with a random id.
+          ``mask_token_rate + random_token_rate`` must be <= 1 (checked
+          when the op runs, an ``InvalidArgumentError``).
+        excluded_ids: (tf_mlm extension) ids never drawn as random
+          replacements, e.g. special tokens; a list or 1-D Tensor.
+        replacement_frequencies: (tf_mlm extension) ``vocab_size``
+          non-negative weights: random replacements are drawn with
+          probability proportional to them (fairseq's
+          ``freq_weighted_replacement``), through alias tables built once
+          here, O(1) per draw.
         """
         if mask_token_rate is None:
             raise ValueError("`mask_token_rate` cannot be None")
@@ -88,5 +95,6 @@ class MaskValuesChooser:
         splits = _ragged.item_row_splits(rt, rt.ragged_rank)
         scalars, replacement = _fused.value_inputs(self)
         values = _library.ops().tfmlm_choose_mask_values(
-            rt.flat_values, splits, *scalars, _seed.resolve(None), **replacement)
+            rt.flat_values, splits, *scalars, _seed.resolve(None), **replacement
+        )
         return restore(rt.with_flat_values(values))

@@ -13,15 +13,18 @@ def _uses_fused_kernel(item_selector, mask_values_chooser) -> bool:
     """True when nothing user-defined takes part: the built-in random
     selector (default shuffle) and the built-in chooser, hooks untouched."""
     sel_type, chooser_type = type(item_selector), type(mask_values_chooser)
-    return (isinstance(item_selector, RandomItemSelector)
-            and item_selector.uses_default_shuffle
-            and sel_type.get_selection_mask is RandomItemSelector.get_selection_mask
-            and sel_type.get_selectable is ItemSelector.get_selectable
-            and chooser_type.get_mask_values is MaskValuesChooser.get_mask_values)
+    return (
+        isinstance(item_selector, RandomItemSelector)
+        and item_selector.uses_default_shuffle
+        and sel_type.get_selection_mask is RandomItemSelector.get_selection_mask
+        and sel_type.get_selectable is ItemSelector.get_selectable
+        and chooser_type.get_mask_values is MaskValuesChooser.get_mask_values
+    )
 
 
-def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *, seed=None,
-                        keep_structure=False):
+def mask_language_model(
+    input_ids, item_selector, mask_values_chooser, axis=1, *, seed=None, keep_structure=False
+):
     """Applies BERT's masked-LM masking to a batch of token ids.
 
     The ``item_selector`` picks items per row (tokens, or whole words when
@@ -73,11 +76,15 @@ def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *
     <tf.RaggedTensor [[[101], [103, 103], [102]], [[101], [103], [102]]]>
     """
     if not isinstance(item_selector, ItemSelector):
-        raise ValueError("`item_selector` must be an instance of `ItemSelector`, got "
-                         f"{type(item_selector).__name__}")
+        raise ValueError(
+            "`item_selector` must be an instance of `ItemSelector`, got "
+            f"{type(item_selector).__name__}"
+        )
     if not isinstance(mask_values_chooser, MaskValuesChooser):
-        raise ValueError("`mask_values_chooser` must be an instance of `MaskValuesChooser`, "
-                         f"got {type(mask_values_chooser).__name__}")
+        raise ValueError(
+            "`mask_values_chooser` must be an instance of `MaskValuesChooser`, "
+            f"got {type(mask_values_chooser).__name__}"
+        )
     rt, restore = _ragged.to_ragged(input_ids)
     axis = _ragged.check_axis(rt, axis)
     seed_tensor = _seed.resolve(seed)
@@ -85,25 +92,45 @@ def mask_language_model(input_ids, item_selector, mask_values_chooser, axis=1, *
     if _uses_fused_kernel(item_selector, mask_values_chooser):
         cap, rate = _fused.cap_and_rate(item_selector)
         new_values, positions, position_splits, masked_ids = _fused.mask(
-            rt.flat_values, rt.nested_row_splits, _fused.unselectable_ids(item_selector, rt.dtype),
-            cap, rate, mask_values_chooser, seed_tensor, axis=axis,
-            selection_mode=item_selector.selection_mode)
+            rt.flat_values,
+            rt.nested_row_splits,
+            _fused.unselectable_ids(item_selector, rt.dtype),
+            cap,
+            rate,
+            mask_values_chooser,
+            seed_tensor,
+            axis=axis,
+            selection_mode=item_selector.selection_mode,
+        )
     else:
         with _seed.stateless_scope(seed_tensor if seed is not None else None):
             mask = item_selector.get_selection_mask(rt, axis)
-            level = mask.ragged_rank if isinstance(mask, tf.RaggedTensor) and \
-                mask.ragged_rank > 1 else axis
+            level = (
+                mask.ragged_rank
+                if isinstance(mask, tf.RaggedTensor) and mask.ragged_rank > 1
+                else axis
+            )
             positions, position_splits, masked_ids = ops.tfmlm_gather_masked(
-                rt.flat_values, rt.nested_row_splits,
-                tf.reshape(tf.cast(mask.flat_values if isinstance(mask, tf.RaggedTensor)
-                                   else mask, tf.bool), [-1]),
-                mask_level=level)
+                rt.flat_values,
+                rt.nested_row_splits,
+                tf.reshape(
+                    tf.cast(
+                        mask.flat_values if isinstance(mask, tf.RaggedTensor) else mask, tf.bool
+                    ),
+                    [-1],
+                ),
+                mask_level=level,
+            )
             ids_rt = tf.RaggedTensor.from_row_splits(masked_ids, position_splits, validate=False)
             new_ids = mask_values_chooser.get_mask_values(ids_rt)
             new_ids = new_ids.flat_values if isinstance(new_ids, tf.RaggedTensor) else new_ids
             new_values = ops.tfmlm_scatter_masked(
-                rt.flat_values, rt.nested_row_splits, positions, position_splits,
-                tf.cast(tf.reshape(new_ids, [-1]), rt.dtype))
+                rt.flat_values,
+                rt.nested_row_splits,
+                positions,
+                position_splits,
+                tf.cast(tf.reshape(new_ids, [-1]), rt.dtype),
+            )
     masked_input_ids = restore(rt.with_flat_values(new_values), merge=not keep_structure)
     masked_positions = tf.RaggedTensor.from_row_splits(positions, position_splits, validate=False)
     masked_ids = masked_positions.with_values(masked_ids)  # shares the row partition

@@ -46,8 +46,13 @@ import numpy as np
 
 from tf_mlm import _core
 from tf_mlm._args import ID_DTYPES, id_array, int_arg, is_int, resolve_seed, splits_list, vector
-from tf_mlm._options import (ReplacementTables, core_options, replacement_tables,
-                             selection_options, value_options)
+from tf_mlm._options import (
+    ReplacementTables,
+    core_options,
+    replacement_tables,
+    selection_options,
+    value_options,
+)
 from tf_mlm.vocab import sentencepiece_continuation_table, wordpiece_continuation_table
 
 __all__ = [
@@ -118,11 +123,25 @@ def token_row_splits(row_splits) -> np.ndarray:
 # Public API
 
 
-def mask_ragged(values, row_splits, *, vocab_size, mask_token, selection_rate=0.15,
-                max_selections=None, unselectable_ids=(), mask_token_rate=0.8,
-                random_token_rate=0.1, axis=1, selection_mode="exact", seed=None,
-                pad_to=None, excluded_ids=None, replacement_frequencies=None,
-                replacement=None) -> MaskResult:
+def mask_ragged(
+    values,
+    row_splits,
+    *,
+    vocab_size,
+    mask_token,
+    selection_rate=0.15,
+    max_selections=None,
+    unselectable_ids=(),
+    mask_token_rate=0.8,
+    random_token_rate=0.1,
+    axis=1,
+    selection_mode="exact",
+    seed=None,
+    pad_to=None,
+    excluded_ids=None,
+    replacement_frequencies=None,
+    replacement=None,
+) -> MaskResult:
     """Masks a ragged batch given as flat ``values`` and ``row_splits``.
 
     Per row, ``min(ceil(selectable * selection_rate), max_selections)`` items
@@ -191,21 +210,47 @@ def mask_ragged(values, row_splits, *, vocab_size, mask_token, selection_rate=0.
     values = vector("values", values)
     splits = splits_list(row_splits)
     options = core_options(
-        ragged_rank=len(splits), vocab_size=vocab_size, mask_token=mask_token,
-        selection_rate=selection_rate, max_selections=max_selections,
-        unselectable_ids=unselectable_ids, mask_token_rate=mask_token_rate,
-        random_token_rate=random_token_rate, axis=axis, selection_mode=selection_mode,
-        pad_to=pad_to, excluded_ids=excluded_ids,
-        replacement_frequencies=replacement_frequencies, replacement=replacement)
-    return MaskResult(*_core.mask_language_model(values, splits, seed=resolve_seed(seed),
-                                                 **options), token_row_splits(splits))
+        ragged_rank=len(splits),
+        vocab_size=vocab_size,
+        mask_token=mask_token,
+        selection_rate=selection_rate,
+        max_selections=max_selections,
+        unselectable_ids=unselectable_ids,
+        mask_token_rate=mask_token_rate,
+        random_token_rate=random_token_rate,
+        axis=axis,
+        selection_mode=selection_mode,
+        pad_to=pad_to,
+        excluded_ids=excluded_ids,
+        replacement_frequencies=replacement_frequencies,
+        replacement=replacement,
+    )
+    return MaskResult(
+        *_core.mask_language_model(values, splits, seed=resolve_seed(seed), **options),
+        token_row_splits(splits),
+    )
 
 
-def mask_spans(values, row_splits, *, vocab_size, mask_token, selection_rate=0.15,
-               max_selections=None, unselectable_ids=(), p=0.2, max_span_length=10,
-               mask_token_rate=0.8, random_token_rate=0.1, axis=1, seed=None, pad_to=None,
-               excluded_ids=None, replacement_frequencies=None,
-               replacement=None) -> MaskResult:
+def mask_spans(
+    values,
+    row_splits,
+    *,
+    vocab_size,
+    mask_token,
+    selection_rate=0.15,
+    max_selections=None,
+    unselectable_ids=(),
+    p=0.2,
+    max_span_length=10,
+    mask_token_rate=0.8,
+    random_token_rate=0.1,
+    axis=1,
+    seed=None,
+    pad_to=None,
+    excluded_ids=None,
+    replacement_frequencies=None,
+    replacement=None,
+) -> MaskResult:
     """SpanBERT span masking (Joshi et al., 2020) of a ragged batch.
 
     A separate entry point rather than a ``strategy=`` of :func:`mask_ragged`
@@ -249,11 +294,15 @@ def mask_spans(values, row_splits, *, vocab_size, mask_token, selection_rate=0.1
     """
     values = vector("values", values)
     splits = splits_list(row_splits)
-    options = value_options(vocab_size=vocab_size, mask_token=mask_token,
-                             mask_token_rate=mask_token_rate,
-                             random_token_rate=random_token_rate, excluded_ids=excluded_ids,
-                             replacement_frequencies=replacement_frequencies,
-                             replacement=replacement)
+    options = value_options(
+        vocab_size=vocab_size,
+        mask_token=mask_token,
+        mask_token_rate=mask_token_rate,
+        random_token_rate=random_token_rate,
+        excluded_ids=excluded_ids,
+        replacement_frequencies=replacement_frequencies,
+        replacement=replacement,
+    )
     options.update(selection_options(unselectable_ids, max_selections, selection_rate))
     axis = int_arg("axis", axis)
     if axis < 0:
@@ -265,16 +314,26 @@ def mask_spans(values, row_splits, *, vocab_size, mask_token, selection_rate=0.1
             raise ValueError(f"`pad_to` must be >= 0 or None, got {pad_to}")
         options["max_selections"] = min(options["max_selections"], int(pad_to))
     masked, positions, position_splits, ids = _core.mask_spans(
-        values, splits, p=float(p), max_span_length=int_arg("max_span_length", max_span_length),
-        seed=resolve_seed(seed), axis=axis, **options)
+        values,
+        splits,
+        p=float(p),
+        max_span_length=int_arg("max_span_length", max_span_length),
+        seed=resolve_seed(seed),
+        axis=axis,
+        **options,
+    )
     if pad_to is None:
         return MaskResult(masked, positions, position_splits, ids, None, token_row_splits(splits))
     width = int(pad_to)
     lengths = np.diff(position_splits)
-    return MaskResult(masked, _core.ragged_to_dense(positions, position_splits, width, 0),
-                      None, _core.ragged_to_dense(ids, position_splits, width, 0),
-                      (np.arange(width) < lengths[:, None]).astype(np.float32),
-                      token_row_splits(splits))
+    return MaskResult(
+        masked,
+        _core.ragged_to_dense(positions, position_splits, width, 0),
+        None,
+        _core.ragged_to_dense(ids, position_splits, width, 0),
+        (np.arange(width) < lengths[:, None]).astype(np.float32),
+        token_row_splits(splits),
+    )
 
 
 def group_words(values, row_splits, continuation_table) -> list:
@@ -305,13 +364,13 @@ def group_words(values, row_splits, continuation_table) -> list:
     values = vector("values", values)
     splits = splits_list(row_splits)
     if len(splits) != 1:
-        raise ValueError("`row_splits` must be one splits vector ([rows, (wordpieces)]), got "
-                         f"{len(splits)} levels")
+        raise ValueError(
+            "`row_splits` must be one splits vector ([rows, (wordpieces)]), got "
+            f"{len(splits)} levels"
+        )
     table = np.asarray(continuation_table)
-    if table.dtype == object or not (table.dtype == bool
-                                     or np.issubdtype(table.dtype, np.number)):
-        raise TypeError("`continuation_table` must hold bools, got dtype "
-                        f"{table.dtype}")
+    if table.dtype == object or not (table.dtype == bool or np.issubdtype(table.dtype, np.number)):
+        raise TypeError(f"`continuation_table` must hold bools, got dtype {table.dtype}")
     if table.ndim != 1:
         raise ValueError(f"`continuation_table` must be 1-D, got shape {table.shape}")
     word_row_splits, word_splits = _core.group_words(values, splits[0], table.astype(bool))
@@ -333,8 +392,9 @@ def ragged_from_sequences(sequences, dtype=None) -> Tuple[np.ndarray, list]:
     (array([5, 6, 7, 8]), [array([0, 2, 3]), array([0, 1, 3, 4])])
     """
     if isinstance(sequences, np.ndarray) and sequences.dtype != object:
-        raise TypeError("`sequences` must be a list of rows; for a padded 2-D array use "
-                        "ragged_from_padded")
+        raise TypeError(
+            "`sequences` must be a list of rows; for a padded 2-D array use ragged_from_padded"
+        )
     if not isinstance(sequences, (list, tuple, np.ndarray)):
         raise TypeError(f"`sequences` must be a list of rows, got {type(sequences).__name__}")
     rows = list(sequences)
@@ -343,8 +403,10 @@ def ragged_from_sequences(sequences, dtype=None) -> Tuple[np.ndarray, list]:
         row_splits = np.zeros(len(rows) + 1, dtype=np.int64)
         for i, row in enumerate(rows):
             if not (_is_word_list(row) or isinstance(row, (list, tuple)) and not row):
-                raise ValueError(f"`sequences[{i}]` must be a list of words (1-D id sequences) "
-                                 "like the other rows")
+                raise ValueError(
+                    f"`sequences[{i}]` must be a list of words (1-D id sequences) "
+                    "like the other rows"
+                )
             words.extend(row)
             row_splits[i + 1] = row_splits[i] + len(row)
         values, word_splits = _flatten(words, "sequences", dtype)
@@ -355,8 +417,12 @@ def ragged_from_sequences(sequences, dtype=None) -> Tuple[np.ndarray, list]:
 
 def _is_word_list(row) -> bool:
     """True for a row given as a non-empty list of words (sequences)."""
-    return (isinstance(row, (list, tuple)) and len(row) > 0
-            and not is_int(row[0]) and np.ndim(row[0]) == 1)
+    return (
+        isinstance(row, (list, tuple))
+        and len(row) > 0
+        and not is_int(row[0])
+        and np.ndim(row[0]) == 1
+    )
 
 
 def _flatten(rows, name, dtype):
@@ -448,4 +514,3 @@ def mask_padded(ids, *, pad_id, **kwargs) -> MaskResult:
     out = ids.copy()
     out[keep] = result.masked_values
     return result._replace(masked_values=out)
-

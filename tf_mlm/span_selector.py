@@ -29,8 +29,14 @@ class SpanItemSelector(RateCapSelector):
     10
     """
 
-    def __init__(self, max_selections_per_batch, selection_rate, unselectable_ids=None, p=0.2,
-                 max_span_length=10):
+    def __init__(
+        self,
+        max_selections_per_batch,
+        selection_rate,
+        unselectable_ids=None,
+        p=0.2,
+        max_span_length=10,
+    ):
         if isinstance(p, (int, float)) and not 0 < p <= 1:
             raise ValueError(f"`p` must be in (0, 1], got {p}")
         if isinstance(max_span_length, int) and max_span_length < 1:
@@ -59,6 +65,13 @@ class SpanItemSelector(RateCapSelector):
             token_counts = tf.cast(bounds[1:] - bounds[:-1], tf.int64)
         cap, rate = _fused.cap_and_rate(self)
         chosen = _library.ops().tfmlm_select_spans(
-            selectable, splits, token_counts, cap, rate, tf.cast(self._p, tf.float32),
-            tf.cast(self._max_span_length, tf.int64), _seed.resolve(None))
+            selectable,
+            splits,
+            token_counts,
+            cap,
+            rate,
+            tf.cast(self._p, tf.float32),
+            tf.cast(self._max_span_length, tf.int64),
+            _seed.resolve(None),
+        )
         return _ragged.items_ragged(rt, axis, chosen)

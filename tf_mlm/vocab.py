@@ -23,8 +23,9 @@ def wordpiece_continuation_table(vocab: Iterable[str], prefix: str = "##") -> np
     return np.array([tok.startswith(prefix) for tok in vocab], dtype=bool)
 
 
-def sentencepiece_continuation_table(vocab: Iterable[str], word_start: str = "\u2581",
-                                     special: Iterable[str] = ()) -> np.ndarray:
+def sentencepiece_continuation_table(
+    vocab: Iterable[str], word_start: str = "\u2581", special: Iterable[str] = ()
+) -> np.ndarray:
     """``table[id]`` is True for SentencePiece ids that continue a word: those
     without the word-start marker (``▁``), other than the given special
     tokens and ``<...>`` control tokens, which stand alone.
@@ -33,6 +34,14 @@ def sentencepiece_continuation_table(vocab: Iterable[str], word_start: str = "\u
     [False, False, True, False]
     """
     special = set(special)
-    return np.array([not (tok.startswith(word_start) or tok in special
-                          or (tok.startswith("<") and tok.endswith(">")))
-                     for tok in vocab], dtype=bool)
+    return np.array(
+        [
+            not (
+                tok.startswith(word_start)
+                or tok in special
+                or (tok.startswith("<") and tok.endswith(">"))
+            )
+            for tok in vocab
+        ],
+        dtype=bool,
+    )

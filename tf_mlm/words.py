@@ -12,9 +12,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_mlm import _library, _ragged
+
 # The table builders need no TensorFlow; re-exported here (tf_mlm's API).
-from tf_mlm.vocab import (  # noqa: F401  pylint: disable=unused-import
-    sentencepiece_continuation_table, wordpiece_continuation_table)
+from tf_mlm.vocab import sentencepiece_continuation_table, wordpiece_continuation_table  # noqa: F401
 
 
 def group_words(input_ids, continuation_table) -> tf.RaggedTensor:
@@ -37,14 +37,18 @@ def group_words(input_ids, continuation_table) -> tf.RaggedTensor:
     """
     rt, _ = _ragged.to_ragged(input_ids)
     if rt.ragged_rank != 1:
-        raise ValueError("`input_ids` must be [batch, (wordpieces)] (ragged rank 1), got ragged "
-                         f"rank {rt.ragged_rank}")
+        raise ValueError(
+            "`input_ids` must be [batch, (wordpieces)] (ragged rank 1), got ragged "
+            f"rank {rt.ragged_rank}"
+        )
     table = tf.convert_to_tensor(continuation_table)
     if table.dtype != tf.bool:
         table = tf.cast(table, tf.bool)
     if table.shape.rank not in (None, 1):
         raise ValueError(f"`continuation_table` must be a 1-D bool vector, got shape {table.shape}")
-    row_splits, word_splits = _library.ops().tfmlm_group_words(rt.flat_values, rt.row_splits,
-                                                               tf.reshape(table, [-1]))
-    return tf.RaggedTensor.from_nested_row_splits(rt.flat_values, [row_splits, word_splits],
-                                                  validate=False)
+    row_splits, word_splits = _library.ops().tfmlm_group_words(
+        rt.flat_values, rt.row_splits, tf.reshape(table, [-1])
+    )
+    return tf.RaggedTensor.from_nested_row_splits(
+        rt.flat_values, [row_splits, word_splits], validate=False
+    )

@@ -23,7 +23,9 @@ inline std::vector<uint64_t>& ScratchBits(int64_t num_bits) {
   return bits;
 }
 
-inline bool TestBit(const std::vector<uint64_t>& b, int64_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
+inline bool TestBit(const std::vector<uint64_t>& b, int64_t i) {
+  return (b[i >> 6] >> (i & 63)) & 1;
+}
 inline void SetBit(std::vector<uint64_t>& b, int64_t i) { b[i >> 6] |= uint64_t{1} << (i & 63); }
 
 // kBitsToBytes[x]: byte j is bit j of x (0 or 1).

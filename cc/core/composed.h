@@ -33,12 +33,14 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
     WithTokenStarts(splits, mask_level, [&](auto token_start) {
       for (int64_t b = begin; b < end; ++b) {
-        const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
+        const int64_t i0 = splits.Descend(b, 0, mask_level),
+                      i1 = splits.Descend(b + 1, 0, mask_level);
         // Any nonzero byte counts once: a caller's bool bytes may be other
         // than 0/1 (a TF bool tensor made from a NumPy uint8 view); summing
         // them as-is would size the outputs beyond what pass 2 writes.
         int64_t m = 0;
-        ForEachFlagged(chosen, i0, i1, [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
+        ForEachFlagged(chosen, i0, i1,
+                       [&](int64_t i) { m += token_start(i + 1) - token_start(i); });
         counts[b] = m;
       }
     });
@@ -59,7 +61,8 @@ Status EmitMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
         const int64_t k0 = offsets[b], m = counts[b];
         S* const row_positions = out.positions + k0;
         int64_t k = 0;
-        const int64_t i0 = splits.Descend(b, 0, mask_level), i1 = splits.Descend(b + 1, 0, mask_level);
+        const int64_t i0 = splits.Descend(b, 0, mask_level),
+                      i1 = splits.Descend(b + 1, 0, mask_level);
         ForEachFlagged(chosen, i0, i1, [&](int64_t i) {
           k = AppendItemPositions(row_positions, k, m, token_start(i) - t_row,
                                   token_start(i + 1) - token_start(i));
@@ -105,7 +108,8 @@ Status ScatterMasked(Span<T> values, const NestedSplits<S>& splits, Span<P> posi
     return Status::Invalid("new values and positions must have the same number of values, got " +
                            std::to_string(new_ids.size) + " and " + std::to_string(positions.size));
   }
-  if (out != values.data && values.size > 0) std::memcpy(out, values.data, static_cast<size_t>(values.size) * sizeof(T));
+  if (out != values.data && values.size > 0)
+    std::memcpy(out, values.data, static_cast<size_t>(values.size) * sizeof(T));
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t t0 = splits.Descend(b, 0, rank), len = splits.Descend(b + 1, 0, rank) - t0;
     for (int64_t j = position_splits[b]; j < position_splits[b + 1]; ++j) {

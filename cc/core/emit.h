@@ -47,7 +47,8 @@ inline void WithTokenStarts(const NestedSplits<S>& splits, int level, Body&& bod
 // A dense row's outputs past its m recorded tokens: weight 1 for those,
 // then padding (position and id 0, weight 0) up to pad_length.
 template <typename T, typename S>
-inline void FinishDenseRow(const MaskOutputs<T, S>& out, int64_t first, int64_t m, int64_t pad_length) {
+inline void FinishDenseRow(const MaskOutputs<T, S>& out, int64_t first, int64_t m,
+                           int64_t pad_length) {
   const int64_t end = first + pad_length;
   for (int64_t j = first + m; j < end; ++j) {
     out.positions[j] = 0;
@@ -95,8 +96,9 @@ inline int64_t OutputOffsets(const std::vector<int64_t>& counts, int64_t pad_len
 // Allocates `total` output slots; ragged outputs also get their
 // position_splits (the offsets, then the total) when the caller wants them.
 template <typename T, typename S>
-Status AllocateOutputs(const AllocateMaskOutputs<T, S>& allocate, const std::vector<int64_t>& offsets,
-                       int64_t total, bool dense, MaskOutputs<T, S>* out) {
+Status AllocateOutputs(const AllocateMaskOutputs<T, S>& allocate,
+                       const std::vector<int64_t>& offsets, int64_t total, bool dense,
+                       MaskOutputs<T, S>* out) {
   TF_MLM_RETURN_IF_ERROR(allocate(total, out));
   if (!dense && out->position_splits != nullptr) {
     const int64_t rows = static_cast<int64_t>(offsets.size());

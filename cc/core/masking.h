@@ -45,15 +45,15 @@ template <typename T, typename S>
 Status MaskLanguageModel(Span<T> values, const NestedSplits<S>& splits, int axis,
                          const IdSet& unselectable, const SelectionOptions& selection,
                          const ValueOptions& value_opts, const Seed& seed,
-                         const AllocateMaskOutputs<T, S>& allocate,
-                         const ParallelFor& parallel_for, int64_t pad_length = -1) {
+                         const AllocateMaskOutputs<T, S>& allocate, const ParallelFor& parallel_for,
+                         int64_t pad_length = -1) {
   TF_MLM_RETURN_IF_ERROR(ValidateAxis(axis, splits.ragged_rank()));
   TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(selection));
   TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(value_opts));
   TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(value_opts));
   if (axis == splits.ragged_rank()) {
-    return internal::MaskTokens(values, splits, unselectable, selection, value_opts, seed,
-                                allocate, parallel_for, pad_length);
+    return internal::MaskTokens(values, splits, unselectable, selection, value_opts, seed, allocate,
+                                parallel_for, pad_length);
   }
   const int64_t num_items = NumItems(splits, values.size, axis);
   std::vector<uint8_t> flags(static_cast<size_t>(num_items));

@@ -10,9 +10,8 @@ namespace tf_mlm {
 // Runs fn(begin, end) over [0, n) in shards; `cost_per_unit` is a rough
 // number of cycles per unit. The TF adapter maps this onto the intra-op
 // thread pool; results never depend on how the range is split.
-using ParallelFor =
-    std::function<void(int64_t n, int64_t cost_per_unit,
-                       const std::function<void(int64_t, int64_t)>& fn)>;
+using ParallelFor = std::function<void(int64_t n, int64_t cost_per_unit,
+                                       const std::function<void(int64_t, int64_t)>& fn)>;
 
 inline void SerialFor(int64_t n, int64_t /*cost_per_unit*/,
                       const std::function<void(int64_t, int64_t)>& fn) {

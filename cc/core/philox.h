@@ -86,8 +86,8 @@ inline void PhiloxBatchScalar(int blocks, uint64_t counter, uint32_t lo, uint32_
     PhiloxBlock blocks[4];
     for (int i = 0; i < 4; ++i) {
       const uint64_t c = counter + static_cast<uint64_t>(half + i);
-      blocks[i] = Philox4x32({static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), lo, hi},
-                             k0, k1);
+      blocks[i] =
+          Philox4x32({static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), lo, hi}, k0, k1);
     }
     for (int i = 0; i < 4; ++i) {
       for (int w = 0; w < 4; ++w) words[4 * (half + i) + w] = blocks[i][w];
@@ -102,14 +102,15 @@ inline void PhiloxBatchScalar(int blocks, uint64_t counter, uint32_t lo, uint32_
 // are independent chains that fill the multiplier's pipeline.
 template <int kVectors>
 TF_MLM_TARGET_AVX2 inline void PhiloxVectorsAvx2(uint64_t counter, uint32_t lo, uint32_t hi,
-                                                  uint32_t k0, uint32_t k1, uint32_t* words) {
+                                                 uint32_t k0, uint32_t k1, uint32_t* words) {
   __m256i c0[kVectors], c1[kVectors], c2[kVectors], c3[kVectors];
   for (int v = 0; v < kVectors; ++v) {
     const uint64_t b = counter + 4 * static_cast<uint64_t>(v);
     c0[v] = _mm256_set_epi64x(static_cast<uint32_t>(b + 3), static_cast<uint32_t>(b + 2),
                               static_cast<uint32_t>(b + 1), static_cast<uint32_t>(b));
-    c1[v] = _mm256_set_epi64x(static_cast<int64_t>((b + 3) >> 32), static_cast<int64_t>((b + 2) >> 32),
-                              static_cast<int64_t>((b + 1) >> 32), static_cast<int64_t>(b >> 32));
+    c1[v] =
+        _mm256_set_epi64x(static_cast<int64_t>((b + 3) >> 32), static_cast<int64_t>((b + 2) >> 32),
+                          static_cast<int64_t>((b + 1) >> 32), static_cast<int64_t>(b >> 32));
     c2[v] = _mm256_set1_epi64x(lo);
     c3[v] = _mm256_set1_epi64x(hi);
   }
@@ -137,15 +138,16 @@ TF_MLM_TARGET_AVX2 inline void PhiloxVectorsAvx2(uint64_t counter, uint32_t lo, 
     const __m256i even = _mm256_unpacklo_epi64(w01, w23);  // blocks 0 | 2
     const __m256i odd = _mm256_unpackhi_epi64(w01, w23);   // blocks 1 | 3
     uint32_t* out = words + 16 * v;
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(even, odd, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                        _mm256_permute2x128_si256(even, odd, 0x20));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8),
                         _mm256_permute2x128_si256(even, odd, 0x31));
   }
 }
 
 TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(int blocks, uint64_t counter, uint32_t lo,
-                                                uint32_t hi, uint32_t k0, uint32_t k1,
-                                                uint32_t* words) {
+                                               uint32_t hi, uint32_t k0, uint32_t k1,
+                                               uint32_t* words) {
   // 16 blocks (four chains) at a time, then 8 for a remainder.
   int done = 0;
   for (; done + 16 <= blocks; done += 16) {
@@ -160,7 +162,8 @@ TF_MLM_TARGET_AVX2 inline void PhiloxBatchAvx2(int blocks, uint64_t counter, uin
 inline void PhiloxBatch(int blocks, uint64_t counter, uint32_t lo, uint32_t hi, uint32_t k0,
                         uint32_t k1, uint32_t* words) {
 #if TF_MLM_HAVE_AVX2_DISPATCH
-  if (CpuHasAvx2() && blocks % 8 == 0) return PhiloxBatchAvx2(blocks, counter, lo, hi, k0, k1, words);
+  if (CpuHasAvx2() && blocks % 8 == 0)
+    return PhiloxBatchAvx2(blocks, counter, lo, hi, k0, k1, words);
 #endif
   PhiloxBatchScalar(blocks, counter, lo, hi, k0, k1, words);
 }
@@ -173,8 +176,7 @@ inline void PhiloxBatch(int blocks, uint64_t counter, uint32_t lo, uint32_t hi, 
 class RowStream {
  public:
   RowStream(const Seed& seed, Domain domain, uint64_t row)
-      : k0_(static_cast<uint32_t>(seed.s0)),
-        k1_(static_cast<uint32_t>(seed.s0 >> 32)) {
+      : k0_(static_cast<uint32_t>(seed.s0)), k1_(static_cast<uint32_t>(seed.s0 >> 32)) {
     const uint64_t stream =
         Mix64(Mix64(seed.s1 ^ (static_cast<uint64_t>(domain) * 0xD1B54A32D192ED03ULL)) + row);
     stream_lo_ = static_cast<uint32_t>(stream);

@@ -77,10 +77,9 @@ Status ValidateNestedSplits(const NestedSplits<S>& splits, int64_t num_values,
     }
     for (int64_t i = 1; i < s.size; ++i) {
       if (s[i] < s[i - 1]) {
-        return Status::Invalid(where + " must be non-decreasing, but element " +
-                               std::to_string(i) + " (" + std::to_string(s[i]) +
-                               ") is smaller than element " + std::to_string(i - 1) + " (" +
-                               std::to_string(s[i - 1]) + ")");
+        return Status::Invalid(where + " must be non-decreasing, but element " + std::to_string(i) +
+                               " (" + std::to_string(s[i]) + ") is smaller than element " +
+                               std::to_string(i - 1) + " (" + std::to_string(s[i - 1]) + ")");
       }
     }
     const int64_t below = (l + 1 < rank) ? splits.levels[l + 1].size - 1 : num_values;
@@ -88,9 +87,8 @@ Status ValidateNestedSplits(const NestedSplits<S>& splits, int64_t num_values,
         (l + 1 < rank) ? "the number of rows of " + name + "[" + std::to_string(l + 1) + "]"
                        : "the number of values";
     if (static_cast<int64_t>(s[s.size - 1]) != below) {
-      return Status::Invalid(where + " must end with " + below_name + " (" +
-                             std::to_string(below) + "), got " +
-                             std::to_string(s[s.size - 1]));
+      return Status::Invalid(where + " must end with " + below_name + " (" + std::to_string(below) +
+                             "), got " + std::to_string(s[s.size - 1]));
     }
   }
   return Status::Ok();
@@ -126,7 +124,8 @@ Status RaggedToDense(Span<T> values, Span<S> row_splits, int64_t width, T fill, 
                      T* mask = nullptr) {
   const int64_t rows = row_splits.size - 1;
   for (int64_t b = 0; b < rows; ++b) {
-    const int64_t len = static_cast<int64_t>(row_splits[b + 1]) - static_cast<int64_t>(row_splits[b]);
+    const int64_t len =
+        static_cast<int64_t>(row_splits[b + 1]) - static_cast<int64_t>(row_splits[b]);
     if (len > width) {
       return Status::Invalid("row " + std::to_string(b) + " has " + std::to_string(len) +
                              " values, more than the width " + std::to_string(width));
@@ -165,8 +164,8 @@ Status PadRows(const T* const* rows, const int64_t* lengths, int64_t num_rows, i
 // in-row positions and their values, e.g. masked positions and labels).
 // `row_splits` must be valid for `positions`; positions are checked.
 template <typename T, typename S, typename P>
-Status ScatterToDense(Span<P> positions, Span<S> row_splits, Span<T> values, int64_t width,
-                      T fill, T* out) {
+Status ScatterToDense(Span<P> positions, Span<S> row_splits, Span<T> values, int64_t width, T fill,
+                      T* out) {
   const int64_t rows = row_splits.size - 1;
   if (values.size != positions.size) {
     return Status::Invalid("positions and values must have the same length, got " +

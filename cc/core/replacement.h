@@ -113,13 +113,14 @@ class ReplacementSampler {
 
   int64_t operator()(RowStream& rng) const {
     if (r_.alias_prob.size > 0) {
-      const int64_t i = static_cast<int64_t>(rng.Bounded(static_cast<uint64_t>(r_.alias_prob.size)));
+      const int64_t i =
+          static_cast<int64_t>(rng.Bounded(static_cast<uint64_t>(r_.alias_prob.size)));
       return rng.NextUnit() < static_cast<double>(r_.alias_prob[i]) ? i : r_.alias_index[i];
     }
     if (r_.excluded.size == 0) return static_cast<int64_t>(rng.Bounded(vocab_size_));
     // The r-th id not excluded: step over the excluded ids at or below it.
-    int64_t id = static_cast<int64_t>(
-        rng.Bounded(vocab_size_ - static_cast<uint64_t>(r_.excluded.size)));
+    int64_t id =
+        static_cast<int64_t>(rng.Bounded(vocab_size_ - static_cast<uint64_t>(r_.excluded.size)));
     for (int64_t i = 0; i < r_.excluded.size && r_.excluded[i] <= id; ++i) ++id;
     return id;
   }

@@ -37,7 +37,8 @@ void ComputeSelectable(Span<T> values, const NestedSplits<S>& splits, int axis,
   auto item_of = [&](int64_t t) {
     for (int l = rank - 1; l >= axis; --l) {
       const Span<S>& level = splits.levels[l];
-      t = (std::upper_bound(level.data, level.data + level.size, static_cast<S>(t)) - level.data) - 1;
+      t = (std::upper_bound(level.data, level.data + level.size, static_cast<S>(t)) - level.data) -
+          1;
     }
     return t;
   };

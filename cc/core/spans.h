@@ -18,9 +18,9 @@
 namespace tf_mlm {
 
 struct SpanOptions {
-  SelectionOptions budget;   // budget in tokens: min(ceil(selectable tokens * rate), cap)
-  double p = 0.2;            // geometric parameter, in (0, 1]
-  int64_t max_length = 10;   // lengths are clipped (renormalised) to [1, max_length]
+  SelectionOptions budget;  // budget in tokens: min(ceil(selectable tokens * rate), cap)
+  double p = 0.2;           // geometric parameter, in (0, 1]
+  int64_t max_length = 10;  // lengths are clipped (renormalised) to [1, max_length]
 };
 
 inline Status ValidateSpanOptions(const SpanOptions& o) {

@@ -26,9 +26,9 @@ class Status {
   std::string message_;
 };
 
-#define TF_MLM_RETURN_IF_ERROR(expr)      \
-  do {                                    \
-    ::tf_mlm::Status _tf_mlm_s = (expr);  \
+#define TF_MLM_RETURN_IF_ERROR(expr)       \
+  do {                                     \
+    ::tf_mlm::Status _tf_mlm_s = (expr);   \
     if (!_tf_mlm_s.ok()) return _tf_mlm_s; \
   } while (0)
 

@@ -48,8 +48,8 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
   // Per row: up to kKeptRuns (first token in the row, length) pairs, the
   // number of runs and of unselectable tokens.
   std::vector<int64_t> kept(static_cast<size_t>(rows * 2 * kKeptRuns));
-  std::vector<int64_t> num_runs(static_cast<size_t>(rows)), num_unselectable(static_cast<size_t>(rows)),
-      counts(static_cast<size_t>(rows));
+  std::vector<int64_t> num_runs(static_cast<size_t>(rows)),
+      num_unselectable(static_cast<size_t>(rows)), counts(static_cast<size_t>(rows));
   const int64_t cost = 4 * (values.size / (rows + 1) + 1);
   // Dense outputs have a known size: allocated first, so that sweep 1 copies
   // each row while the scan has it in cache.
@@ -70,7 +70,8 @@ Status MaskTokens(Span<T> values, const NestedSplits<S>& splits, const IdSet& un
         e += count;
       });
       if (copy_in_sweep_1 && t1 > t0) {
-        std::memcpy(out.masked_values + t0, values.data + t0, static_cast<size_t>(t1 - t0) * sizeof(T));
+        std::memcpy(out.masked_values + t0, values.data + t0,
+                    static_cast<size_t>(t1 - t0) * sizeof(T));
       }
       RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
       num_runs[b] = runs;

@@ -29,8 +29,9 @@ class ValueChooser {
         replacement_(o.vocab_size, o.replacement),
         mask_token_(o.mask_token),
         // A random token costs one more word, two with an alias table.
-        extra_words_per_token_(std::min(1.0, std::max(0.0, static_cast<double>(o.random_token_rate))) *
-                               (o.replacement.alias_prob.size > 0 ? 2.0 : 1.0)) {}
+        extra_words_per_token_(
+            std::min(1.0, std::max(0.0, static_cast<double>(o.random_token_rate))) *
+            (o.replacement.alias_prob.size > 0 ? 2.0 : 1.0)) {}
 
   // The value stream of batch row `row`, which is about to choose the values
   // of `tokens` tokens (its first refill sized for them).
@@ -110,13 +111,14 @@ class ValueChooser {
 // rows -> selected ids (`row_splits`, `ids`). Row b draws from its own
 // stream in order, exactly as the fused pass does.
 template <typename T, typename S>
-void ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const Seed& seed,
-                  T* out, const ParallelFor& parallel_for) {
+void ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const Seed& seed, T* out,
+                  const ParallelFor& parallel_for) {
   const int64_t rows = row_splits.size - 1;
   const ValueChooser choose(o);
   parallel_for(rows, 16 * (ids.size / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      RowStream rng = choose.Stream(seed, b, static_cast<int64_t>(row_splits[b + 1] - row_splits[b]));
+      RowStream rng =
+          choose.Stream(seed, b, static_cast<int64_t>(row_splits[b + 1] - row_splits[b]));
       for (int64_t j = row_splits[b]; j < row_splits[b + 1]; ++j) out[j] = choose(rng, ids[j]);
     }
   });

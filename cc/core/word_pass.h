@@ -117,7 +117,8 @@ Status MaskWords(Span<T> values, const NestedSplits<S>& splits, int axis, const 
         std::memcpy(out.masked_values + t0, values.data + t0,
                     static_cast<size_t>(t1 - t0) * sizeof(T));
       }
-      const int64_t j0 = offsets[b], m = dense ? std::min(num_tokens[b], pad_length) : num_tokens[b];
+      const int64_t j0 = offsets[b],
+                    m = dense ? std::min(num_tokens[b], pad_length) : num_tokens[b];
       S* const row_positions = out.positions + j0;
       const int64_t* const firsts = item_first.get() + room[b];
       const int64_t* const lengths = item_length.get() + room[b];

@@ -124,7 +124,6 @@ inline SelectionMode ParseMode(const std::string& mode) {
   throw py::value_error("selection_mode must be 'exact' or 'bernoulli', got '" + mode + "'");
 }
 
-
 // The Philox seed pair, each in [0, 2**64).
 inline Seed ParseSeed(const py::tuple& seed) {
   if (seed.size() != 2) {
@@ -193,7 +192,7 @@ inline void CopyIds(const py::object& h, const std::string& name, std::vector<in
 }
 
 inline void ParseReplacement(const py::object& excluded_ids, const py::object& alias_prob,
-                      const py::object& alias_index, OwnedReplacement* out) {
+                             const py::object& alias_index, OwnedReplacement* out) {
   CopyIds(excluded_ids, "excluded_ids", &out->excluded);
   if (alias_prob.is_none() != alias_index.is_none()) {
     throw py::value_error("alias_prob and alias_index must be given together");
@@ -210,8 +209,9 @@ inline void ParseReplacement(const py::object& excluded_ids, const py::object& a
 }
 
 // Value options (rates, vocabulary, mask id, replacement law), validated.
-inline ValueOptions ParseValueOptions(int64_t vocab_size, int64_t mask_token, double mask_token_rate,
-                               double random_token_rate, const OwnedReplacement& replacement) {
+inline ValueOptions ParseValueOptions(int64_t vocab_size, int64_t mask_token,
+                                      double mask_token_rate, double random_token_rate,
+                                      const OwnedReplacement& replacement) {
   ValueOptions o;
   o.vocab_size = vocab_size;
   o.mask_token = mask_token;

@@ -110,10 +110,12 @@ py::array RaggedToDensePy(const py::handle& values_h, const py::handle& splits_h
       using S = decltype(s);
       std::vector<S> copy;
       const Span<S> span = CheckedSplits<S>(splits, values.size(), &copy);
-      return DenseOutput<T>(span.size - 1, width, fill, out, {&values, &splits},
-                            [&](T fill_value, T* data, T* mask) {
-        return RaggedToDense(AsSpan<T>(values), span, width, fill_value, data, mask);
-      }, mask_out);
+      return DenseOutput<T>(
+          span.size - 1, width, fill, out, {&values, &splits},
+          [&](T fill_value, T* data, T* mask) {
+            return RaggedToDense(AsSpan<T>(values), span, width, fill_value, data, mask);
+          },
+          mask_out);
     });
   });
 }
@@ -134,14 +136,13 @@ py::array ScatterToDensePy(const py::handle& positions_h, const py::handle& spli
         const Span<S> span = CheckedSplits<S>(splits, positions.size(), &copy);
         return DenseOutput<T>(span.size - 1, width, fill, out, {&positions, &splits, &values},
                               [&](T fill_value, T* data, T* /*mask: none here*/) {
-          return ScatterToDense(AsSpan<P>(positions), span, AsSpan<T>(values), width, fill_value,
-                                data);
-        });
+                                return ScatterToDense(AsSpan<P>(positions), span, AsSpan<T>(values),
+                                                      width, fill_value, data);
+                              });
       });
     });
   });
 }
-
 
 // ---------------------------------------------------------------------------
 // Collation: separate id arrays (a list of examples) straight into a padded
@@ -210,8 +211,8 @@ void PadSequencesTyped(const std::vector<py::array>& arrays, int64_t width, int6
   Check(status);
 }
 
-void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill,
-                    const py::object& out, const py::object& mask_out) {
+void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill, const py::object& out,
+                    const py::object& mask_out) {
   const std::vector<py::array> arrays = SequenceArrays(sequences);
   if (arrays.empty()) {
     throw py::type_error(
@@ -236,9 +237,8 @@ out: None, or a C-contiguous writable [rows, width] array of that dtype,
 overlapping no input, to write into (returned). mask_out: None, or an array
 like out (overlapping neither the inputs nor out) that gets 1 on the copied
 cells and 0 on the padding (an attention mask).)doc");
-  m.def("scatter_to_dense", &tf_mlm::ScatterToDensePy, py::arg("positions"),
-        py::arg("row_splits"), py::arg("values"), py::arg("width"), py::arg("fill"),
-        py::arg("out") = py::none(),
+  m.def("scatter_to_dense", &tf_mlm::ScatterToDensePy, py::arg("positions"), py::arg("row_splits"),
+        py::arg("values"), py::arg("width"), py::arg("fill"), py::arg("out") = py::none(),
         R"doc(A dense [rows, width] array of fill with out[b, positions[j]] = values[j]
 for the j of row b (ragged positions / values sharing row_splits). out: as
 for ragged_to_dense.)doc");

@@ -41,7 +41,7 @@ struct MaskArgs {
   std::vector<py::array> splits;
   IdSet unselectable;
   SelectionOptions selection;
-  ValueOptions value_opts;       // its replacement view is made from `replacement` when used
+  ValueOptions value_opts;  // its replacement view is made from `replacement` when used
   OwnedReplacement replacement;
   Seed seed;
   int axis = 1;
@@ -217,15 +217,14 @@ py::tuple GroupWordsTyped(const py::array& values, const py::array& splits,
   py::array_t<S> word_row_splits, word_splits;
   // With the GIL held: the core reads the values twice (count, then write),
   // so they must not change in between.
-  Check(GroupWords<T, S>(
-      AsSpan<T>(values), row_splits, AsSpan<uint8_t>(table),
-      [&](int64_t words, S** row_out, S** word_out) -> Status {
-        word_row_splits = py::array_t<S>(rows + 1);
-        word_splits = py::array_t<S>(words + 1);
-        *row_out = word_row_splits.mutable_data();
-        *word_out = word_splits.mutable_data();
-        return Status::Ok();
-      }));
+  Check(GroupWords<T, S>(AsSpan<T>(values), row_splits, AsSpan<uint8_t>(table),
+                         [&](int64_t words, S** row_out, S** word_out) -> Status {
+                           word_row_splits = py::array_t<S>(rows + 1);
+                           word_splits = py::array_t<S>(words + 1);
+                           *row_out = word_row_splits.mutable_data();
+                           *word_out = word_splits.mutable_data();
+                           return Status::Ok();
+                         }));
   return py::make_tuple(word_row_splits, word_splits);
 }
 
@@ -276,7 +275,8 @@ py::tuple RunSpans(const SpanArgs& args) {
   // Rows -> items at level `axis`, and each item's token count (none when
   // items are tokens), as the TF selector computes them.
   std::vector<S> item_splits(static_cast<size_t>(rows + 1));
-  for (int64_t b = 0; b <= rows; ++b) item_splits[b] = static_cast<S>(splits.Descend(b, 0, args.axis));
+  for (int64_t b = 0; b <= rows; ++b)
+    item_splits[b] = static_cast<S>(splits.Descend(b, 0, args.axis));
   std::vector<int64_t> token_counts;
   if (args.axis < rank) {
     token_counts.resize(static_cast<size_t>(items));
@@ -306,13 +306,12 @@ py::tuple RunSpans(const SpanArgs& args) {
     py::gil_scoped_release release;
     ComputeSelectable(values, splits, args.axis, args.unselectable, selectable.data(),
                       parallel_for);
-    status = SelectSpans(
-        Span<S>{item_splits.data(), rows + 1}, selectable.data(),
-        Span<int64_t>{token_counts.data(), static_cast<int64_t>(token_counts.size())},
-        chosen.data(), args.spans, args.seed, parallel_for);
+    status =
+        SelectSpans(Span<S>{item_splits.data(), rows + 1}, selectable.data(),
+                    Span<int64_t>{token_counts.data(), static_cast<int64_t>(token_counts.size())},
+                    chosen.data(), args.spans, args.seed, parallel_for);
     if (status.ok()) {
-      status = GatherMasked<T, S>(values, splits, args.axis, chosen.data(), allocate,
-                                  parallel_for);
+      status = GatherMasked<T, S>(values, splits, args.axis, chosen.data(), allocate, parallel_for);
     }
     if (status.ok()) {
       // Only this call holds the new arrays: no other thread can see them yet.
@@ -331,9 +330,9 @@ py::tuple RunSpans(const SpanArgs& args) {
 
 py::tuple MaskSpansPy(const py::handle& values, const py::handle& row_splits,
                       const py::handle& unselectable_ids, int64_t max_selections,
-                      double selection_rate, double p, int64_t max_span_length,
-                      int64_t vocab_size, int64_t mask_token, double mask_token_rate,
-                      double random_token_rate, const py::tuple& seed, int axis, int num_threads,
+                      double selection_rate, double p, int64_t max_span_length, int64_t vocab_size,
+                      int64_t mask_token, double mask_token_rate, double random_token_rate,
+                      const py::tuple& seed, int axis, int num_threads,
                       const py::object& excluded_ids, const py::object& alias_prob,
                       const py::object& alias_index) {
   SpanArgs args;
@@ -353,7 +352,8 @@ py::tuple MaskSpansPy(const py::handle& values, const py::handle& row_splits,
   args.axis = axis;
   args.num_threads = num_threads;
   if (t == IntType::kInt32) {
-    return s == IntType::kInt32 ? RunSpans<int32_t, int32_t>(args) : RunSpans<int32_t, int64_t>(args);
+    return s == IntType::kInt32 ? RunSpans<int32_t, int32_t>(args)
+                                : RunSpans<int32_t, int64_t>(args);
   }
   return s == IntType::kInt32 ? RunSpans<int64_t, int32_t>(args) : RunSpans<int64_t, int64_t>(args);
 }

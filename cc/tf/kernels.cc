@@ -161,7 +161,8 @@ absl::Status ItemPartition(OpKernelContext* ctx, const Tensor& items, const std:
 // allocation and no copy; the core reads each token before it writes it.
 // On failure the context's status is set.
 bool MaskedValuesOutput(OpKernelContext* ctx, int index, Tensor** t) {
-  const absl::Status s = ctx->forward_input_or_allocate_output({0}, index, ctx->input(0).shape(), t);
+  const absl::Status s =
+      ctx->forward_input_or_allocate_output({0}, index, ctx->input(0).shape(), t);
   if (!s.ok()) ctx->CtxFailure(__FILE__, __LINE__, s);
   return s.ok();
 }
@@ -184,9 +185,11 @@ AllocateMaskOutputs<T, S> Allocator(OpKernelContext* ctx, int64_t rows, int valu
     }
     if (!alloc(positions_index, TensorShape({total}))) return Status::Invalid("allocation failed");
     out->positions = t->flat<S>().data();
-    if (!alloc(positions_index + 1, TensorShape({rows + 1}))) return Status::Invalid("allocation failed");
+    if (!alloc(positions_index + 1, TensorShape({rows + 1})))
+      return Status::Invalid("allocation failed");
     out->position_splits = t->flat<S>().data();
-    if (!alloc(positions_index + 2, TensorShape({total}))) return Status::Invalid("allocation failed");
+    if (!alloc(positions_index + 2, TensorShape({total})))
+      return Status::Invalid("allocation failed");
     out->masked_ids = t->flat<T>().data();
     return Status::Ok();
   };
@@ -246,8 +249,7 @@ class MaskLanguageModelOp : public OpKernel {
     }
     const Status s = tf_mlm::MaskLanguageModel<T, S>(
         values, splits, axis_, unselectable, selection, value_opts, seed,
-        length_ >= 0 ? DenseAllocator<T, S>(ctx, rows, length_)
-                     : Allocator<T, S>(ctx, rows, 0, 1),
+        length_ >= 0 ? DenseAllocator<T, S>(ctx, rows, length_) : Allocator<T, S>(ctx, rows, 0, 1),
         ThreadPoolFor(ctx), length_);
     if (ctx->status().ok()) OP_REQUIRES_OK(ctx, ToTf(s));
   }
@@ -322,11 +324,11 @@ class SelectFirstNOp : public OpKernel {
     Span<S> splits;
     OP_REQUIRES_OK(ctx, ItemPartition(ctx, selectable, "selectable", &splits));
     const Tensor& num_to_select = ctx->input(2);
-    OP_REQUIRES(ctx, num_to_select.dims() <= 1,
-                absl::InvalidArgumentError("num_to_select must be a scalar or a vector, got shape " +
-                                           num_to_select.shape().DebugString()));
-    const Span<int64_t> counts{num_to_select.flat<int64_t>().data(),
-                               num_to_select.NumElements()};
+    OP_REQUIRES(
+        ctx, num_to_select.dims() <= 1,
+        absl::InvalidArgumentError("num_to_select must be a scalar or a vector, got shape " +
+                                   num_to_select.shape().DebugString()));
+    const Span<int64_t> counts{num_to_select.flat<int64_t>().data(), num_to_select.NumElements()};
     OP_REQUIRES_OK(ctx, ToTf(ValidateFirstNCounts(splits, counts)));
     Tensor* out;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, selectable.shape(), &out));
@@ -376,10 +378,10 @@ class GatherMaskedOp : public OpKernel {
     OP_REQUIRES_OK(ctx, Vector(*selected, "selected"));
     const int64_t items = NumItems(splits, values.size, level_);
     OP_REQUIRES(ctx, selected->NumElements() == items,
-                absl::InvalidArgumentError(
-                    "selected must have one value per element at level " + std::to_string(level_) +
-                    " of the input (" + std::to_string(items) + "), got " +
-                    std::to_string(selected->NumElements())));
+                absl::InvalidArgumentError("selected must have one value per element at level " +
+                                           std::to_string(level_) + " of the input (" +
+                                           std::to_string(items) + "), got " +
+                                           std::to_string(selected->NumElements())));
     const Status s = tf_mlm::GatherMasked<T, S>(
         values, splits, level_, reinterpret_cast<const uint8_t*>(selected->flat<bool>().data()),
         Allocator<T, S>(ctx, splits.num_rows(), -1, 0), ThreadPoolFor(ctx));
@@ -408,9 +410,9 @@ class ScatterMaskedOp : public OpKernel {
     OP_REQUIRES_OK(ctx, Vector(*positions, "masked_positions"));
     OP_REQUIRES_OK(ctx, Vector(*position_splits, "masked_positions_row_splits"));
     OP_REQUIRES_OK(ctx, Vector(*new_ids, "new_ids"));
-    OP_REQUIRES_OK(ctx, ToTf(ValidateRowSplits(AsSpan<S>(*position_splits),
-                                               positions->NumElements(),
-                                               "masked_positions_row_splits")));
+    OP_REQUIRES_OK(ctx,
+                   ToTf(ValidateRowSplits(AsSpan<S>(*position_splits), positions->NumElements(),
+                                          "masked_positions_row_splits")));
     Tensor* out;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ctx->input(0).shape(), &out));
     OP_REQUIRES_OK(ctx, ToTf(ScatterMasked<T, S, P>(values, splits, AsSpan<P>(*positions),
@@ -447,19 +449,19 @@ class GroupWordsOp : public OpKernel {
     const Tensor& table = ctx->input(2);
     OP_REQUIRES_OK(ctx, Vector(table, "continues_word"));
     const int64_t rows = splits.size - 1;
-    const Status s = GroupWords<T, S>(
-        AsSpan<T>(values), splits,
-        Span<uint8_t>{reinterpret_cast<const uint8_t*>(table.flat<bool>().data()),
-                      table.NumElements()},
-        [&](int64_t words, S** row_out, S** word_out) -> Status {
-          Tensor *a, *b;
-          absl::Status st = ctx->allocate_output(0, TensorShape({rows + 1}), &a);
-          if (st.ok()) st = ctx->allocate_output(1, TensorShape({words + 1}), &b);
-          if (!st.ok()) return Status::Invalid(std::string(st.message()));
-          *row_out = a->flat<S>().data();
-          *word_out = b->flat<S>().data();
-          return Status::Ok();
-        });
+    const Status s =
+        GroupWords<T, S>(AsSpan<T>(values), splits,
+                         Span<uint8_t>{reinterpret_cast<const uint8_t*>(table.flat<bool>().data()),
+                                       table.NumElements()},
+                         [&](int64_t words, S** row_out, S** word_out) -> Status {
+                           Tensor *a, *b;
+                           absl::Status st = ctx->allocate_output(0, TensorShape({rows + 1}), &a);
+                           if (st.ok()) st = ctx->allocate_output(1, TensorShape({words + 1}), &b);
+                           if (!st.ok()) return Status::Invalid(std::string(st.message()));
+                           *row_out = a->flat<S>().data();
+                           *word_out = b->flat<S>().data();
+                           return Status::Ok();
+                         });
     OP_REQUIRES_OK(ctx, ToTf(s));
   }
 };
@@ -486,56 +488,58 @@ class SelectSpansOp : public OpKernel {
     OP_REQUIRES_OK(ctx, SeedInput(ctx, &seed));
     Tensor* out;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, selectable.shape(), &out));
-    OP_REQUIRES_OK(ctx, ToTf(SelectSpans(
-                            splits, reinterpret_cast<const uint8_t*>(selectable.flat<bool>().data()),
-                            AsSpan<int64_t>(*counts),
-                            reinterpret_cast<uint8_t*>(out->flat<bool>().data()), o, seed,
-                            ThreadPoolFor(ctx))));
+    OP_REQUIRES_OK(
+        ctx, ToTf(SelectSpans(
+                 splits, reinterpret_cast<const uint8_t*>(selectable.flat<bool>().data()),
+                 AsSpan<int64_t>(*counts), reinterpret_cast<uint8_t*>(out->flat<bool>().data()), o,
+                 seed, ThreadPoolFor(ctx))));
   }
 };
 
 REGISTER_KERNEL_BUILDER(Name("TFMLM>BuildAliasTable").Device(DEVICE_CPU), BuildAliasTableOp);
 
-#define TF_MLM_REGISTER_T_S(T, S)                                                        \
-  REGISTER_KERNEL_BUILDER(Name("TFMLM>MaskLanguageModel")                               \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<S>("Tsplits"),                             \
-                          MaskLanguageModelOp<T, S>);                                    \
-  REGISTER_KERNEL_BUILDER(Name("TFMLM>MaskLanguageModelDense")                          \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<S>("Tsplits"),                             \
-                          MaskLanguageModelOp<T, S>);                                    \
-  REGISTER_KERNEL_BUILDER(                                                               \
-      Name("TFMLM>Selectable").Device(DEVICE_CPU).TypeConstraint<T>("T").TypeConstraint<S>( \
-          "Tsplits"),                                                                    \
-      SelectableOp<T, S>);                                                               \
-  REGISTER_KERNEL_BUILDER(                                                               \
-      Name("TFMLM>GroupWords").Device(DEVICE_CPU).TypeConstraint<T>("T").TypeConstraint<S>( \
-          "Tsplits"),                                                                    \
-      GroupWordsOp<T, S>);                                                               \
-  REGISTER_KERNEL_BUILDER(Name("TFMLM>ChooseMaskValues")                                \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<S>("Tsplits"),                             \
-                          ChooseMaskValuesOp<T, S>);                                     \
-  REGISTER_KERNEL_BUILDER(Name("TFMLM>GatherMasked")                                    \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<S>("Tsplits"),                             \
-                          GatherMaskedOp<T, S>);                                         \
-  REGISTER_KERNEL_BUILDER(Name("TFMLM>ScatterMasked")                                   \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<S>("Tsplits")                              \
-                              .TypeConstraint<int32_t>("Tpositions"),                    \
-                          ScatterMaskedOp<T, S, int32_t>);                               \
-  REGISTER_KERNEL_BUILDER(Name("TFMLM>ScatterMasked")                                   \
-                              .Device(DEVICE_CPU)                                        \
-                              .TypeConstraint<T>("T")                                    \
-                              .TypeConstraint<S>("Tsplits")                              \
-                              .TypeConstraint<int64_t>("Tpositions"),                    \
+#define TF_MLM_REGISTER_T_S(T, S)                                     \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>MaskLanguageModel")             \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          MaskLanguageModelOp<T, S>);                 \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>MaskLanguageModelDense")        \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          MaskLanguageModelOp<T, S>);                 \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>Selectable")                    \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          SelectableOp<T, S>);                        \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>GroupWords")                    \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          GroupWordsOp<T, S>);                        \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>ChooseMaskValues")              \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          ChooseMaskValuesOp<T, S>);                  \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>GatherMasked")                  \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          GatherMaskedOp<T, S>);                      \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>ScatterMasked")                 \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits")           \
+                              .TypeConstraint<int32_t>("Tpositions"), \
+                          ScatterMaskedOp<T, S, int32_t>);            \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>ScatterMasked")                 \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits")           \
+                              .TypeConstraint<int64_t>("Tpositions"), \
                           ScatterMaskedOp<T, S, int64_t>);
 
 TF_MLM_REGISTER_T_S(int32_t, int32_t)
@@ -543,15 +547,15 @@ TF_MLM_REGISTER_T_S(int32_t, int64_t)
 TF_MLM_REGISTER_T_S(int64_t, int32_t)
 TF_MLM_REGISTER_T_S(int64_t, int64_t)
 
-#define TF_MLM_REGISTER_S(S)                                                                 \
-  REGISTER_KERNEL_BUILDER(                                                                   \
-      Name("TFMLM>SelectItems").Device(DEVICE_CPU).TypeConstraint<S>("Tsplits"),             \
-      SelectItemsOp<S>);                                                                     \
-  REGISTER_KERNEL_BUILDER(                                                                   \
-      Name("TFMLM>SelectFirstN").Device(DEVICE_CPU).TypeConstraint<S>("Tsplits"),            \
-      SelectFirstNOp<S>);                                                                    \
-  REGISTER_KERNEL_BUILDER(                                                                   \
-      Name("TFMLM>SelectSpans").Device(DEVICE_CPU).TypeConstraint<S>("Tsplits"),             \
+#define TF_MLM_REGISTER_S(S)                                                      \
+  REGISTER_KERNEL_BUILDER(                                                        \
+      Name("TFMLM>SelectItems").Device(DEVICE_CPU).TypeConstraint<S>("Tsplits"),  \
+      SelectItemsOp<S>);                                                          \
+  REGISTER_KERNEL_BUILDER(                                                        \
+      Name("TFMLM>SelectFirstN").Device(DEVICE_CPU).TypeConstraint<S>("Tsplits"), \
+      SelectFirstNOp<S>);                                                         \
+  REGISTER_KERNEL_BUILDER(                                                        \
+      Name("TFMLM>SelectSpans").Device(DEVICE_CPU).TypeConstraint<S>("Tsplits"),  \
       SelectSpansOp<S>);
 
 TF_MLM_REGISTER_S(int32_t)

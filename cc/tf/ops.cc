@@ -44,24 +44,24 @@ ShapeHandle RowSplitsShape(InferenceContext* c) { return c->Vector(c->Dim(c->inp
 
 // Inputs and attrs shared by the two fused ops (ragged and dense outputs),
 // spliced into REGISTER_OP's builder chain.
-#define TF_MLM_FUSED_INPUTS                                \
-  .Input("values: T")                                      \
-      .Input("row_splits: RAGGED_RANK * Tsplits")          \
-      .Input("unselectable_ids: T")                        \
-      .Input("max_selections_per_row: int64")              \
-      .Input("selection_rate: float")                      \
-      .Input("vocab_size: int64")                          \
-      .Input("mask_token: int64")                          \
-      .Input("mask_token_rate: float")                     \
-      .Input("random_token_rate: float")                   \
-      .Input("seed: int64")                                \
-      .Input("excluded_ids: int64")                        \
-      .Input("alias_prob: float")                          \
-      .Input("alias_index: int64")                         \
-      .Attr("axis: int = 1")                               \
+#define TF_MLM_FUSED_INPUTS                                     \
+  .Input("values: T")                                           \
+      .Input("row_splits: RAGGED_RANK * Tsplits")               \
+      .Input("unselectable_ids: T")                             \
+      .Input("max_selections_per_row: int64")                   \
+      .Input("selection_rate: float")                           \
+      .Input("vocab_size: int64")                               \
+      .Input("mask_token: int64")                               \
+      .Input("mask_token_rate: float")                          \
+      .Input("random_token_rate: float")                        \
+      .Input("seed: int64")                                     \
+      .Input("excluded_ids: int64")                             \
+      .Input("alias_prob: float")                               \
+      .Input("alias_index: int64")                              \
+      .Attr("axis: int = 1")                                    \
       .Attr("selection_mode: {'exact', 'bernoulli'} = 'exact'") \
-      .Attr("T: {int32, int64}")                           \
-      .Attr("Tsplits: {int32, int64} = DT_INT64")          \
+      .Attr("T: {int32, int64}")                                \
+      .Attr("Tsplits: {int32, int64} = DT_INT64")               \
       .Attr("RAGGED_RANK: int >= 1")
 
 namespace {
@@ -77,44 +77,44 @@ absl::Status CheckFusedInputs(InferenceContext* c, int* rank) {
 
 }  // namespace
 
-REGISTER_OP("TFMLM>MaskLanguageModel") TF_MLM_FUSED_INPUTS
-        .Output("masked_values: T")
-        .Output("masked_positions: Tsplits")
-        .Output("masked_positions_row_splits: Tsplits")
-        .Output("masked_ids: T")
-        .SetShapeFn([](InferenceContext* c) {
-          int rank;
-          TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
-          c->set_output(0, c->input(0));
-          c->set_output(1, c->Vector(InferenceContext::kUnknownDim));
-          c->set_output(2, RowSplitsShape(c));
-          c->set_output(3, c->Vector(InferenceContext::kUnknownDim));
-          return absl::OkStatus();
-        })
-        .Doc(R"doc(
+REGISTER_OP("TFMLM>MaskLanguageModel")
+TF_MLM_FUSED_INPUTS.Output("masked_values: T")
+    .Output("masked_positions: Tsplits")
+    .Output("masked_positions_row_splits: Tsplits")
+    .Output("masked_ids: T")
+    .SetShapeFn([](InferenceContext* c) {
+      int rank;
+      TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
+      c->set_output(0, c->input(0));
+      c->set_output(1, c->Vector(InferenceContext::kUnknownDim));
+      c->set_output(2, RowSplitsShape(c));
+      c->set_output(3, c->Vector(InferenceContext::kUnknownDim));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
 Fused BERT masking of a ragged batch: selects items per row, records the
 positions and original ids of their tokens and writes the new values.
 )doc");
 
-REGISTER_OP("TFMLM>MaskLanguageModelDense") TF_MLM_FUSED_INPUTS
-        .Output("masked_values: T")
-        .Output("masked_positions: Tsplits")
-        .Output("masked_ids: T")
-        .Output("masked_weights: float")
-        .Attr("output_length: int >= 0")
-        .SetShapeFn([](InferenceContext* c) {
-          int rank;
-          TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
-          int length;
-          TF_RETURN_IF_ERROR(c->GetAttr("output_length", &length));
-          DimensionHandle rows;
-          TF_RETURN_IF_ERROR(c->Subtract(c->Dim(c->input(1), 0), 1, &rows));
-          const ShapeHandle dense = c->Matrix(rows, length);
-          c->set_output(0, c->input(0));
-          for (int i = 1; i < 4; ++i) c->set_output(i, dense);
-          return absl::OkStatus();
-        })
-        .Doc(R"doc(
+REGISTER_OP("TFMLM>MaskLanguageModelDense")
+TF_MLM_FUSED_INPUTS.Output("masked_values: T")
+    .Output("masked_positions: Tsplits")
+    .Output("masked_ids: T")
+    .Output("masked_weights: float")
+    .Attr("output_length: int >= 0")
+    .SetShapeFn([](InferenceContext* c) {
+      int rank;
+      TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
+      int length;
+      TF_RETURN_IF_ERROR(c->GetAttr("output_length", &length));
+      DimensionHandle rows;
+      TF_RETURN_IF_ERROR(c->Subtract(c->Dim(c->input(1), 0), 1, &rows));
+      const ShapeHandle dense = c->Matrix(rows, length);
+      c->set_output(0, c->input(0));
+      for (int i = 1; i < 4; ++i) c->set_output(i, dense);
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
 The fused masking pass with dense outputs: positions, ids and weights of the
 masked tokens padded (0, 0, 0.0) to [batch, output_length] in the kernel.
 At most output_length tokens per row are masked.
@@ -183,8 +183,9 @@ REGISTER_OP("TFMLM>SelectFirstN")
       c->set_output(0, c->input(0));
       return absl::OkStatus();
     })
-    .Doc("The first (last, with reverse) n selectable items of each row; n is one count "
-         "for every row or one per row.");
+    .Doc(
+        "The first (last, with reverse) n selectable items of each row; n is one count "
+        "for every row or one per row.");
 
 REGISTER_OP("TFMLM>ChooseMaskValues")
     .Input("ids: T")

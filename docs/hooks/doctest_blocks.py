@@ -9,7 +9,7 @@ import griffe
 
 
 def fence_doctests(text: str) -> str:
-    out, in_example = [], False
+    out, in_example, example_indent = [], False, ""
     for line in text.split("\n"):
         stripped = line.strip()
         indent = line[: len(line) - len(line.lstrip())]
@@ -28,6 +28,6 @@ def fence_doctests(text: str) -> str:
 
 
 class DoctestBlocks(griffe.Extension):
-    def on_object(self, *, obj, **kwargs):  # pylint: disable=unused-argument
+    def on_object(self, *, obj, **kwargs):
         if obj.docstring is not None and ">>>" in obj.docstring.value:
             obj.docstring.value = fence_doctests(obj.docstring.value)

@@ -118,14 +118,13 @@ void CheckForEachMemberRun(const std::vector<int64_t>& set_ids, uint64_t seed) {
       std::vector<T> v(static_cast<size_t>(len));
       for (int64_t i = 0; i < len; ++i) {
         const uint64_t r = next();
-        const bool member = !set_ids.empty() &&
-                            (pattern == 0 ? r % 8 == 0                    // scattered
-                             : pattern == 1 ? i >= len / 3                // a padding tail
-                                            : (i / 37) % 2 == 1);         // long runs
+        const bool member = !set_ids.empty() && (pattern == 0   ? r % 8 == 0    // scattered
+                                                 : pattern == 1 ? i >= len / 3  // a padding tail
+                                                                : (i / 37) % 2 == 1);  // long runs
         // members, or their neighbours (non-members unless also in the set)
-        v[static_cast<size_t>(i)] =
-            member ? static_cast<T>(set_ids[r / 8 % set_ids.size()] + (pattern == 0 ? (r / 64 % 3) - 1 : 0))
-                   : static_cast<T>(1000 + r % 5000);
+        v[static_cast<size_t>(i)] = member ? static_cast<T>(set_ids[r / 8 % set_ids.size()] +
+                                                            (pattern == 0 ? (r / 64 % 3) - 1 : 0))
+                                           : static_cast<T>(1000 + r % 5000);
       }
       std::vector<int64_t> want;
       for (int64_t i = 0; i < len; ++i) {
@@ -151,9 +150,14 @@ void CheckForEachMemberRun(const std::vector<int64_t>& set_ids, uint64_t seed) {
 }
 
 TEST(IdSet, ForEachMemberRunMatchesContains) {
-  const std::vector<std::vector<int64_t>> sets = {
-      {}, {0}, {101, 102}, {0, 101, 102}, {0, 100, 101, 102}, {0, 1, 2, 101, 102},
-      {-7, 3, 40000}, {5, 9, 13, 17, 21, 25, 29}};
+  const std::vector<std::vector<int64_t>> sets = {{},
+                                                  {0},
+                                                  {101, 102},
+                                                  {0, 101, 102},
+                                                  {0, 100, 101, 102},
+                                                  {0, 1, 2, 101, 102},
+                                                  {-7, 3, 40000},
+                                                  {5, 9, 13, 17, 21, 25, 29}};
   uint64_t seed = 1;
   for (const auto& ids : sets) {
     CheckForEachMemberRun<int64_t>(ids, seed++);
@@ -166,8 +170,8 @@ TEST(IdSet, PaddingTailIsOneRun) {
   for (int i = 0; i < 131; ++i) v[i] = 1000 + i;
   v[0] = 101;
   std::vector<std::pair<int64_t, int64_t>> runs;
-  Make(std::vector<int64_t>{0, 101, 102}).ForEachMemberRun(
-      v.data(), 300, [&](int64_t i, int64_t n) { runs.emplace_back(i, n); });
+  Make(std::vector<int64_t>{0, 101, 102})
+      .ForEachMemberRun(v.data(), 300, [&](int64_t i, int64_t n) { runs.emplace_back(i, n); });
   EXPECT_EQ(runs, (std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {131, 169}}));
 }
 

@@ -59,10 +59,22 @@ Status RunMlm(const Ragged<T, S>& in, int axis, const IdSet& unselectable,
 
 template <typename T>
 class MaskLanguageModelTest : public ::testing::Test {};
-struct I32I32 { using T = int32_t; using S = int32_t; };
-struct I32I64 { using T = int32_t; using S = int64_t; };
-struct I64I32 { using T = int64_t; using S = int32_t; };
-struct I64I64 { using T = int64_t; using S = int64_t; };
+struct I32I32 {
+  using T = int32_t;
+  using S = int32_t;
+};
+struct I32I64 {
+  using T = int32_t;
+  using S = int64_t;
+};
+struct I64I32 {
+  using T = int64_t;
+  using S = int32_t;
+};
+struct I64I64 {
+  using T = int64_t;
+  using S = int64_t;
+};
 using TypePairs = ::testing::Types<I32I32, I32I64, I64I32, I64I64>;
 TYPED_TEST_SUITE(MaskLanguageModelTest, TypePairs);
 
@@ -84,7 +96,8 @@ TYPED_TEST(MaskLanguageModelTest, UnselectableTokensStay) {
   using S = typename TypeParam::S;
   const auto in = FromRows<T, S>({{101, 7, 8, 102}, {0, 0}, {9, 101}});
   Outputs<T, S> out;
-  ASSERT_TRUE(RunMlm(in, 1, Ids<T>({0, 101, 102}), Rate(1.0f), Values(1.0f, 0.0f), Seed{3, 4}, &out).ok());
+  ASSERT_TRUE(
+      RunMlm(in, 1, Ids<T>({0, 101, 102}), Rate(1.0f), Values(1.0f, 0.0f), Seed{3, 4}, &out).ok());
   EXPECT_EQ(out.masked_values, (std::vector<T>{101, 103, 103, 102, 0, 0, 103, 101}));
   EXPECT_EQ(out.position_splits, (std::vector<S>{0, 2, 2, 3}));
   EXPECT_EQ(out.positions, (std::vector<S>{1, 2, 0}));
@@ -119,7 +132,8 @@ TYPED_TEST(MaskLanguageModelTest, WholeWords) {
   // A word containing an unselectable piece is unselectable as a whole.
   const auto in2 = FromWords<T, S>({{{10, 101}, {12}}});
   Outputs<T, S> out2;
-  ASSERT_TRUE(RunMlm(in2, 1, Ids<T>({101}), Rate(1.0f), Values(1.0f, 0.0f), Seed{7, 8}, &out2).ok());
+  ASSERT_TRUE(
+      RunMlm(in2, 1, Ids<T>({101}), Rate(1.0f), Values(1.0f, 0.0f), Seed{7, 8}, &out2).ok());
   EXPECT_EQ(out2.masked_values, (std::vector<T>{10, 101, 103}));
   EXPECT_EQ(out2.positions, (std::vector<S>{2}));
 }
@@ -131,8 +145,10 @@ TYPED_TEST(MaskLanguageModelTest, WholeWordsCapPicksWholeWords) {
   std::set<std::vector<S>> row0_outcomes;
   for (uint64_t s = 0; s < 64; ++s) {
     Outputs<T, S> out;
-    ASSERT_TRUE(RunMlm(in, 1, Ids<T>({101}), Rate(1.0f, 1), Values(1.0f, 0.0f), Seed{s, 0}, &out).ok());
-    const std::vector<S> row0(out.positions.begin(), out.positions.begin() + out.position_splits[1]);
+    ASSERT_TRUE(
+        RunMlm(in, 1, Ids<T>({101}), Rate(1.0f, 1), Values(1.0f, 0.0f), Seed{s, 0}, &out).ok());
+    const std::vector<S> row0(out.positions.begin(),
+                              out.positions.begin() + out.position_splits[1]);
     ASSERT_TRUE(row0 == (std::vector<S>{0, 1}) || row0 == (std::vector<S>{2}));
     EXPECT_EQ(std::vector<S>(out.positions.begin() + out.position_splits[1], out.positions.end()),
               (std::vector<S>{0, 1, 2}));
@@ -161,16 +177,23 @@ TYPED_TEST(MaskLanguageModelTest, DensePadLength) {
   {
     // Longer than any row: every chosen token recorded, the rest padding.
     Outputs<T, S> out;
-    ASSERT_TRUE(RunMlm(in, 1, IdSet(), Rate(1.0f), Values(1.0f, 0.0f), Seed{1, 2}, &out, SerialFor, 5).ok());
+    ASSERT_TRUE(
+        RunMlm(in, 1, IdSet(), Rate(1.0f), Values(1.0f, 0.0f), Seed{1, 2}, &out, SerialFor, 5)
+            .ok());
     EXPECT_EQ(out.masked_values, (std::vector<T>{103, 103, 103, 103, 103, 103}));
-    EXPECT_EQ(out.positions, (std::vector<S>{0, 1, 2, 3, 0, /**/ 0, 1, 0, 0, 0, /**/ 0, 0, 0, 0, 0}));
-    EXPECT_EQ(out.masked_ids, (std::vector<T>{1, 2, 3, 4, 0, /**/ 5, 6, 0, 0, 0, /**/ 0, 0, 0, 0, 0}));
-    EXPECT_EQ(out.weights, (std::vector<float>{1, 1, 1, 1, 0, /**/ 1, 1, 0, 0, 0, /**/ 0, 0, 0, 0, 0}));
+    EXPECT_EQ(out.positions,
+              (std::vector<S>{0, 1, 2, 3, 0, /**/ 0, 1, 0, 0, 0, /**/ 0, 0, 0, 0, 0}));
+    EXPECT_EQ(out.masked_ids,
+              (std::vector<T>{1, 2, 3, 4, 0, /**/ 5, 6, 0, 0, 0, /**/ 0, 0, 0, 0, 0}));
+    EXPECT_EQ(out.weights,
+              (std::vector<float>{1, 1, 1, 1, 0, /**/ 1, 1, 0, 0, 0, /**/ 0, 0, 0, 0, 0}));
   }
   {
     // Shorter than a row: only the first pad_length chosen tokens are masked.
     Outputs<T, S> out;
-    ASSERT_TRUE(RunMlm(in, 1, IdSet(), Rate(1.0f), Values(1.0f, 0.0f), Seed{1, 2}, &out, SerialFor, 2).ok());
+    ASSERT_TRUE(
+        RunMlm(in, 1, IdSet(), Rate(1.0f), Values(1.0f, 0.0f), Seed{1, 2}, &out, SerialFor, 2)
+            .ok());
     EXPECT_EQ(out.masked_values, (std::vector<T>{103, 103, 3, 4, 103, 103}));
     EXPECT_EQ(out.positions, (std::vector<S>{0, 1, 0, 1, 0, 0}));
     EXPECT_EQ(out.masked_ids, (std::vector<T>{1, 2, 5, 6, 0, 0}));
@@ -178,7 +201,9 @@ TYPED_TEST(MaskLanguageModelTest, DensePadLength) {
   }
   {
     Outputs<T, S> out;
-    ASSERT_TRUE(RunMlm(in, 1, IdSet(), Rate(1.0f), Values(1.0f, 0.0f), Seed{1, 2}, &out, SerialFor, 0).ok());
+    ASSERT_TRUE(
+        RunMlm(in, 1, IdSet(), Rate(1.0f), Values(1.0f, 0.0f), Seed{1, 2}, &out, SerialFor, 0)
+            .ok());
     EXPECT_EQ(out.masked_values, in.values);
     EXPECT_TRUE(out.positions.empty());
     EXPECT_TRUE(out.weights.empty());
@@ -320,10 +345,10 @@ TEST(RankWalk, ZeroRunsAndRankMapsMatchDefinitions) {
     const int style = trial % 4;
     std::vector<uint8_t> flags(static_cast<size_t>(n), 1);
     for (int64_t i = 0; i < n; ++i) {
-      if (style == 0) flags[i] = gen() % 3 != 0;                 // scattered zeros
-      if (style == 1) flags[i] = (i / (1 + trial % 13)) % 2;     // runs of equal length
-      if (style == 2) flags[i] = gen() % 40 != 0;                // rare zeros
-      if (style == 3 && trial % 8 == 3) flags[i] = 0;            // all zeros (else all ones)
+      if (style == 0) flags[i] = gen() % 3 != 0;              // scattered zeros
+      if (style == 1) flags[i] = (i / (1 + trial % 13)) % 2;  // runs of equal length
+      if (style == 2) flags[i] = gen() % 40 != 0;             // rare zeros
+      if (style == 3 && trial % 8 == 3) flags[i] = 0;         // all zeros (else all ones)
     }
     std::vector<int64_t> runs, expected_runs;
     internal::ForEachZeroRun(flags.data(), n, [&](int64_t i, int64_t count) {
@@ -384,30 +409,30 @@ TEST(SelectInRow, EqualsItemByItemMapping) {
       // must not take the 8-at-a-time path.
       for (auto& f : selectable) f = selectable_item(gen) ? (gen() % 50 ? 1 : 2) : 0;
       for (float rate : {0.15f, 0.6f}) {
-       for (uint64_t rep = 0; rep < 12; ++rep) {
-        const Seed seed{static_cast<uint64_t>(n), rep};
-        std::vector<uint8_t> chosen(static_cast<size_t>(n), 7);
-        RowStream rng(seed, Domain::kSelection, 3);
-        const int64_t k = SelectInRow(rng, selectable.data(), chosen.data(), n, Rate(rate));
-        // The reference: replay the draws (exact count: none before the bitmap).
-        int64_t num_selectable = 0;
-        for (uint8_t f : selectable) num_selectable += f != 0;
-        std::vector<uint8_t> expected(static_cast<size_t>(n), 0);
-        if (k == num_selectable) {
-          for (int64_t i = 0; i < n; ++i) expected[i] = selectable[i] != 0;
-        } else if (k > 0) {
-          RowStream replay(seed, Domain::kSelection, 3);
-          std::vector<uint64_t> bits(static_cast<size_t>((num_selectable + 63) / 64), 0);
-          internal::MarkUniformSubset(replay, num_selectable, k, bits);
-          int64_t rank = 0;
-          for (int64_t i = 0; i < n; ++i) {
-            if (selectable[i]) expected[i] = internal::TestBit(bits, rank++);
+        for (uint64_t rep = 0; rep < 12; ++rep) {
+          const Seed seed{static_cast<uint64_t>(n), rep};
+          std::vector<uint8_t> chosen(static_cast<size_t>(n), 7);
+          RowStream rng(seed, Domain::kSelection, 3);
+          const int64_t k = SelectInRow(rng, selectable.data(), chosen.data(), n, Rate(rate));
+          // The reference: replay the draws (exact count: none before the bitmap).
+          int64_t num_selectable = 0;
+          for (uint8_t f : selectable) num_selectable += f != 0;
+          std::vector<uint8_t> expected(static_cast<size_t>(n), 0);
+          if (k == num_selectable) {
+            for (int64_t i = 0; i < n; ++i) expected[i] = selectable[i] != 0;
+          } else if (k > 0) {
+            RowStream replay(seed, Domain::kSelection, 3);
+            std::vector<uint64_t> bits(static_cast<size_t>((num_selectable + 63) / 64), 0);
+            internal::MarkUniformSubset(replay, num_selectable, k, bits);
+            int64_t rank = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              if (selectable[i]) expected[i] = internal::TestBit(bits, rank++);
+            }
           }
+          EXPECT_EQ(chosen, expected) << "n " << n << " density " << density << " rate " << rate;
+          EXPECT_EQ(std::count(chosen.begin(), chosen.end(), 1), k);
+          ++compared;
         }
-        EXPECT_EQ(chosen, expected) << "n " << n << " density " << density << " rate " << rate;
-        EXPECT_EQ(std::count(chosen.begin(), chosen.end(), 1), k);
-        ++compared;
-       }
       }
     }
   }
@@ -432,7 +457,8 @@ TEST(ComputeSelectable, MatchesDefinitionOnRandomNestedBatches) {
           std::vector<uint8_t> expected(static_cast<size_t>(items));
           for (int64_t i = 0; i < items; ++i) {
             bool ok = true;
-            for (int64_t t = splits.Descend(i, axis, rank); t < splits.Descend(i + 1, axis, rank); ++t) {
+            for (int64_t t = splits.Descend(i, axis, rank); t < splits.Descend(i + 1, axis, rank);
+                 ++t) {
               ok = ok && std::find(ids.begin(), ids.end(), in.values[t]) == ids.end();
             }
             expected[i] = ok;
@@ -455,10 +481,12 @@ TEST(MaskLanguageModel, ExactCountsPerRowOnRandomBatches) {
   const IdSet special = Ids<int64_t>({0, 101, 102});
   for (uint64_t s = 0; s < 20; ++s) {
     Outputs<int64_t, int64_t> out;
-    ASSERT_TRUE(RunMlm(in, 1, special, Rate(0.15f, 5), Values(0.8f, 0.1f), Seed{s, s + 1}, &out).ok());
+    ASSERT_TRUE(
+        RunMlm(in, 1, special, Rate(0.15f, 5), Values(0.8f, 0.1f), Seed{s, s + 1}, &out).ok());
     for (int b = 0; b < 60; ++b) {
       int64_t selectable = 0;
-      for (int64_t t = in.splits[0][b]; t < in.splits[0][b + 1]; ++t) selectable += !special.Contains(in.values[t]);
+      for (int64_t t = in.splits[0][b]; t < in.splits[0][b + 1]; ++t)
+        selectable += !special.Contains(in.values[t]);
       const int64_t got = out.position_splits[b + 1] - out.position_splits[b];
       EXPECT_EQ(got, ExactSelectionCount(selectable, Rate(0.15f, 5))) << "row " << b;
       for (int64_t j = out.position_splits[b]; j < out.position_splits[b + 1]; ++j) {
@@ -486,7 +514,8 @@ TEST(MaskLanguageModel, StatelessDeterminism) {
 TEST(MaskLanguageModel, RowResultDependsOnlyOnItsOwnData) {
   // Row streams are indexed by row: changing row 0 leaves row 1 untouched.
   const auto x = FromRows<int64_t, int64_t>({{1, 2, 3}, {20, 21, 22, 23, 24, 25, 26, 27}});
-  const auto y = FromRows<int64_t, int64_t>({{9, 9, 9, 9, 9, 9, 9, 9, 9, 9}, {20, 21, 22, 23, 24, 25, 26, 27}});
+  const auto y = FromRows<int64_t, int64_t>(
+      {{9, 9, 9, 9, 9, 9, 9, 9, 9, 9}, {20, 21, 22, 23, 24, 25, 26, 27}});
   for (uint64_t s = 0; s < 20; ++s) {
     Outputs<int64_t, int64_t> a, b;
     ASSERT_TRUE(RunMlm(x, 1, IdSet(), Rate(0.4f), Values(0.5f, 0.3f), Seed{s, 3}, &a).ok());
@@ -514,9 +543,9 @@ TEST(MaskLanguageModel, TokenFastPathEqualsGeneralPath) {
       std::vector<int64_t> row(static_cast<size_t>(len));
       for (int i = 0; i < len; ++i) {
         int64_t id = 1000 + static_cast<int64_t>(gen() % 3000);
-        if (style == 1 && i >= len / 2) id = 0;                          // padding tail
+        if (style == 1 && i >= len / 2) id = 0;                                  // padding tail
         if (style == 2 && gen() % 3 == 0) id = static_cast<int64_t>(gen() % 3);  // scattered
-        if (style == 3 && (i / 20) % 2 == 1) id = 0;                     // many runs
+        if (style == 3 && (i / 20) % 2 == 1) id = 0;                             // many runs
         row[static_cast<size_t>(i)] = id;
       }
       if (len > 1) {
@@ -542,9 +571,11 @@ TEST(MaskLanguageModel, TokenFastPathEqualsGeneralPath) {
           const Seed seed{static_cast<uint64_t>(trial), 5};
           Outputs<int64_t, int64_t> fast, general;
           ASSERT_TRUE(RunMlm(tokens, 1, Ids(*ids), sel, Values(0.8f, 0.1f, 5000), seed, &fast,
-                             SerialFor, pad_length).ok());
+                             SerialFor, pad_length)
+                          .ok());
           ASSERT_TRUE(RunMlm(words, 1, Ids(*ids), sel, Values(0.8f, 0.1f, 5000), seed, &general,
-                             SerialFor, pad_length).ok());
+                             SerialFor, pad_length)
+                          .ok());
           ASSERT_EQ(fast.masked_values, general.masked_values) << "trial " << trial;
           ASSERT_EQ(fast.positions, general.positions) << "trial " << trial;
           ASSERT_EQ(fast.masked_ids, general.masked_ids) << "trial " << trial;
@@ -567,7 +598,8 @@ TEST(MaskLanguageModel, UniformOverSelectableTokens) {
   for (int s = 0; s < seeds; ++s) {
     Outputs<int64_t, int64_t> out;
     ASSERT_TRUE(RunMlm(in, 1, Ids<int64_t>({0}), Rate(0.25f), Values(1.0f, 0.0f),
-                       Seed{static_cast<uint64_t>(s), 77}, &out).ok());
+                       Seed{static_cast<uint64_t>(s), 77}, &out)
+                    .ok());
     ASSERT_EQ(out.positions.size(), 2u);
     for (int64_t p : out.positions) ++freq[p];
   }
@@ -593,10 +625,15 @@ TEST_P(ShardingTest, FusedPassIgnoresSharding) {
       SelectionOptions sel = Rate(0.2f, 9);
       sel.mode = mode;
       Outputs<int64_t, int64_t> serial, single, threaded;
-      ASSERT_TRUE(RunMlm(in, 1, special, sel, Values(0.6f, 0.3f), Seed{4, 5}, &serial, SerialFor, pad).ok());
+      ASSERT_TRUE(
+          RunMlm(in, 1, special, sel, Values(0.6f, 0.3f), Seed{4, 5}, &serial, SerialFor, pad)
+              .ok());
       ASSERT_TRUE(RunMlm(in, 1, special, sel, Values(0.6f, 0.3f), Seed{4, 5}, &single,
-                         OneElementShardsReversed, pad).ok());
-      ASSERT_TRUE(RunMlm(in, 1, special, sel, Values(0.6f, 0.3f), Seed{4, 5}, &threaded, ThreadedShards, pad).ok());
+                         OneElementShardsReversed, pad)
+                      .ok());
+      ASSERT_TRUE(RunMlm(in, 1, special, sel, Values(0.6f, 0.3f), Seed{4, 5}, &threaded,
+                         ThreadedShards, pad)
+                      .ok());
       EXPECT_FALSE(serial.positions.empty());
       EXPECT_TRUE(serial == single) << "pad " << pad;
       EXPECT_TRUE(serial == threaded) << "pad " << pad;
@@ -616,10 +653,12 @@ TEST_P(ShardingTest, ComposedStepsIgnoreSharding) {
   std::vector<std::vector<int64_t>> values(3);
   for (int f = 0; f < 3; ++f) {
     ComputeSelectable(in.values_span(), splits, axis, special, selectable[f].data(), fors[f]);
-    SelectItems(splits.levels[0], selectable[f].data(), chosen[f].data(), Rate(0.3f), Seed{6, 7}, fors[f]);
+    SelectItems(splits.levels[0], selectable[f].data(), chosen[f].data(), Rate(0.3f), Seed{6, 7},
+                fors[f]);
     const Span<int64_t> ids = in.values_span();  // any ragged ids will do
     values[f].resize(in.values.size());
-    ChooseValues(ids, in.nested().levels.back(), Values(0.5f, 0.4f), Seed{6, 7}, values[f].data(), fors[f]);
+    ChooseValues(ids, in.nested().levels.back(), Values(0.5f, 0.4f), Seed{6, 7}, values[f].data(),
+                 fors[f]);
   }
   for (int f = 1; f < 3; ++f) {
     EXPECT_EQ(selectable[0], selectable[f]);
@@ -651,23 +690,24 @@ TEST(ComposedPath, EqualsFusedPass) {
     ComputeSelectable(in.values_span(), splits, 1, special, flags.data(), SerialFor);
     SelectItems(splits.levels[0], flags.data(), flags.data(), sel, seed, SerialFor);
     Outputs<int64_t, int64_t> gathered;
-    ASSERT_TRUE(GatherMasked(
-                    in.values_span(), splits, 1, flags.data(),
-                    gathered.Allocator(0, splits.num_rows(), /*with_values=*/false), SerialFor)
+    ASSERT_TRUE(GatherMasked(in.values_span(), splits, 1, flags.data(),
+                             gathered.Allocator(0, splits.num_rows(), /*with_values=*/false),
+                             SerialFor)
                     .ok());
     EXPECT_EQ(gathered.positions, fused.positions);
     EXPECT_EQ(gathered.position_splits, fused.position_splits);
     EXPECT_EQ(gathered.masked_ids, fused.masked_ids);
     const Span<int64_t> pos_splits{gathered.position_splits.data(),
                                    static_cast<int64_t>(gathered.position_splits.size())};
-    const Span<int64_t> ids{gathered.masked_ids.data(), static_cast<int64_t>(gathered.masked_ids.size())};
+    const Span<int64_t> ids{gathered.masked_ids.data(),
+                            static_cast<int64_t>(gathered.masked_ids.size())};
     std::vector<int64_t> new_ids(ids.size);
     ChooseValues(ids, pos_splits, val, seed, new_ids.data(), SerialFor);
     std::vector<int64_t> scattered(in.values.size());
-    ASSERT_TRUE(ScatterMasked(
-                    in.values_span(), splits,
-                    Span<int64_t>{gathered.positions.data(), static_cast<int64_t>(gathered.positions.size())},
-                    pos_splits, Span<int64_t>{new_ids.data(), ids.size}, scattered.data())
+    ASSERT_TRUE(ScatterMasked(in.values_span(), splits,
+                              Span<int64_t>{gathered.positions.data(),
+                                            static_cast<int64_t>(gathered.positions.size())},
+                              pos_splits, Span<int64_t>{new_ids.data(), ids.size}, scattered.data())
                     .ok());
     EXPECT_EQ(scattered, fused.masked_values) << (words ? "words" : "tokens");
   }
@@ -700,7 +740,8 @@ TEST(GatherMasked, ChosenItemsTokensInOrder) {
     }
     Outputs<int64_t, int64_t> ragged;
     ASSERT_TRUE(GatherMasked(in.values_span(), splits, 1, chosen.data(),
-                             ragged.Allocator(0, rows, false), SerialFor).ok());
+                             ragged.Allocator(0, rows, false), SerialFor)
+                    .ok());
     for (int64_t b = 0; b < rows; ++b) {
       const std::vector<int64_t> got(ragged.positions.begin() + ragged.position_splits[b],
                                      ragged.positions.begin() + ragged.position_splits[b + 1]);
@@ -762,8 +803,9 @@ TEST(GatherMasked, HandCheckedLevels) {
   {
     const std::vector<uint8_t> words = {0, 1, 1, 1};  // mask_level 1: per word
     Outputs<int32_t, int64_t> out;
-    ASSERT_TRUE(GatherMasked(in.values_span(), splits, 1, words.data(),
-                                               out.Allocator(0, 2, false), SerialFor).ok());
+    ASSERT_TRUE(GatherMasked(in.values_span(), splits, 1, words.data(), out.Allocator(0, 2, false),
+                             SerialFor)
+                    .ok());
     EXPECT_EQ(out.position_splits, (std::vector<int64_t>{0, 1, 5}));
     EXPECT_EQ(out.positions, (std::vector<int64_t>{2, 0, 1, 2, 3}));
     EXPECT_EQ(out.masked_ids, (std::vector<int32_t>{12, 13, 14, 15, 16}));
@@ -771,8 +813,9 @@ TEST(GatherMasked, HandCheckedLevels) {
   {
     const std::vector<uint8_t> tokens = {1, 0, 0, 0, 1, 0, 1};  // mask_level 2: per token
     Outputs<int32_t, int64_t> out;
-    ASSERT_TRUE(GatherMasked(in.values_span(), splits, 2, tokens.data(),
-                                               out.Allocator(0, 2, false), SerialFor).ok());
+    ASSERT_TRUE(GatherMasked(in.values_span(), splits, 2, tokens.data(), out.Allocator(0, 2, false),
+                             SerialFor)
+                    .ok());
     EXPECT_EQ(out.position_splits, (std::vector<int64_t>{0, 1, 3}));
     EXPECT_EQ(out.positions, (std::vector<int64_t>{0, 1, 3}));
     EXPECT_EQ(out.masked_ids, (std::vector<int32_t>{10, 14, 16}));
@@ -781,7 +824,8 @@ TEST(GatherMasked, HandCheckedLevels) {
     const std::vector<uint8_t> none(7, 0);
     Outputs<int32_t, int64_t> out;
     EXPECT_FALSE(GatherMasked(in.values_span(), splits, bad_level, none.data(),
-                                                out.Allocator(0, 2, false), SerialFor).ok());
+                              out.Allocator(0, 2, false), SerialFor)
+                     .ok());
     EXPECT_EQ(out.allocations, 0);
   }
 }
@@ -792,7 +836,8 @@ Status Scatter(const Ragged<int64_t, int64_t>& in, const std::vector<P>& positio
                std::vector<int64_t>* out) {
   out->assign(in.values.size(), -1);
   return ScatterMasked<int64_t, int64_t, P>(
-      in.values_span(), in.nested(), Span<P>{positions.data(), static_cast<int64_t>(positions.size())},
+      in.values_span(), in.nested(),
+      Span<P>{positions.data(), static_cast<int64_t>(positions.size())},
       Span<int64_t>{position_splits.data(), static_cast<int64_t>(position_splits.size())},
       Span<int64_t>{new_ids.data(), static_cast<int64_t>(new_ids.size())}, out->data());
 }
@@ -805,7 +850,8 @@ TEST(ScatterMasked, GatherScatterRoundTrip) {
   for (int64_t i = 0; i < words; ++i) chosen[i] = (i * 7) % 3 == 0;
   Outputs<int64_t, int64_t> g;
   ASSERT_TRUE(GatherMasked(in.values_span(), splits, 1, chosen.data(),
-                                             g.Allocator(0, splits.num_rows(), false), SerialFor).ok());
+                           g.Allocator(0, splits.num_rows(), false), SerialFor)
+                  .ok());
   // Scattering the gathered ids back is the identity.
   std::vector<int64_t> out;
   ASSERT_TRUE(Scatter<int64_t>(in, g.positions, g.position_splits, g.masked_ids, &out).ok());
@@ -834,8 +880,8 @@ TEST(ScatterMasked, InPlace) {
   const std::vector<int64_t> positions = {2, 0}, splits = {0, 1, 2}, ids = {30, 40};
   const NestedSplits<int64_t> nested = in.nested();
   ASSERT_TRUE((ScatterMasked<int64_t, int64_t, int64_t>(
-                   in.values_span(), nested, Span<int64_t>{positions.data(), 2}, Span<int64_t>{splits.data(), 3},
-                   Span<int64_t>{ids.data(), 2}, in.values.data()))
+                   in.values_span(), nested, Span<int64_t>{positions.data(), 2},
+                   Span<int64_t>{splits.data(), 3}, Span<int64_t>{ids.data(), 2}, in.values.data()))
                   .ok());
   EXPECT_EQ(in.values, (std::vector<int64_t>{1, 2, 30, 40, 5}));
 }
@@ -843,15 +889,23 @@ TEST(ScatterMasked, InPlace) {
 TEST(ScatterMasked, Errors) {
   const auto in = FromRows<int64_t, int64_t>({{1, 2, 3}, {4, 5}});
   std::vector<int64_t> out;
-  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0}, {0, 1}, {9}, &out), "as many rows as input_ids (2), got 1"));
-  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 1}, {0, 1, 2}, {9}, &out), "same number of values"));
-  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 2}, {0, 1, 2}, {9, 9}, &out), "position 2 of row 1"));
-  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {-1}, {0, 1, 1}, {9}, &out), "position -1 of row 0"));
-  EXPECT_TRUE(InvalidWith(Scatter<int32_t>(in, {3}, {0, 1, 1}, {9}, &out), "outside the row (length 3)"));
+  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0}, {0, 1}, {9}, &out),
+                          "as many rows as input_ids (2), got 1"));
+  EXPECT_TRUE(
+      InvalidWith(Scatter<int64_t>(in, {0, 1}, {0, 1, 2}, {9}, &out), "same number of values"));
+  EXPECT_TRUE(
+      InvalidWith(Scatter<int64_t>(in, {0, 2}, {0, 1, 2}, {9, 9}, &out), "position 2 of row 1"));
+  EXPECT_TRUE(
+      InvalidWith(Scatter<int64_t>(in, {-1}, {0, 1, 1}, {9}, &out), "position -1 of row 0"));
+  EXPECT_TRUE(
+      InvalidWith(Scatter<int32_t>(in, {3}, {0, 1, 1}, {9}, &out), "outside the row (length 3)"));
   // Malformed position splits must be rejected before any position is read.
-  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 1}, {0, 5, 2}, {9, 9}, &out), "masked_positions_row_splits"));
-  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 1}, {0, 1, 7}, {9, 9}, &out), "masked_positions_row_splits"));
-  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 1}, {1, 2, 2}, {9, 9}, &out), "masked_positions_row_splits"));
+  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 1}, {0, 5, 2}, {9, 9}, &out),
+                          "masked_positions_row_splits"));
+  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 1}, {0, 1, 7}, {9, 9}, &out),
+                          "masked_positions_row_splits"));
+  EXPECT_TRUE(InvalidWith(Scatter<int64_t>(in, {0, 1}, {1, 2, 2}, {9, 9}, &out),
+                          "masked_positions_row_splits"));
 }
 
 }  // namespace

@@ -18,15 +18,15 @@ TEST(Philox4x32, KnownAnswerZero) {
 }
 
 TEST(Philox4x32, KnownAnswerAllOnes) {
-  EXPECT_EQ(Philox4x32({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, 0xffffffffu,
-                       0xffffffffu),
-            (PhiloxBlock{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}));
+  EXPECT_EQ(
+      Philox4x32({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, 0xffffffffu, 0xffffffffu),
+      (PhiloxBlock{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}));
 }
 
 TEST(Philox4x32, KnownAnswerPiDigits) {
-  EXPECT_EQ(Philox4x32({0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}, 0xa4093822u,
-                       0x299f31d0u),
-            (PhiloxBlock{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}));
+  EXPECT_EQ(
+      Philox4x32({0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}, 0xa4093822u, 0x299f31d0u),
+      (PhiloxBlock{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}));
 }
 
 // A refill computes several blocks at once; its words must be the blocks in
@@ -37,8 +37,8 @@ std::vector<uint32_t> BlocksOneByOne(int blocks, uint64_t counter, uint32_t lo, 
   std::vector<uint32_t> out;
   for (int i = 0; i < blocks; ++i) {
     const uint64_t c = counter + static_cast<uint64_t>(i);
-    for (uint32_t w : Philox4x32({static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), lo, hi},
-                                 k0, k1)) {
+    for (uint32_t w :
+         Philox4x32({static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), lo, hi}, k0, k1)) {
       out.push_back(w);
     }
   }
@@ -46,7 +46,7 @@ std::vector<uint32_t> BlocksOneByOne(int blocks, uint64_t counter, uint32_t lo, 
 }
 
 const int kRefillSizes[] = {internal::kPhiloxFirstBatch, internal::kPhiloxBatch, 24,
-                             internal::kPhiloxMaxBatch, 4};
+                            internal::kPhiloxMaxBatch, 4};
 
 TEST(PhiloxBatch, ScalarIsBlocksInOrder) {
   for (int blocks : kRefillSizes) {
@@ -67,9 +67,12 @@ TEST(PhiloxBatch, Avx2EqualsScalar) {
   for (int trial = 0; trial < 2000; ++trial) {
     state = Mix64(state);
     const uint64_t counter = trial < 4 ? 0xFFFFFFFCull + trial : state;
-    const uint32_t lo = static_cast<uint32_t>(Mix64(state + 1)), hi = static_cast<uint32_t>(Mix64(state + 2));
-    const uint32_t k0 = static_cast<uint32_t>(Mix64(state + 3)), k1 = static_cast<uint32_t>(Mix64(state + 4) >> 32);
-    for (int blocks : {internal::kPhiloxFirstBatch, internal::kPhiloxBatch, 24, internal::kPhiloxMaxBatch}) {
+    const uint32_t lo = static_cast<uint32_t>(Mix64(state + 1)),
+                   hi = static_cast<uint32_t>(Mix64(state + 2));
+    const uint32_t k0 = static_cast<uint32_t>(Mix64(state + 3)),
+                   k1 = static_cast<uint32_t>(Mix64(state + 4) >> 32);
+    for (int blocks :
+         {internal::kPhiloxFirstBatch, internal::kPhiloxBatch, 24, internal::kPhiloxMaxBatch}) {
       std::vector<uint32_t> scalar(4 * blocks), avx2(4 * blocks);
       internal::PhiloxBatchScalar(blocks, counter, lo, hi, k0, k1, scalar.data());
       internal::PhiloxBatchAvx2(blocks, counter, lo, hi, k0, k1, avx2.data());
@@ -91,8 +94,8 @@ std::vector<uint32_t> Draw(RowStream rng, int n) {
 TEST(RowStream, WordsAreTheBlocksInOrder) {
   const Seed seed{0x0123456789abcdefull, 0x0fedcba987654321ull};
   const uint64_t row = 12;
-  const uint64_t stream =
-      Mix64(Mix64(seed.s1 ^ (static_cast<uint64_t>(Domain::kValues) * 0xD1B54A32D192ED03ULL)) + row);
+  const uint64_t stream = Mix64(
+      Mix64(seed.s1 ^ (static_cast<uint64_t>(Domain::kValues) * 0xD1B54A32D192ED03ULL)) + row);
   const std::vector<uint32_t> expected =
       BlocksOneByOne(100, 0, static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32),
                      static_cast<uint32_t>(seed.s0), static_cast<uint32_t>(seed.s0 >> 32));
@@ -122,7 +125,8 @@ TEST(RowStream, SkipEqualsDrawing) {
 TEST(RowStream, ExpectWordsKeepsTheWords) {
   const Seed seed{0xabcdef, 0x13579};
   const std::vector<uint32_t> plain = Draw(RowStream(seed, Domain::kValues, 3), 700);
-  for (int64_t hint : std::vector<int64_t>{-5, 0, 1, 32, 33, 63, 64, 65, 96, 127, 128, 129, 1000, int64_t{1} << 40}) {
+  for (int64_t hint : std::vector<int64_t>{-5, 0, 1, 32, 33, 63, 64, 65, 96, 127, 128, 129, 1000,
+                                           int64_t{1} << 40}) {
     RowStream early(seed, Domain::kValues, 3);
     early.ExpectWords(hint);
     EXPECT_EQ(Draw(early, 700), plain) << "hint " << hint;
@@ -209,7 +213,8 @@ TEST(RowStream, AdjacentRowsAreUncorrelated) {
       sab += x * y, sa += x, sb += y, saa += x * x, sbb += y * y;
     }
     const double cov = sab / n - (sa / n) * (sb / n);
-    const double corr = cov / std::sqrt((saa / n - (sa / n) * (sa / n)) * (sbb / n - (sb / n) * (sb / n)));
+    const double corr =
+        cov / std::sqrt((saa / n - (sa / n) * (sa / n)) * (sbb / n - (sb / n) * (sb / n)));
     EXPECT_LT(std::fabs(corr), 0.05) << "rows " << row << " and " << row + 1;
   }
 }

@@ -18,7 +18,8 @@ template <typename S>
 Status Validate(const std::vector<std::vector<S>>& levels, int64_t num_values,
                 const std::string& name = "row_splits") {
   NestedSplits<S> n;
-  for (const std::vector<S>& s : levels) n.levels.push_back(Span<S>{s.data(), static_cast<int64_t>(s.size())});
+  for (const std::vector<S>& s : levels)
+    n.levels.push_back(Span<S>{s.data(), static_cast<int64_t>(s.size())});
   return ValidateNestedSplits(n, num_values, name);
 }
 
@@ -29,15 +30,16 @@ TYPED_TEST_SUITE(ValidateNestedSplitsTest, SplitTypes);
 
 TYPED_TEST(ValidateNestedSplitsTest, AcceptsWellFormed) {
   using S = TypeParam;
-  EXPECT_TRUE(Validate<S>({{0}}, 0).ok());                     // no rows
-  EXPECT_TRUE(Validate<S>({{0, 0, 0}}, 0).ok());               // empty rows
+  EXPECT_TRUE(Validate<S>({{0}}, 0).ok());        // no rows
+  EXPECT_TRUE(Validate<S>({{0, 0, 0}}, 0).ok());  // empty rows
   EXPECT_TRUE(Validate<S>({{0, 3, 3, 5}}, 5).ok());
-  EXPECT_TRUE(Validate<S>({{0, 2, 3}, {0, 2, 2, 5}}, 5).ok());  // ragged rank 2
+  EXPECT_TRUE(Validate<S>({{0, 2, 3}, {0, 2, 2, 5}}, 5).ok());    // ragged rank 2
   EXPECT_TRUE(Validate<S>({{0, 1}, {0, 2}, {0, 1, 4}}, 4).ok());  // ragged rank 3
 }
 
 TYPED_TEST(ValidateNestedSplitsTest, NoLevels) {
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({}, 0, "my_splits"), "my_splits must hold at least one"));
+  EXPECT_TRUE(
+      InvalidWith(Validate<TypeParam>({}, 0, "my_splits"), "my_splits must hold at least one"));
 }
 
 TYPED_TEST(ValidateNestedSplitsTest, EmptyLevel) {
@@ -49,15 +51,18 @@ TYPED_TEST(ValidateNestedSplitsTest, EmptyLevel) {
 }
 
 TYPED_TEST(ValidateNestedSplitsTest, DoesNotStartAtZero) {
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{1, 3}}, 3), "row_splits[0] must start with 0, got 1"));
+  EXPECT_TRUE(
+      InvalidWith(Validate<TypeParam>({{1, 3}}, 3), "row_splits[0] must start with 0, got 1"));
   EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{-1, 3}}, 3), "must start with 0, got -1"));
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 1}, {2, 4}}, 4), "row_splits[1] must start with 0"));
+  EXPECT_TRUE(
+      InvalidWith(Validate<TypeParam>({{0, 1}, {2, 4}}, 4), "row_splits[1] must start with 0"));
 }
 
 TYPED_TEST(ValidateNestedSplitsTest, Decreasing) {
   EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 4, 2, 5}}, 5),
                           "row_splits[0] must be non-decreasing, but element 2 (2)"));
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 2}, {0, 3, 1}}, 1), "row_splits[1] must be non-decreasing"));
+  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 2}, {0, 3, 1}}, 1),
+                          "row_splits[1] must be non-decreasing"));
   // A negative split after the leading 0 is a decrease too.
   EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, -2, 0}}, 0), "non-decreasing"));
 }
@@ -66,12 +71,16 @@ TYPED_TEST(ValidateNestedSplitsTest, WrongEnd) {
   EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 2, 4}}, 5),
                           "row_splits[0] must end with the number of values (5), got 4"));
   EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 2, 6}}, 5), "got 6"));
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0}}, 3), "must end with the number of values (3), got 0"));
+  EXPECT_TRUE(
+      InvalidWith(Validate<TypeParam>({{0}}, 3), "must end with the number of values (3), got 0"));
   // Outer level must end with the number of rows of the level below it.
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 3}, {0, 1, 2}}, 2),
-                          "row_splits[0] must end with the number of rows of row_splits[1] (2), got 3"));
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 1}, {0, 1, 2}}, 2), "row_splits[0] must end with"));
-  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 2}, {0, 1, 2}}, 3), "row_splits[1] must end with the number of values"));
+  EXPECT_TRUE(
+      InvalidWith(Validate<TypeParam>({{0, 3}, {0, 1, 2}}, 2),
+                  "row_splits[0] must end with the number of rows of row_splits[1] (2), got 3"));
+  EXPECT_TRUE(
+      InvalidWith(Validate<TypeParam>({{0, 1}, {0, 1, 2}}, 2), "row_splits[0] must end with"));
+  EXPECT_TRUE(InvalidWith(Validate<TypeParam>({{0, 2}, {0, 1, 2}}, 3),
+                          "row_splits[1] must end with the number of values"));
 }
 
 TEST(ValidateRowSplits, RankTwoPartition) {
@@ -79,7 +88,8 @@ TEST(ValidateRowSplits, RankTwoPartition) {
   EXPECT_TRUE(ValidateRowSplits(Span<int64_t>{good.data(), 3}, 3, "row_splits").ok());
   EXPECT_TRUE(InvalidWith(ValidateRowSplits(Span<int64_t>{bad.data(), 3}, 1, "positions_splits"),
                           "positions_splits[0] must be non-decreasing"));
-  EXPECT_TRUE(InvalidWith(ValidateRowSplits(Span<int64_t>{good.data(), 3}, 4, "x"), "x[0] must end with"));
+  EXPECT_TRUE(
+      InvalidWith(ValidateRowSplits(Span<int64_t>{good.data(), 3}, 4, "x"), "x[0] must end with"));
 }
 
 TEST(NestedSplits, DescendAndRows) {

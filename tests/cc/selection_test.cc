@@ -90,7 +90,8 @@ TEST(ValidateOptions, Values) {
   EXPECT_TRUE(ValidateValueOptions(Values(0.8f, 0.1f)).ok());
   EXPECT_TRUE(ValidateValueOptions(Values(1.0f, 0.0f)).ok());
   EXPECT_TRUE(ValidateValueOptions(Values(0.8f, 0.2f)).ok());  // float32 sum is exactly 1
-  EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(0.9f, 0.2f)), "mask_token_rate + random_token_rate"));
+  EXPECT_TRUE(
+      InvalidWith(ValidateValueOptions(Values(0.9f, 0.2f)), "mask_token_rate + random_token_rate"));
   EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(-0.1f, 0.1f)), "mask_token_rate"));
   EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(0.1f, std::nanf(""))), "random_token_rate"));
   EXPECT_TRUE(InvalidWith(ValidateValueOptions(Values(0.8f, 0.1f, 0, 0)), "vocab_size"));
@@ -100,8 +101,9 @@ TEST(ValidateOptions, Values) {
   EXPECT_TRUE(ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, 100, -(int64_t{1} << 31))).ok());
   EXPECT_TRUE(InvalidWith(ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, 100, int64_t{1} << 31)),
                           "mask_token must fit in ids of 32-bit"));
-  EXPECT_TRUE(InvalidWith(
-      ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, 100, -(int64_t{1} << 31) - 1)), "mask_token"));
+  EXPECT_TRUE(
+      InvalidWith(ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, 100, -(int64_t{1} << 31) - 1)),
+                  "mask_token"));
   EXPECT_TRUE(ValidateValuesFitIds<int64_t>(Values(0.8f, 0.1f, 100, int64_t{1} << 31)).ok());
   EXPECT_TRUE(InvalidWith(ValidateValuesFitIds<int32_t>(Values(0.8f, 0.1f, (int64_t{1} << 31) + 1)),
                           "vocab_size must be <= 2147483648"));
@@ -190,10 +192,10 @@ TEST(SelectInRow, MoreThan64ItemsUniform) {
 
 TEST(SelectInRow, AllNoneAndCap) {
   std::vector<uint8_t> selectable = {1, 0, 1, 1, 0, 1};
-  SelectMany(selectable, Rate(1.0f), 50, 4);       // all selectable ones
-  SelectMany(selectable, Rate(0.0f), 50, 0);       // none
-  SelectMany(selectable, Rate(1.0f, 2), 200, 2);   // capped
-  SelectMany(selectable, Rate(0.5f, 0), 50, 0);    // cap 0
+  SelectMany(selectable, Rate(1.0f), 50, 4);                  // all selectable ones
+  SelectMany(selectable, Rate(0.0f), 50, 0);                  // none
+  SelectMany(selectable, Rate(1.0f, 2), 200, 2);              // capped
+  SelectMany(selectable, Rate(0.5f, 0), 50, 0);               // cap 0
   SelectMany(std::vector<uint8_t>(5, 0), Rate(1.0f), 10, 0);  // nothing selectable
   SelectMany(std::vector<uint8_t>(), Rate(1.0f), 10, 0);      // empty row
 }
@@ -320,7 +322,8 @@ TYPED_TEST(ChooseValueTest, ChooseRowEqualsOneByOne) {
       if (mask_rate + random_rate > 1.0f) continue;
       options.push_back(Values(mask_rate, random_rate, 50, 3));
       options.push_back(Values(mask_rate, random_rate, 30522, 103));
-      if (sizeof(T) == 8) options.push_back(Values(mask_rate, random_rate, (int64_t{1} << 31) + 1, 7));
+      if (sizeof(T) == 8)
+        options.push_back(Values(mask_rate, random_rate, (int64_t{1} << 31) + 1, 7));
       ValueOptions with_excluded = Values(mask_rate, random_rate, 50, 3);
       with_excluded.replacement.excluded = {excluded.data(), static_cast<int64_t>(excluded.size())};
       options.push_back(with_excluded);
@@ -337,11 +340,13 @@ TYPED_TEST(ChooseValueTest, ChooseRowEqualsOneByOne) {
     for (int m : {0, 1, 2, 31, 33, 64, 150, 300}) {
       for (bool in_place : {false, true}) {
         std::vector<int64_t> positions;
-        for (int p = 0; p < 300 && static_cast<int>(positions.size()) < m; p += 1 + p % 3) positions.push_back(p);
+        for (int p = 0; p < 300 && static_cast<int>(positions.size()) < m; p += 1 + p % 3)
+          positions.push_back(p);
         const int64_t count = static_cast<int64_t>(positions.size());
         RowStream fast = choose.Stream(Seed{17, 4}, m, count);
         RowStream slow(Seed{17, 4}, Domain::kValues, static_cast<uint64_t>(m));
-        std::vector<T> fast_row = row, fast_out = row, fast_ids(count), slow_out = row, slow_ids(count);
+        std::vector<T> fast_row = row, fast_out = row, fast_ids(count), slow_out = row,
+                       slow_ids(count);
         choose.ChooseRow(fast, fast_row.data(), positions.data(), count, fast_ids.data(),
                          in_place ? fast_row.data() : fast_out.data());
         for (int64_t q = 0; q < count; ++q) {
@@ -349,8 +354,8 @@ TYPED_TEST(ChooseValueTest, ChooseRowEqualsOneByOne) {
           slow_out[positions[q]] = choose(slow, row[positions[q]]);
         }
         ASSERT_EQ(in_place ? fast_row : fast_out, slow_out)
-            << "vocab " << o.vocab_size << " rates " << o.mask_token_rate << "/" << o.random_token_rate
-            << " m " << m;
+            << "vocab " << o.vocab_size << " rates " << o.mask_token_rate << "/"
+            << o.random_token_rate << " m " << m;
         ASSERT_EQ(fast_ids, slow_ids);
         ASSERT_EQ(fast.NextU32(), slow.NextU32()) << "stream position after, m " << m;
       }

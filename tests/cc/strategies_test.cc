@@ -113,7 +113,8 @@ TEST(SelectSpansInRow, WordsAreNeverSplitAndTheBudgetIsNotExceeded) {
 TEST(SelectSpansInRow, CapAndEmptyRows) {
   std::vector<uint8_t> selectable(50, 1), chosen(50);
   RowStream rng(Seed{1, 2}, Domain::kSelection, 0);
-  EXPECT_EQ(SelectSpansInRow(rng, selectable.data(), nullptr, chosen.data(), 50, Spans(1.0f, 7)), 7);
+  EXPECT_EQ(SelectSpansInRow(rng, selectable.data(), nullptr, chosen.data(), 50, Spans(1.0f, 7)),
+            7);
   EXPECT_EQ(SelectSpansInRow(rng, selectable.data(), nullptr, chosen.data(), 0, Spans(1.0f)), 0);
   std::vector<uint8_t> none(50, 0);
   EXPECT_EQ(SelectSpansInRow(rng, none.data(), nullptr, chosen.data(), 50, Spans(1.0f)), 0);
@@ -129,9 +130,9 @@ TEST(SelectSpansInRow, SpendsTheWholeBudgetAtRateOne) {
     uint64_t first_row, rows;
   };
   const Case cases[] = {
-      {200, 0, 3772, 1},  {500, 0, 18259, 1}, {201, 11, 15295, 1},  // short under the cap
-      {1, 0, 0, 500},     {2, 0, 0, 500},     {13, 11, 0, 500},     {64, 0, 0, 500},
-      {200, 0, 0, 300},   {201, 11, 0, 300},  {500, 7, 0, 100},     {2000, 0, 0, 20},
+      {200, 0, 3772, 1}, {500, 0, 18259, 1}, {201, 11, 15295, 1},  // short under the cap
+      {1, 0, 0, 500},    {2, 0, 0, 500},     {13, 11, 0, 500},    {64, 0, 0, 500},
+      {200, 0, 0, 300},  {201, 11, 0, 300},  {500, 7, 0, 100},    {2000, 0, 0, 20},
   };
   for (const Case& c : cases) {
     std::vector<uint8_t> selectable(static_cast<size_t>(c.n), 1), chosen(static_cast<size_t>(c.n));
@@ -256,15 +257,15 @@ TEST(GroupWords, StartsAWordAtRowStartsAndNonContinuationIds) {
   const std::vector<int64_t> row_splits = {0, 4, 4, 6, 8};
   const std::vector<uint8_t> continues = {0, 0, 1, 1};
   std::vector<int64_t> word_rows, words;
-  const Status s = GroupWords<int64_t, int64_t>(
-      {values.data(), 8}, {row_splits.data(), 5}, {continues.data(), 4},
-      [&](int64_t n, int64_t** a, int64_t** b) {
-        word_rows.resize(5);
-        words.resize(n + 1);
-        *a = word_rows.data();
-        *b = words.data();
-        return Status::Ok();
-      });
+  const Status s =
+      GroupWords<int64_t, int64_t>({values.data(), 8}, {row_splits.data(), 5},
+                                   {continues.data(), 4}, [&](int64_t n, int64_t** a, int64_t** b) {
+                                     word_rows.resize(5);
+                                     words.resize(n + 1);
+                                     *a = word_rows.data();
+                                     *b = words.data();
+                                     return Status::Ok();
+                                   });
   ASSERT_TRUE(s.ok());
   // row 0: [0] [1 2 3]; row 1: empty; row 2: [1 2]; row 3: [2] (row start) [1]
   EXPECT_EQ(word_rows, (std::vector<int64_t>{0, 2, 2, 3, 5}));

@@ -19,9 +19,11 @@ namespace testing {
 // EXPECT_TRUE(InvalidWith(status, "fragment")): an error whose message
 // contains `fragment` (errors must name the offending argument).
 inline ::testing::AssertionResult InvalidWith(const Status& s, const std::string& fragment) {
-  if (s.ok()) return ::testing::AssertionFailure() << "accepted, expected an error with '" << fragment << "'";
+  if (s.ok())
+    return ::testing::AssertionFailure() << "accepted, expected an error with '" << fragment << "'";
   if (s.message().find(fragment) == std::string::npos) {
-    return ::testing::AssertionFailure() << "message '" << s.message() << "' lacks '" << fragment << "'";
+    return ::testing::AssertionFailure()
+           << "message '" << s.message() << "' lacks '" << fragment << "'";
   }
   return ::testing::AssertionSuccess();
 }
@@ -53,10 +55,13 @@ struct Ragged {
   std::vector<T> values;
   std::vector<std::vector<S>> splits;  // outermost first
 
-  Span<T> values_span() const { return Span<T>{values.data(), static_cast<int64_t>(values.size())}; }
+  Span<T> values_span() const {
+    return Span<T>{values.data(), static_cast<int64_t>(values.size())};
+  }
   NestedSplits<S> nested() const {
     NestedSplits<S> n;
-    for (const std::vector<S>& s : splits) n.levels.push_back(Span<S>{s.data(), static_cast<int64_t>(s.size())});
+    for (const std::vector<S>& s : splits)
+      n.levels.push_back(Span<S>{s.data(), static_cast<int64_t>(s.size())});
     return n;
   }
 };

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 NUM_OPS = 12
-FLAG_SETS = [0b0000000, 0b0000011, 0b0001001, 0b0100110, 0b0110001, 0b1011011, 0b0010100,
-             0b1111111]
+FLAG_SETS = [0b0000000, 0b0000011, 0b0001001, 0b0100110, 0b0110001, 0b1011011, 0b0010100, 0b1111111]
 
 
 def seed(op: int, flags: int, rng: random.Random) -> bytes:

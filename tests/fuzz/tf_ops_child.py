@@ -58,10 +58,10 @@ def check_positions(values, splits, positions, position_splits, ids):
         raise InvariantError("position splits do not cover the positions")
     for b in range(len(position_splits) - 1):
         t0, t1 = tokens[b], tokens[b + 1]
-        p = positions[position_splits[b]:position_splits[b + 1]]
+        p = positions[position_splits[b] : position_splits[b + 1]]
         if len(p) and (p.min() < 0 or p.max() >= t1 - t0 or np.any(np.diff(p) <= 0)):
             raise InvariantError(f"row {b}: positions {p.tolist()} outside [0, {t1 - t0})")
-        if not np.array_equal(ids[position_splits[b]:position_splits[b + 1]], values[t0 + p]):
+        if not np.array_equal(ids[position_splits[b] : position_splits[b + 1]], values[t0 + p]):
             raise InvariantError(f"row {b}: recorded ids are not the input ids")
 
 
@@ -72,8 +72,9 @@ def check(op, args, out):
             positions, position_splits, ids = out
         else:
             _, positions, position_splits, ids = out
-        check_positions(args["values"].numpy(), splits, positions.numpy(),
-                        position_splits.numpy(), ids.numpy())
+        check_positions(
+            args["values"].numpy(), splits, positions.numpy(), position_splits.numpy(), ids.numpy()
+        )
 
 
 def main():

@@ -211,10 +211,11 @@ int main(int argc, char** argv) {
   const int num_threads = argc > 1 ? std::atoi(argv[1]) : 4;
   const int iterations = argc > 2 ? std::atoi(argv[2]) : 6;
   const Batch batch = MakeBatch(48, 7);
-  const std::vector<Variant> variants = {
-      {false, -1, SelectionMode::kExactCount}, {true, -1, SelectionMode::kExactCount},
-      {false, 5, SelectionMode::kBernoulli},   {true, 6, SelectionMode::kExactCount},
-      {false, -1, SelectionMode::kBernoulli}};
+  const std::vector<Variant> variants = {{false, -1, SelectionMode::kExactCount},
+                                         {true, -1, SelectionMode::kExactCount},
+                                         {false, 5, SelectionMode::kBernoulli},
+                                         {true, 6, SelectionMode::kExactCount},
+                                         {false, -1, SelectionMode::kBernoulli}};
   const std::vector<Seed> seeds = {{1, 2}, {1, 3}, {0xFFFFFFFFFFFFFFFFull, 42}};
   // Reference results, single-threaded.
   std::vector<Result> ref;
@@ -236,8 +237,9 @@ int main(int argc, char** argv) {
           for (size_t s = 0; s < seeds.size(); ++s) {
             // Threads interleave variants and seeds differently.
             const size_t vi = (v + static_cast<size_t>(t)) % variants.size();
-            const ParallelFor& pf = ((it + t) % 3 == 0) ? ParallelFor(SpawnFor)
-                                    : ((it + t) % 3 == 1) ? pooled : ParallelFor(SerialFor);
+            const ParallelFor& pf = ((it + t) % 3 == 0)   ? ParallelFor(SpawnFor)
+                                    : ((it + t) % 3 == 1) ? pooled
+                                                          : ParallelFor(SerialFor);
             const Variant& var = variants[vi];
             const Result r = Mask(batch, var.words, var.pad, seeds[s], var.mode, pf);
             if (!(r == ref[vi * seeds.size() + s])) Fail("a concurrent result differs");

@@ -36,21 +36,34 @@ __all__ = ["MaskedLMMaskGenerator"]
 _INT64_RANGE = (-(2**63), 2**63 - 1)
 _INT32_RANGE = (-(2**31), 2**31 - 1)
 # The core's names of the options -> the layer's (keras_hub's) names.
-_ARGUMENT_NAMES = {"selection_rate": "mask_selection_rate", "vocab_size": "vocabulary_size",
-                   "mask_token": "mask_token_id", "max_selections": "mask_selection_length"}
+_ARGUMENT_NAMES = {
+    "selection_rate": "mask_selection_rate",
+    "vocab_size": "vocabulary_size",
+    "mask_token": "mask_token_id",
+    "max_selections": "mask_selection_length",
+}
 
 
 def _validate_options(rate, length, vocabulary_size, mask_token_id, mask_rate, random_rate):
     """The core's checks of the options (the one owner of those rules), with
     the message naming the layer's arguments."""
-    from tf_mlm import _core  # pylint: disable=import-outside-toplevel
+    from tf_mlm import _core
 
     try:
-        _core.validate_options(rate, NO_CAP if length is None else length, vocabulary_size,
-                               mask_token_id, mask_rate, random_rate)
+        _core.validate_options(
+            rate,
+            NO_CAP if length is None else length,
+            vocabulary_size,
+            mask_token_id,
+            mask_rate,
+            random_rate,
+        )
     except ValueError as e:
-        message = re.sub(r"\b(" + "|".join(_ARGUMENT_NAMES) + r")\b",
-                         lambda m: _ARGUMENT_NAMES[m.group(1)], str(e))
+        message = re.sub(
+            r"\b(" + "|".join(_ARGUMENT_NAMES) + r")\b",
+            lambda m: _ARGUMENT_NAMES[m.group(1)],
+            str(e),
+        )
         raise ValueError(message) from None
 
 
@@ -68,8 +81,7 @@ def _in_tf_graph() -> bool:
 
 def _in_grain() -> bool:
     try:
-        from keras.src.utils.backend_utils import (  # pylint: disable=import-outside-toplevel
-            in_grain_data_pipeline)
+        from keras.src.utils.backend_utils import in_grain_data_pipeline
     except ImportError:
         return False
     return bool(in_grain_data_pipeline())
@@ -84,8 +96,9 @@ def _vector_arg(value, name, what):
     except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be a 1-D sequence of {what}, got {value!r}") from None
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"`{name}` must be a non-empty 1-D sequence of {what}, got shape "
-                         f"{arr.shape}")
+        raise ValueError(
+            f"`{name}` must be a non-empty 1-D sequence of {what}, got shape {arr.shape}"
+        )
     return arr
 
 
@@ -96,12 +109,16 @@ def _check_continuation_table(table, vocabulary_size):
     arr = _vector_arg(table, "continuation_table", "bools over the vocabulary")
     if arr.dtype != bool:
         if not np.issubdtype(arr.dtype, np.integer) or not np.isin(arr, (0, 1)).all():
-            raise TypeError("`continuation_table` must hold bools (True for ids that continue "
-                            f"the previous word), got dtype {arr.dtype}")
+            raise TypeError(
+                "`continuation_table` must hold bools (True for ids that continue "
+                f"the previous word), got dtype {arr.dtype}"
+            )
         arr = arr.astype(bool)
     if arr.size > vocabulary_size:
-        raise ValueError(f"`continuation_table` has {arr.size} entries, more than "
-                         f"vocabulary_size={vocabulary_size}")
+        raise ValueError(
+            f"`continuation_table` has {arr.size} entries, more than "
+            f"vocabulary_size={vocabulary_size}"
+        )
     return arr
 
 
@@ -120,23 +137,29 @@ def _check_frequencies(frequencies, vocabulary_size):
     if frequencies is None:
         return None
     arr = _vector_arg(frequencies, "replacement_frequencies", "numbers")
-    if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.integer)
-            or np.issubdtype(arr.dtype, np.floating)):
+    if not (
+        arr.dtype == bool
+        or np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.floating)
+    ):
         raise TypeError(f"`replacement_frequencies` must hold numbers, got dtype {arr.dtype}")
     if arr.size != vocabulary_size:
-        raise ValueError(f"`replacement_frequencies` must have vocabulary_size "
-                         f"({vocabulary_size}) entries, got {arr.size}")
+        raise ValueError(
+            f"`replacement_frequencies` must have vocabulary_size "
+            f"({vocabulary_size}) entries, got {arr.size}"
+        )
     return arr
 
 
 def _numpy_replacement(vocabulary_size, excluded, frequencies):
     """tf_mlm.numpy's replacement tables (validating the options), with the
     errors naming the layer's arguments."""
-    from tf_mlm import numpy as tfnp  # pylint: disable=import-outside-toplevel
+    from tf_mlm import numpy as tfnp
 
     try:
-        return tfnp.replacement_tables(vocabulary_size, excluded_ids=excluded,
-                                       replacement_frequencies=frequencies)
+        return tfnp.replacement_tables(
+            vocabulary_size, excluded_ids=excluded, replacement_frequencies=frequencies
+        )
     except ValueError as e:
         raise ValueError(str(e).replace("`excluded_ids`", "`excluded_token_ids`")) from None
 
@@ -156,20 +179,24 @@ def _python_ids(inputs):
     rows = [np.asarray(row) for row in inputs]
     for row in rows:
         if row.ndim != 1 or (row.size and not np.issubdtype(row.dtype, np.integer)):
-            raise ValueError("`inputs` given as lists must be a list of ids or a list of "
-                             f"lists of ids; got a row {row.tolist()!r}")
+            raise ValueError(
+                "`inputs` given as lists must be a list of ids or a list of "
+                f"lists of ids; got a row {row.tolist()!r}"
+            )
     splits = np.zeros(len(rows) + 1, np.int64)
     np.cumsum([row.size for row in rows], out=splits[1:])
-    values = (np.concatenate([row.astype(np.int64) for row in rows]) if rows
-              else np.zeros([0], np.int64))
+    values = (
+        np.concatenate([row.astype(np.int64) for row in rows]) if rows else np.zeros([0], np.int64)
+    )
     return ("ragged", _small_ints(values, "inputs"), splits)
 
 
 def _small_ints(arr, name):
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"`{name}` must hold integer token ids, got dtype {arr.dtype}")
-    if arr.dtype == np.int64 and (arr.size == 0 or (
-            arr.min() >= _INT32_RANGE[0] and arr.max() <= _INT32_RANGE[1])):
+    if arr.dtype == np.int64 and (
+        arr.size == 0 or (arr.min() >= _INT32_RANGE[0] and arr.max() <= _INT32_RANGE[1])
+    ):
         return arr.astype(np.int32)
     return arr
 
@@ -181,8 +208,10 @@ def _check_id_dtype(dtype_name):
 
 def _check_rank(rank):
     if rank not in (1, 2):
-        raise ValueError("`inputs` must be rank 1 (one sequence) or rank 2 (a batch of "
-                         f"sequences), got rank {rank}")
+        raise ValueError(
+            "`inputs` must be rank 1 (one sequence) or rank 2 (a batch of "
+            f"sequences), got rank {rank}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="tf_mlm")
@@ -301,11 +330,24 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
       ``mask_weights``: 1.0 for every selection, 0.0 for padding.
     """
 
-    def __init__(self, vocabulary_size, mask_selection_rate, mask_token_id,
-                 mask_selection_length=None, unselectable_token_ids=[0],  # noqa: B006
-                 mask_token_rate=0.8, random_token_rate=0.1, *, continuation_table=None,
-                 span_p=None, max_span_length=10, excluded_token_ids=None,
-                 replacement_frequencies=None, seed=None, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size,
+        mask_selection_rate,
+        mask_token_id,
+        mask_selection_length=None,
+        unselectable_token_ids=[0],  # noqa: B006
+        mask_token_rate=0.8,
+        random_token_rate=0.1,
+        *,
+        continuation_table=None,
+        span_p=None,
+        max_span_length=10,
+        excluded_token_ids=None,
+        replacement_frequencies=None,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         # Inputs reach `call` as given: lists, NumPy, tf.RaggedTensor.
         self._convert_input_args = False
@@ -317,39 +359,47 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         if mask_token_id >= vocabulary_size:  # keras_hub's check and wording
             raise ValueError(
                 "Mask token id should be in range [0, vocabulary_size - 1], but received "
-                f"mask_token_id={mask_token_id} (vocabulary_size={vocabulary_size}).")
+                f"mask_token_id={mask_token_id} (vocabulary_size={vocabulary_size})."
+            )
         if mask_selection_length is not None:
             mask_selection_length = whole_number("mask_selection_length", mask_selection_length)
         unselectable_token_ids = id_list(
             "unselectable_token_ids",
-            [] if unselectable_token_ids is None else unselectable_token_ids)
+            [] if unselectable_token_ids is None else unselectable_token_ids,
+        )
         rate = rate_arg("mask_selection_rate", mask_selection_rate)
         mask_rate = rate_arg("mask_token_rate", mask_token_rate)
         random_rate = rate_arg("random_token_rate", random_token_rate)
-        _validate_options(rate, mask_selection_length, vocabulary_size, mask_token_id, mask_rate,
-                          random_rate)
+        _validate_options(
+            rate, mask_selection_length, vocabulary_size, mask_token_id, mask_rate, random_rate
+        )
 
         self.vocabulary_size = int(vocabulary_size)
         self.mask_selection_rate = mask_selection_rate
         self.mask_token_id = int(mask_token_id)
-        self.mask_selection_length = (None if mask_selection_length is None
-                                      else int(mask_selection_length))
+        self.mask_selection_length = (
+            None if mask_selection_length is None else int(mask_selection_length)
+        )
         self.unselectable_token_ids = unselectable_token_ids
         self.mask_token_rate = mask_token_rate
         self.random_token_rate = random_token_rate
 
         # Strategies (tf_mlm extensions; the defaults are keras_hub's layer).
         self._continuation = _check_continuation_table(continuation_table, vocabulary_size)
-        self.continuation_table = (None if self._continuation is None
-                                   else self._continuation.tolist())
+        self.continuation_table = (
+            None if self._continuation is None else self._continuation.tolist()
+        )
         self.span_p = _check_span_p(span_p)
         if not is_int(max_span_length):
             raise TypeError(f"`max_span_length` must be an int, got {max_span_length!r}")
         if max_span_length < 1:
             raise ValueError(f"`max_span_length` must be >= 1, got {max_span_length}")
         self.max_span_length = int(max_span_length)
-        self.excluded_token_ids = (None if excluded_token_ids is None
-                                   else id_list("excluded_token_ids", excluded_token_ids))
+        self.excluded_token_ids = (
+            None
+            if excluded_token_ids is None
+            else id_list("excluded_token_ids", excluded_token_ids)
+        )
         frequencies = _check_frequencies(replacement_frequencies, self.vocabulary_size)
         self.replacement_frequencies = None if frequencies is None else frequencies.tolist()
         # The replacement law, built once per path: NumPy tables now when an
@@ -357,13 +407,15 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         # use of the TensorFlow path.
         self._np_replacement = None
         if self.excluded_token_ids is not None or frequencies is not None:
-            self._np_replacement = _numpy_replacement(self.vocabulary_size,
-                                                      self.excluded_token_ids, frequencies)
+            self._np_replacement = _numpy_replacement(
+                self.vocabulary_size, self.excluded_token_ids, frequencies
+            )
         self._tf_chooser = None
         self._tf_span_selectors = {}
         self._stateless_seed = seed_pair(seed)
-        self.seed = seed if not isinstance(seed, (tuple, np.ndarray)) else list(
-            self._stateless_seed)
+        self.seed = (
+            seed if not isinstance(seed, (tuple, np.ndarray)) else list(self._stateless_seed)
+        )
         self._rates = (rate, mask_rate, random_rate)
 
     # ------------------------------------------------------------------ call
@@ -391,17 +443,19 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     # ------------------------------------------------------ TensorFlow path
 
     def _call_tf(self, inputs, seed):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        from tf_mlm import _library, _seed  # pylint: disable=import-outside-toplevel
+        from tf_mlm import _library, _seed
 
         with tf.device("cpu"):
             x = self._to_tf(inputs)
             _check_id_dtype(x.dtype.name)
             if isinstance(x, tf.RaggedTensor):
                 if x.shape.rank != 2 or x.flat_values.shape.rank != 1:
-                    raise ValueError("ragged `inputs` must be a batch of sequences, "
-                                     f"[batch, (tokens)], got shape {x.shape}")
+                    raise ValueError(
+                        "ragged `inputs` must be a batch of sequences, "
+                        f"[batch, (tokens)], got shape {x.shape}"
+                    )
                 values, splits, unbatched = x.flat_values, x.row_splits, False
             else:
                 _check_rank(x.shape.rank)
@@ -412,8 +466,11 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 splits = tf.range(rows + 1, dtype=tf.int64) * width
 
             if seed is not None:
-                seed_tensor = (_seed.as_stateless_seed(seed) if isinstance(seed, tf.Tensor)
-                               else tf.constant(seed_pair(seed), tf.int64))
+                seed_tensor = (
+                    _seed.as_stateless_seed(seed)
+                    if isinstance(seed, tf.Tensor)
+                    else tf.constant(seed_pair(seed), tf.int64)
+                )
             elif self._stateless_seed is not None:
                 seed_tensor = tf.constant(self._stateless_seed, tf.int64)
             else:
@@ -421,8 +478,9 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             length = self.mask_selection_length
             nested = [splits]
             if self._continuation is not None:  # [batch, (words), (wordpieces)]
-                nested = list(_library.ops().tfmlm_group_words(
-                    values, splits, self._continuation_tf()))
+                nested = list(
+                    _library.ops().tfmlm_group_words(values, splits, self._continuation_tf())
+                )
             if self.span_p is not None:
                 new_values, dense, ragged = self._spans_tf(values, nested, x.dtype, seed_tensor)
             else:
@@ -432,14 +490,16 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 if weights.dtype != self.compute_dtype:
                     weights = tf.cast(weights, self.compute_dtype)
                 if unbatched:
-                    positions, ids, weights = (tf.reshape(t, [length])
-                                               for t in (positions, ids, weights))
+                    positions, ids, weights = (
+                        tf.reshape(t, [length]) for t in (positions, ids, weights)
+                    )
                 elif not tf.executing_eagerly():
                     # keras_hub's static shape: [None, length] (its padding
                     # forgets the batch size), so that element specs match.
                     positions, ids, weights = (
                         tf.compat.v1.placeholder_with_default(t, [None, length])
-                        for t in (positions, ids, weights))
+                        for t in (positions, ids, weights)
+                    )
             else:
                 pos_values, pos_splits, id_values = ragged
                 weight_values = tf.ones_like(pos_values, dtype=self.compute_dtype)
@@ -448,53 +508,69 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 else:
                     positions, ids, weights = (
                         tf.RaggedTensor.from_row_splits(v, pos_splits, validate=False)
-                        for v in (pos_values, id_values, weight_values))
+                        for v in (pos_values, id_values, weight_values)
+                    )
 
             if isinstance(x, tf.RaggedTensor):
                 token_ids = x.with_flat_values(new_values)
             else:
                 token_ids = tf.reshape(new_values, tf.shape(x))
                 token_ids.set_shape(x.shape)
-        return {"token_ids": token_ids, "mask_positions": positions, "mask_ids": ids,
-                "mask_weights": weights}
+        return {
+            "token_ids": token_ids,
+            "mask_positions": positions,
+            "mask_ids": ids,
+            "mask_weights": weights,
+        }
 
     def _chooser_tf(self):
         """The layer's ``tf_mlm.MaskValuesChooser``, made on first use: its
         replacement tables (uniform, excluded ids, alias tables) are built
         once, and it chooses the values on the span path."""
         if self._tf_chooser is None:
-            from tf_mlm.mask_values_chooser import (  # pylint: disable=import-outside-toplevel
-                MaskValuesChooser)
+            from tf_mlm.mask_values_chooser import MaskValuesChooser
 
             _, mask_rate, random_rate = self._rates
             self._tf_chooser = MaskValuesChooser(
-                self.vocabulary_size, self.mask_token_id, mask_rate, random_rate,
+                self.vocabulary_size,
+                self.mask_token_id,
+                mask_rate,
+                random_rate,
                 excluded_ids=self.excluded_token_ids,
-                replacement_frequencies=(None if self.replacement_frequencies is None
-                                         else np.asarray(self.replacement_frequencies,
-                                                         np.float32)))
+                replacement_frequencies=(
+                    None
+                    if self.replacement_frequencies is None
+                    else np.asarray(self.replacement_frequencies, np.float32)
+                ),
+            )
         return self._tf_chooser
 
     def _continuation_tf(self):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        from tf_mlm import _constants  # pylint: disable=import-outside-toplevel
+        from tf_mlm import _constants
 
         return _constants.cached(self, "continuation", lambda: tf.constant(self._continuation))
 
     def _fused_tf(self, values, nested, dtype, seed_tensor):
         """One fused kernel call: items are tokens, or words with two levels
         of splits. -> (new values, dense outputs or None, ragged or None)."""
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        from tf_mlm import _fused  # pylint: disable=import-outside-toplevel
+        from tf_mlm import _fused
 
         length = self.mask_selection_length
         outputs = _fused.mask(
-            values, nested, self._unselectable_tf(dtype),
+            values,
+            nested,
+            self._unselectable_tf(dtype),
             tf.constant(NO_CAP if length is None else length, tf.int64),
-            tf.constant(self._rates[0], tf.float32), self._chooser_tf(), seed_tensor, axis=1,
-            output_length=length)
+            tf.constant(self._rates[0], tf.float32),
+            self._chooser_tf(),
+            seed_tensor,
+            axis=1,
+            output_length=length,
+        )
         new_values, *rest = outputs
         if length is not None:
             return new_values, tuple(rest), None
@@ -505,38 +581,43 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         """SpanBERT spans (of tokens, or of whole words) through
         ``tf_mlm.SpanItemSelector``; the token budget is capped at
         ``mask_selection_length``, so padding never cuts a span."""
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        from tf_mlm.masking import mask_language_model  # pylint: disable=import-outside-toplevel
+        from tf_mlm.masking import mask_language_model
 
         selector = self._tf_span_selectors.get(dtype.name)
         if selector is None:
-            from tf_mlm.span_selector import (  # pylint: disable=import-outside-toplevel
-                SpanItemSelector)
+            from tf_mlm.span_selector import SpanItemSelector
 
             selector = self._tf_span_selectors[dtype.name] = SpanItemSelector(
                 NO_CAP if self.mask_selection_length is None else self.mask_selection_length,
                 self._rates[0],
-                self._unselectable_array(dtype.name).tolist(), p=self.span_p,
-                max_span_length=self.max_span_length)
+                self._unselectable_array(dtype.name).tolist(),
+                p=self.span_p,
+                max_span_length=self.max_span_length,
+            )
         rt = tf.RaggedTensor.from_nested_row_splits(values, nested, validate=False)
-        masked, positions, ids = mask_language_model(rt, selector, self._chooser_tf(), axis=1,
-                                                     seed=seed_tensor)
+        masked, positions, ids = mask_language_model(
+            rt, selector, self._chooser_tf(), axis=1, seed=seed_tensor
+        )
         new_values = masked.flat_values
         length = self.mask_selection_length
         if length is None:
             return new_values, None, (positions.values, positions.row_splits, ids.values)
         rows = nested[0].shape[0] - 1 if nested[0].shape[0] is not None else None
         weights = tf.sequence_mask(positions.row_lengths(), length, dtype=tf.float32)
-        dense = [positions.to_tensor(0, shape=[rows, length]),
-                 ids.to_tensor(0, shape=[rows, length]), weights]
+        dense = [
+            positions.to_tensor(0, shape=[rows, length]),
+            ids.to_tensor(0, shape=[rows, length]),
+            weights,
+        ]
         for t in dense:
             t.set_shape([rows, length])
         return new_values, tuple(dense), None
 
     @staticmethod
     def _to_tf(inputs):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
         if isinstance(inputs, (tf.Tensor, tf.RaggedTensor)):
             return inputs
@@ -553,24 +634,27 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             return tf.constant(keras.ops.convert_to_numpy(inputs))
         if is_int(inputs):
             _check_rank(0)
-        raise TypeError("`inputs` must be a list, a NumPy array or a tensor of token ids, got "
-                        f"{type(inputs).__name__}")
+        raise TypeError(
+            "`inputs` must be a list, a NumPy array or a tensor of token ids, got "
+            f"{type(inputs).__name__}"
+        )
 
     def _unselectable_tf(self, dtype):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
         return tf.constant(self._unselectable_array(dtype.name), dtype)
 
     def _unselectable_array(self, dtype_name):
         lo, hi = _INT32_RANGE if dtype_name == "int32" else _INT64_RANGE
         # An id outside the dtype's range cannot occur in the input.
-        return np.asarray([i for i in self.unselectable_token_ids if lo <= i <= hi],
-                          dtype=dtype_name)
+        return np.asarray(
+            [i for i in self.unselectable_token_ids if lo <= i <= hi], dtype=dtype_name
+        )
 
     # ----------------------------------------------------------- NumPy path
 
     def _call_numpy(self, inputs, seed):
-        from tf_mlm import numpy as tfnp  # pylint: disable=import-outside-toplevel
+        from tf_mlm import numpy as tfnp
 
         values, splits, shape, ragged = self._to_numpy(inputs)
         _check_id_dtype(values.dtype.name)
@@ -579,17 +663,28 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         length = self.mask_selection_length
         if self._np_replacement is None:  # the default law, built once
             self._np_replacement = tfnp.replacement_tables(self.vocabulary_size)
-        nested = (splits if self._continuation is None
-                  else tfnp.group_words(values, splits, self._continuation))
+        nested = (
+            splits
+            if self._continuation is None
+            else tfnp.group_words(values, splits, self._continuation)
+        )
         options = dict(
-            vocab_size=self.vocabulary_size, mask_token=self.mask_token_id,
-            selection_rate=rate, max_selections=length,
+            vocab_size=self.vocabulary_size,
+            mask_token=self.mask_token_id,
+            selection_rate=rate,
+            max_selections=length,
             unselectable_ids=self._unselectable_array(values.dtype.name),
-            mask_token_rate=mask_rate, random_token_rate=random_rate, axis=1, seed=seed,
-            pad_to=length, replacement=self._np_replacement)
+            mask_token_rate=mask_rate,
+            random_token_rate=random_rate,
+            axis=1,
+            seed=seed,
+            pad_to=length,
+            replacement=self._np_replacement,
+        )
         if self.span_p is not None:
-            result = tfnp.mask_spans(values, nested, p=self.span_p,
-                                     max_span_length=self.max_span_length, **options)
+            result = tfnp.mask_spans(
+                values, nested, p=self.span_p, max_span_length=self.max_span_length, **options
+            )
         else:
             result = tfnp.mask_ragged(values, nested, **options)
         grain = _in_grain()
@@ -627,8 +722,12 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             positions = rows(result.masked_positions, pos_splits)
             ids = rows(result.masked_ids, pos_splits)
             weights = rows(np.ones(np.shape(result.masked_positions)), pos_splits, np.float64)
-        return {"token_ids": token_ids, "mask_positions": positions, "mask_ids": ids,
-                "mask_weights": weights}
+        return {
+            "token_ids": token_ids,
+            "mask_positions": positions,
+            "mask_ids": ids,
+            "mask_weights": weights,
+        }
 
     @staticmethod
     def _to_numpy(inputs):
@@ -636,10 +735,16 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         tf = _tf()
         if tf is not None and isinstance(inputs, tf.RaggedTensor):
             if inputs.shape.rank != 2 or inputs.flat_values.shape.rank != 1:
-                raise ValueError("ragged `inputs` must be a batch of sequences, "
-                                 f"[batch, (tokens)], got shape {inputs.shape}")
-            return (inputs.flat_values.numpy(), inputs.row_splits.numpy().astype(np.int64),
-                    None, True)
+                raise ValueError(
+                    "ragged `inputs` must be a batch of sequences, "
+                    f"[batch, (tokens)], got shape {inputs.shape}"
+                )
+            return (
+                inputs.flat_values.numpy(),
+                inputs.row_splits.numpy().astype(np.int64),
+                None,
+                True,
+            )
         if isinstance(inputs, (list, tuple)):
             parsed = _python_ids(inputs)
             if parsed[0] == "ragged":
@@ -656,8 +761,10 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         elif is_int(inputs):
             _check_rank(0)
         else:
-            raise TypeError("`inputs` must be a list, a NumPy array or a tensor of token ids, "
-                            f"got {type(inputs).__name__}")
+            raise TypeError(
+                "`inputs` must be a list, a NumPy array or a tensor of token ids, "
+                f"got {type(inputs).__name__}"
+            )
         _check_id_dtype(arr.dtype.name)
         _check_rank(arr.ndim)
         rows, width = (1, arr.shape[0]) if arr.ndim == 1 else arr.shape
@@ -668,15 +775,17 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size,
-            "mask_selection_rate": self.mask_selection_rate,
-            "mask_selection_length": self.mask_selection_length,
-            "unselectable_token_ids": list(self.unselectable_token_ids),
-            "mask_token_id": self.mask_token_id,
-            "mask_token_rate": self.mask_token_rate,
-            "random_token_rate": self.random_token_rate,
-        })
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "mask_selection_rate": self.mask_selection_rate,
+                "mask_selection_length": self.mask_selection_length,
+                "unselectable_token_ids": list(self.unselectable_token_ids),
+                "mask_token_id": self.mask_token_id,
+                "mask_token_rate": self.mask_token_rate,
+                "random_token_rate": self.random_token_rate,
+            }
+        )
         # The tf_mlm extensions appear only when set, so that configs of the
         # default layer stay keras_hub's (and load in keras_hub).
         extensions = {

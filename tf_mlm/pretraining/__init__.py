@@ -15,13 +15,30 @@ Reading the output in a training input pipeline::
 """
 
 # The submodules import TensorFlow only inside the functions that need it.
-from tf_mlm.pretraining.inspect import (DatasetError, read_records, read_tfrecords, summarize,
-                                        verify_output)
+from tf_mlm.pretraining.inspect import (
+    DatasetError,
+    read_records,
+    read_tfrecords,
+    summarize,
+    verify_output,
+)
 from tf_mlm.pretraining.pipeline import MaskingConfig, record_seed, run_mask
 from tf_mlm.pretraining.readers import InputError, SequenceReader
 from tf_mlm.pretraining.vocab import Vocabulary
 from tf_mlm.pretraining.writers import OutputError, feature_spec
 
-__all__ = ["DatasetError", "InputError", "MaskingConfig", "OutputError", "SequenceReader",
-           "Vocabulary", "feature_spec", "read_records", "read_tfrecords", "record_seed",
-           "run_mask", "summarize", "verify_output"]
+__all__ = [
+    "DatasetError",
+    "InputError",
+    "MaskingConfig",
+    "OutputError",
+    "SequenceReader",
+    "Vocabulary",
+    "feature_spec",
+    "read_records",
+    "read_tfrecords",
+    "record_seed",
+    "run_mask",
+    "summarize",
+    "verify_output",
+]

@@ -41,8 +41,9 @@ def resolve_output(path: str, require_metadata: bool = True) -> Tuple[List[str],
         if meta.get("shards"):
             files = [os.path.join(directory, n) for n in meta["shards"]]
         else:
-            files = sorted(os.path.join(directory, n) for n in os.listdir(directory)
-                           if is_shard_name(n))
+            files = sorted(
+                os.path.join(directory, n) for n in os.listdir(directory) if is_shard_name(n)
+            )
         if not files:
             raise InputError(f"{path} holds no tf-mlm shards")
     else:
@@ -68,8 +69,9 @@ def _load_metadata(directory: str) -> Dict:
     except ValueError as e:
         raise DatasetError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("shards", []), list):
-        raise DatasetError(f"{path} is not tf-mlm metadata (expected a JSON object with a "
-                           "list of shards)")
+        raise DatasetError(
+            f"{path} is not tf-mlm metadata (expected a JSON object with a list of shards)"
+        )
     return meta
 
 
@@ -101,24 +103,31 @@ def verify_output(path: str) -> Dict:
         raise DatasetError(f"{directory} has no {METADATA}: not a complete tf-mlm dataset")
     info = meta.get("shard_info")
     if not isinstance(info, list) or not all(isinstance(e, dict) for e in info):
-        raise DatasetError(f"{os.path.join(directory, METADATA)} records no shard checksums "
-                           "(written by tf_mlm before 0.2?): use --no-verify")
+        raise DatasetError(
+            f"{os.path.join(directory, METADATA)} records no shard checksums "
+            "(written by tf_mlm before 0.2?): use --no-verify"
+        )
     names = [e.get("name") for e in info]
     if names != meta.get("shards"):
         raise DatasetError(f"{os.path.join(directory, METADATA)}: shards and shard_info differ")
     if only is not None and not only <= set(names):
         extra = sorted(only - set(names))[0]
-        raise DatasetError(f"{os.path.join(directory, extra)} is not a shard of the dataset in "
-                           f"{directory}")
+        raise DatasetError(
+            f"{os.path.join(directory, extra)} is not a shard of the dataset in {directory}"
+        )
     if only is None:
         extra = sorted(n for n in os.listdir(directory) if is_shard_name(n) and n not in names)
         if extra:
-            raise DatasetError(f"{os.path.join(directory, extra[0])}: a shard file the metadata "
-                               "does not list (left from another run?)")
+            raise DatasetError(
+                f"{os.path.join(directory, extra[0])}: a shard file the metadata "
+                "does not list (left from another run?)"
+            )
         total = sum(int(e.get("records", -1)) for e in info)
         if total != meta.get("records"):
-            raise DatasetError(f"{os.path.join(directory, METADATA)}: shard records add up to "
-                               f"{total}, not {meta.get('records')}")
+            raise DatasetError(
+                f"{os.path.join(directory, METADATA)}: shard records add up to "
+                f"{total}, not {meta.get('records')}"
+            )
     for entry in info:
         if only is not None and entry["name"] not in only:
             continue
@@ -128,15 +137,15 @@ def verify_output(path: str) -> Dict:
         except FileNotFoundError:
             raise DatasetError(f"{shard} is missing") from None
         if size != entry.get("bytes"):
-            raise DatasetError(f"{shard}: {size} bytes, the metadata records "
-                               f"{entry.get('bytes')}")
+            raise DatasetError(f"{shard}: {size} bytes, the metadata records {entry.get('bytes')}")
         try:
             digest = _file_sha256(shard)
         except OSError as e:
             raise InputError(f"cannot read {shard}: {e.strerror or e}") from e
         if digest != entry.get("sha256"):
-            raise DatasetError(f"{shard}: SHA-256 differs from the metadata's (corrupt or "
-                               "replaced)")
+            raise DatasetError(
+                f"{shard}: SHA-256 differs from the metadata's (corrupt or replaced)"
+            )
     return meta
 
 
@@ -145,15 +154,16 @@ def _is_jsonl(path: str) -> bool:
     return name.endswith(".jsonl") or name.endswith(".json")
 
 
-def read_tfrecords(path: str, max_seq_length: Optional[int] = None,
-                   max_predictions_per_seq: Optional[int] = None):
+def read_tfrecords(
+    path: str, max_seq_length: Optional[int] = None, max_predictions_per_seq: Optional[int] = None
+):
     """A ``tf.data.Dataset`` of parsed TFRecord output (dicts of the five
     fixed-length features), e.g. to feed a training loop.
 
     ``path`` is an output directory (lengths from its ``metadata.json``),
     a shard or a glob; lengths given here override the metadata.
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     files, meta = resolve_output(path)
     seq = max_seq_length or meta.get("max_seq_length")
@@ -164,30 +174,34 @@ def read_tfrecords(path: str, max_seq_length: Optional[int] = None,
     spec = feature_spec(seq, pred)
     return tf.data.TFRecordDataset(files, compression_type=compression).map(
         tf.autograph.experimental.do_not_convert(lambda s: tf.io.parse_single_example(s, spec)),
-        num_parallel_calls=tf.data.AUTOTUNE)
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
 
 
 def _lengths_from_first_record(path: str) -> Tuple[int, int]:
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     ds = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz") else "")
     try:
         for serialized in ds.take(1):
             features = tf.train.Example.FromString(serialized.numpy()).features.feature
-            return (len(features["input_ids"].int64_list.value),
-                    len(features["masked_lm_positions"].int64_list.value))
+            return (
+                len(features["input_ids"].int64_list.value),
+                len(features["masked_lm_positions"].int64_list.value),
+            )
     except (tf.errors.OpError, KeyError) as e:
         raise InputError(f"{path} is not a tf-mlm TFRecord shard: {e}") from None
     raise InputError(f"{path} is empty")
 
 
-def read_records(path: str, limit: Optional[int] = None,
-                 require_metadata: bool = True) -> Iterator[Dict[str, np.ndarray]]:
+def read_records(
+    path: str, limit: Optional[int] = None, require_metadata: bool = True
+) -> Iterator[Dict[str, np.ndarray]]:
     """The records of an output, unpadded: dicts with ``input_ids`` (masked),
     ``masked_lm_positions`` and ``masked_lm_ids``, in write order within
     each shard (shard after shard). ``require_metadata``: see
     :func:`resolve_output`."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     files, _ = resolve_output(path, require_metadata=require_metadata)
     count = 0
@@ -201,8 +215,10 @@ def read_records(path: str, limit: Optional[int] = None,
                             return
                         try:
                             obj = json.loads(line)
-                            rec = {k: np.asarray(obj[k], np.int64) for k in
-                                   ("input_ids", "masked_lm_positions", "masked_lm_ids")}
+                            rec = {
+                                k: np.asarray(obj[k], np.int64)
+                                for k in ("input_ids", "masked_lm_positions", "masked_lm_ids")
+                            }
                         except (ValueError, KeyError, TypeError) as e:
                             raise InputError(f"{f}:{lineno}: not a tf-mlm record: {e}") from None
                         count += 1
@@ -219,12 +235,15 @@ def read_records(path: str, limit: Optional[int] = None,
                     if limit is not None and count >= limit:
                         return
                     count += 1
-                    yield {"input_ids": batch["input_ids"][row, :lengths[row]],
-                           "masked_lm_positions": batch["masked_lm_positions"][row, :npred[row]],
-                           "masked_lm_ids": batch["masked_lm_ids"][row, :npred[row]]}
+                    yield {
+                        "input_ids": batch["input_ids"][row, : lengths[row]],
+                        "masked_lm_positions": batch["masked_lm_positions"][row, : npred[row]],
+                        "masked_lm_ids": batch["masked_lm_ids"][row, : npred[row]],
+                    }
         except tf.errors.OpError as e:
-            raise InputError(f"cannot read {f} as tf-mlm TFRecords: "
-                             f"{e.message.splitlines()[0]}") from None
+            raise InputError(
+                f"cannot read {f} as tf-mlm TFRecords: {e.message.splitlines()[0]}"
+            ) from None
 
 
 def classify(record: Dict[str, np.ndarray], mask_token: Optional[int]) -> List[str]:
@@ -240,8 +259,13 @@ def classify(record: Dict[str, np.ndarray], mask_token: Optional[int]) -> List[s
     shown = record["input_ids"][record["masked_lm_positions"]]
     out = []
     for s, orig in zip(shown.tolist(), record["masked_lm_ids"].tolist()):
-        out.append("mask" if mask_token is not None and s == mask_token and orig != mask_token
-                   else "keep" if s == orig else "random")
+        out.append(
+            "mask"
+            if mask_token is not None and s == mask_token and orig != mask_token
+            else "keep"
+            if s == orig
+            else "random"
+        )
     return out
 
 
@@ -264,8 +288,9 @@ def check_record(record: Dict[str, np.ndarray]) -> Optional[str]:
     return None
 
 
-def summarize(records, mask_token: Optional[int] = None,
-              max_seq_length: Optional[int] = None, bins: int = 8) -> Dict:
+def summarize(
+    records, mask_token: Optional[int] = None, max_seq_length: Optional[int] = None, bins: int = 8
+) -> Dict:
     """Summary statistics of output records (see :func:`read_records`).
 
     >>> rec = {"input_ids": np.array([1, 9, 5, 7]), "masked_lm_positions": np.array([1, 3]),
@@ -296,22 +321,28 @@ def summarize(records, mask_token: Optional[int] = None,
         "tokens": tokens,
         "masked": masked,
         "masked_fraction": masked / tokens if tokens else 0.0,
-        "split": dict(split) if mask_token is not None else
-                 {"keep": split["keep"], "changed": split["mask"] + split["random"]},
+        "split": dict(split)
+        if mask_token is not None
+        else {"keep": split["keep"], "changed": split["mask"] + split["random"]},
         "predictions_per_record": {
             "mean": float(np.mean(npred)) if npred else 0.0,
-            "max": int(max(npred)) if npred else 0},
-        "length": {"min": int(min(lengths)) if lengths else 0,
-                   "max": int(max(lengths)) if lengths else 0,
-                   "mean": float(np.mean(lengths)) if lengths else 0.0,
-                   "histogram": [[int(edges[k]) + 1, int(edges[k + 1]), int(hist[k])]
-                                 for k in range(len(hist))]},
+            "max": int(max(npred)) if npred else 0,
+        },
+        "length": {
+            "min": int(min(lengths)) if lengths else 0,
+            "max": int(max(lengths)) if lengths else 0,
+            "mean": float(np.mean(lengths)) if lengths else 0.0,
+            "histogram": [
+                [int(edges[k]) + 1, int(edges[k + 1]), int(hist[k])] for k in range(len(hist))
+            ],
+        },
         "problems": problems,
     }
 
 
-def render_record(record: Dict[str, np.ndarray], vocab=None, mask_token: Optional[int] = None,
-                  color: bool = False) -> str:
+def render_record(
+    record: Dict[str, np.ndarray], vocab=None, mask_token: Optional[int] = None, color: bool = False
+) -> str:
     """The masked sequence as text: tokens (or ids), each masked one shown
     as ``<shown=original>`` (``<original>`` when kept), in colour when
     ``color`` (yellow: mask token, red: random, green: kept).
@@ -323,8 +354,7 @@ def render_record(record: Dict[str, np.ndarray], vocab=None, mask_token: Optiona
     """
     name = (lambda i: vocab.token(int(i))) if vocab is not None else str
     kinds = dict(zip(record["masked_lm_positions"].tolist(), classify(record, mask_token)))
-    originals = dict(zip(record["masked_lm_positions"].tolist(),
-                         record["masked_lm_ids"].tolist()))
+    originals = dict(zip(record["masked_lm_positions"].tolist(), record["masked_lm_ids"].tolist()))
     out = []
     for pos, i in enumerate(record["input_ids"].tolist()):
         if pos not in kinds:
@@ -337,22 +367,29 @@ def render_record(record: Dict[str, np.ndarray], vocab=None, mask_token: Optiona
 
 def format_summary(stats: Dict, width: int = 40) -> str:
     """``summarize``'s statistics as the text of ``tf-mlm inspect``."""
-    lines = [f"records: {stats['records']}, tokens: {stats['tokens']}, masked: "
-             f"{stats['masked']} ({stats['masked_fraction']:.2%})"]
+    lines = [
+        f"records: {stats['records']}, tokens: {stats['tokens']}, masked: "
+        f"{stats['masked']} ({stats['masked_fraction']:.2%})"
+    ]
     split = stats["split"]
     total = sum(split.values()) or 1
     if "mask" in split:
-        lines.append(f"masked tokens: mask token {split['mask'] / total:.1%}, random "
-                     f"{split['random'] / total:.1%}, kept {split['keep'] / total:.1%} "
-                     "(random draws equal to the original count as kept)")
+        lines.append(
+            f"masked tokens: mask token {split['mask'] / total:.1%}, random "
+            f"{split['random'] / total:.1%}, kept {split['keep'] / total:.1%} "
+            "(random draws equal to the original count as kept)"
+        )
     else:
-        lines.append(f"masked tokens: changed {split['changed'] / total:.1%}, kept "
-                     f"{split['keep'] / total:.1%} (give --mask-token to split mask/random)")
+        lines.append(
+            f"masked tokens: changed {split['changed'] / total:.1%}, kept "
+            f"{split['keep'] / total:.1%} (give --mask-token to split mask/random)"
+        )
     p = stats["predictions_per_record"]
     lines.append(f"predictions per record: mean {p['mean']:.2f}, max {p['max']}")
     length = stats["length"]
-    lines.append(f"sequence length: min {length['min']}, mean {length['mean']:.1f}, "
-                 f"max {length['max']}")
+    lines.append(
+        f"sequence length: min {length['min']}, mean {length['mean']:.1f}, max {length['max']}"
+    )
     peak = max((c for _, _, c in length["histogram"]), default=0) or 1
     for lo, hi, count in length["histogram"]:
         bar = "#" * int(round(width * count / peak))
@@ -360,4 +397,3 @@ def format_summary(stats: Dict, width: int = 40) -> str:
     if stats["problems"]:
         lines.append("PROBLEMS: " + "; ".join(stats["problems"]))
     return "\n".join(lines)
-

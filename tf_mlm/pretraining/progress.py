@@ -39,8 +39,13 @@ class Progress:
       interval: seconds between log lines.
     """
 
-    def __init__(self, mode: str = "auto", stream: Optional[TextIO] = None,
-                 interval: float = 10.0, desc: str = "mask"):
+    def __init__(
+        self,
+        mode: str = "auto",
+        stream: Optional[TextIO] = None,
+        interval: float = 10.0,
+        desc: str = "mask",
+    ):
         if mode not in MODES:
             raise ValueError(f"progress mode must be one of {MODES}, got {mode!r}")
         self.stream = stream or sys.stderr
@@ -48,7 +53,7 @@ class Progress:
             mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "log"
         if mode == "bar":
             try:
-                import tqdm  # pylint: disable=import-outside-toplevel,unused-import
+                import tqdm  # noqa: F401  (is it installed?)
             except ImportError:
                 mode = "log"
         self.mode = mode
@@ -63,12 +68,19 @@ class Progress:
         self.total_bytes = total_bytes or None
         self._start = self._last = time.monotonic()
         if self.mode == "bar":
-            from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-            self._bar = tqdm(total=self.total_bytes, unit="B", unit_scale=True, desc=self.desc,
-                             file=self.stream, mininterval=0.5,
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| "
-                                        "[{elapsed}<{remaining}{postfix}]" if self.total_bytes
-                             else "{desc}: [{elapsed}{postfix}]")
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.total_bytes,
+                unit="B",
+                unit_scale=True,
+                desc=self.desc,
+                file=self.stream,
+                mininterval=0.5,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+                if self.total_bytes
+                else "{desc}: [{elapsed}{postfix}]",
+            )
 
     def update(self, records: int, tokens: int, nbytes: int) -> None:
         self.records += records
@@ -87,8 +99,10 @@ class Progress:
 
     def _postfix(self, now: float) -> str:
         elapsed = max(now - self._start, 1e-9)
-        return (f"{_human(self.records)} records, {_human(self.tokens)} tokens, "
-                f"{_human(self.tokens / elapsed)} tokens/s")
+        return (
+            f"{_human(self.records)} records, {_human(self.tokens)} tokens, "
+            f"{_human(self.tokens / elapsed)} tokens/s"
+        )
 
     def _eta(self, now: float) -> str:
         if not self.total_bytes or not self.nbytes:

@@ -12,8 +12,9 @@ Input formats (one sequence of token ids per record):
 
 ``-`` reads stdin (``jsonl`` or ``text``); ``.gz`` files are decompressed;
 the format comes from the extension (also before a TensorFlow shard suffix
-``-00000-of-00002``), else from the first bytes; blank lines are skipped. Problems raise :class:`InputError` naming the file
-and line (or record) number.
+``-00000-of-00002``), else from the first bytes; blank lines are skipped.
+Problems raise :class:`InputError` naming the file and line (or record)
+number.
 """
 
 from __future__ import annotations
@@ -32,9 +33,17 @@ from typing import BinaryIO, Iterator, List, Optional, Sequence
 import numpy as np
 
 FORMATS = ("jsonl", "text", "tfrecord")
-_EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
-               ".txt": "text", ".ids": "text", ".tsv": "text",
-               ".tfrecord": "tfrecord", ".tfrecords": "tfrecord", ".tfrec": "tfrecord"}
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "text",
+    ".ids": "text",
+    ".tsv": "text",
+    ".tfrecord": "tfrecord",
+    ".tfrecords": "tfrecord",
+    ".tfrec": "tfrecord",
+}
 LONG_SEQUENCE_POLICIES = ("truncate", "skip", "error")
 # TensorFlow's shard naming: train.tfrecord-00000-of-00002
 _TF_SHARD_SUFFIX = re.compile(r"-\d+-of-\d+$")
@@ -80,9 +89,11 @@ def expand_inputs(patterns: Sequence[str]) -> List[str]:
         if pattern == "-":
             out.append(pattern)
         elif os.path.isdir(pattern):
-            files = sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
-                           if not n.startswith(".")
-                           and os.path.isfile(os.path.join(pattern, n)))
+            files = sorted(
+                os.path.join(pattern, n)
+                for n in os.listdir(pattern)
+                if not n.startswith(".") and os.path.isfile(os.path.join(pattern, n))
+            )
             if not files:
                 raise InputError(f"input directory {pattern} has no files")
             out.extend(files)
@@ -163,13 +174,20 @@ class SequenceReader:
     (1, 2)
     """
 
-    def __init__(self, inputs: Sequence[str], input_format: str = "auto",
-                 feature: str = "input_ids", vocab_size: Optional[int] = None,
-                 max_seq_length: Optional[int] = None, long_sequences: str = "truncate",
-                 stdin: Optional[BinaryIO] = None):
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        input_format: str = "auto",
+        feature: str = "input_ids",
+        vocab_size: Optional[int] = None,
+        max_seq_length: Optional[int] = None,
+        long_sequences: str = "truncate",
+        stdin: Optional[BinaryIO] = None,
+    ):
         if input_format != "auto" and input_format not in FORMATS:
-            raise ValueError(f"input_format must be 'auto' or one of {FORMATS}, "
-                             f"got {input_format!r}")
+            raise ValueError(
+                f"input_format must be 'auto' or one of {FORMATS}, got {input_format!r}"
+            )
         if long_sequences not in LONG_SEQUENCE_POLICIES:
             raise ValueError(f"long_sequences must be one of {LONG_SEQUENCE_POLICIES}")
         self.inputs = list(inputs)
@@ -184,13 +202,17 @@ class SequenceReader:
             if path == "-":
                 stream = self._stdin_stream()
                 self._stdin_head = stream.peek(512)[:512] if hasattr(stream, "peek") else b""
-                fmt = input_format if input_format != "auto" else \
-                    detect_format("-", self._stdin_head)
+                fmt = (
+                    input_format if input_format != "auto" else detect_format("-", self._stdin_head)
+                )
                 if fmt == "tfrecord":
                     raise InputError("TFRecord input cannot be read from stdin; give a file")
             else:
-                fmt = input_format if input_format != "auto" else \
-                    format_from_name(path) or detect_format(path, _sniff(path))
+                fmt = (
+                    input_format
+                    if input_format != "auto"
+                    else format_from_name(path) or detect_format(path, _sniff(path))
+                )
             self.formats.append(fmt)
         self.stats = ReadStats()
 
@@ -232,14 +254,18 @@ class SequenceReader:
         if self.vocab_size is not None:
             bad = np.flatnonzero((rec.ids < 0) | (rec.ids >= self.vocab_size))
             if bad.size:
-                raise InputError(f"{rec.where}: id {int(rec.ids[bad[0]])} (token {int(bad[0])}) "
-                                 f"is outside the vocabulary [0, {self.vocab_size})")
+                raise InputError(
+                    f"{rec.where}: id {int(rec.ids[bad[0]])} (token {int(bad[0])}) "
+                    f"is outside the vocabulary [0, {self.vocab_size})"
+                )
         limit = self.max_seq_length
         if limit is not None and rec.ids.size > limit:
             if self.long_sequences == "error":
-                raise InputError(f"{rec.where}: sequence of {rec.ids.size} tokens is longer than "
-                                 f"--max-seq-length {limit} (use --long-sequences "
-                                 f"truncate or skip)")
+                raise InputError(
+                    f"{rec.where}: sequence of {rec.ids.size} tokens is longer than "
+                    f"--max-seq-length {limit} (use --long-sequences "
+                    f"truncate or skip)"
+                )
             if self.long_sequences == "skip":
                 self.stats.skipped_long += 1
                 return None
@@ -263,7 +289,7 @@ class SequenceReader:
             if path == "-":
                 stream: BinaryIO = self._stdin_stream()
             else:
-                raw = open(path, "rb")  # pylint: disable=consider-using-with
+                raw = open(path, "rb")
                 stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
             lineno, last_pos = 0, 0
             while True:
@@ -298,8 +324,10 @@ class SequenceReader:
             raise InputError(f"{where}: malformed JSON: {e}") from None
         if isinstance(obj, dict):
             if self.feature not in obj:
-                raise InputError(f"{where}: the JSON object has no key {self.feature!r} "
-                                 f"(keys: {', '.join(sorted(obj)) or 'none'}; see --input-feature)")
+                raise InputError(
+                    f"{where}: the JSON object has no key {self.feature!r} "
+                    f"(keys: {', '.join(sorted(obj)) or 'none'}; see --input-feature)"
+                )
             obj = obj[self.feature]
         if not isinstance(obj, list):
             raise InputError(f"{where}: expected a list of ids, got {type(obj).__name__}")
@@ -316,10 +344,9 @@ class SequenceReader:
     # -- TFRecords ------------------------------------------------------------
 
     def _tfrecords(self, path: str) -> Iterator[Record]:
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        ds = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz")
-                                     else "")
+        ds = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz") else "")
         index = 0
         it = iter(ds)
         while True:
@@ -328,26 +355,32 @@ class SequenceReader:
             except StopIteration:
                 return
             except tf.errors.OpError as e:
-                raise InputError(f"{path}: record {index + 1}: not a readable TFRecord file "
-                                 f"({e.message.splitlines()[0]})") from None
+                raise InputError(
+                    f"{path}: record {index + 1}: not a readable TFRecord file "
+                    f"({e.message.splitlines()[0]})"
+                ) from None
             index += 1
             where = f"{path}: record {index}"
             try:
                 example = tf.train.Example.FromString(serialized)
-            except Exception:  # pylint: disable=broad-except
+            except Exception:
                 raise InputError(f"{where}: not a tf.train.Example") from None
             features = example.features.feature
             if self.feature not in features:
-                raise InputError(f"{where}: no feature {self.feature!r} (features: "
-                                 f"{', '.join(sorted(features)) or 'none'}; see --input-feature)")
+                raise InputError(
+                    f"{where}: no feature {self.feature!r} (features: "
+                    f"{', '.join(sorted(features)) or 'none'}; see --input-feature)"
+                )
             feat = features[self.feature]
             if feat.WhichOneof("kind") != "int64_list":
-                raise InputError(f"{where}: feature {self.feature!r} is a "
-                                 f"{feat.WhichOneof('kind')}, not an int64_list")
+                raise InputError(
+                    f"{where}: feature {self.feature!r} is a "
+                    f"{feat.WhichOneof('kind')}, not an int64_list"
+                )
             ids = np.asarray(feat.int64_list.value, np.int64)
             if "input_mask" in features and features["input_mask"].int64_list.value:
                 # Our own (padded) output fed back in: drop the padding.
-                ids = ids[:int(np.sum(features["input_mask"].int64_list.value))]
+                ids = ids[: int(np.sum(features["input_mask"].int64_list.value))]
             yield Record(ids, None, len(serialized) + 16, where)
 
 
@@ -377,8 +410,9 @@ def _parse_text(line: bytes, where: str):
             try:
                 int(p)
             except ValueError:
-                raise InputError(f"{where}: {p.decode(errors='replace')!r} is not an integer "
-                                 f"id") from None
+                raise InputError(
+                    f"{where}: {p.decode(errors='replace')!r} is not an integer id"
+                ) from None
         raise
     except OverflowError:
         raise InputError(f"{where}: an id does not fit in int64") from None

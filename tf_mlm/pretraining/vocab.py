@@ -9,8 +9,18 @@ from typing import Dict, Iterable, List, Optional, Sequence
 from tf_mlm.pretraining.readers import InputError
 
 # Special tokens of BERT-style vocabularies that are never masked by default.
-DEFAULT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<pad>", "<unk>",
-                          "<s>", "</s>", "<mask>")
+DEFAULT_SPECIAL_TOKENS = (
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "<pad>",
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<mask>",
+)
 
 
 class Vocabulary:
@@ -56,8 +66,9 @@ class Vocabulary:
     def id(self, token: str) -> int:
         """The id of ``token``; ``InputError`` when it is absent."""
         if token not in self._index:
-            raise InputError(f"token {token!r} is not in the vocabulary"
-                             + (f" {self.path}" if self.path else ""))
+            raise InputError(
+                f"token {token!r} is not in the vocabulary" + (f" {self.path}" if self.path else "")
+            )
         return self._index[token]
 
     def token(self, i: int) -> str:
@@ -72,7 +83,7 @@ class Vocabulary:
         ``"wordpiece"`` (``##`` prefix), ``"sentencepiece"`` (no ``\u2581``
         prefix) or ``"auto"`` (wordpiece when any token starts with ``##``,
         else sentencepiece when any starts with ``\u2581``)."""
-        import tf_mlm  # pylint: disable=import-outside-toplevel
+        import tf_mlm
 
         if kind == "auto":
             if any(t.startswith("##") for t in self.tokens):
@@ -80,13 +91,16 @@ class Vocabulary:
             elif any(t.startswith("\u2581") for t in self.tokens):
                 kind = "sentencepiece"
             else:
-                raise InputError("cannot tell how the vocabulary marks words (no ## or \u2581 "
-                                 "pieces); give --word-pieces")
+                raise InputError(
+                    "cannot tell how the vocabulary marks words (no ## or \u2581 "
+                    "pieces); give --word-pieces"
+                )
         if kind == "wordpiece":
             return tf_mlm.wordpiece_continuation_table(self.tokens)
         if kind == "sentencepiece":
             return tf_mlm.sentencepiece_continuation_table(
-                self.tokens, special=[t for t in self.tokens if t in DEFAULT_SPECIAL_TOKENS])
+                self.tokens, special=[t for t in self.tokens if t in DEFAULT_SPECIAL_TOKENS]
+            )
         raise ValueError(f"unknown word-piece kind {kind!r}")
 
     def resolve_ids(self, spec: str) -> List[int]:
@@ -111,8 +125,9 @@ def parse_id_list(spec: str, vocab: Optional[Vocabulary] = None) -> List[int]:
             out.append(int(item))
         except ValueError:
             if vocab is None:
-                raise InputError(f"{item!r} is not an integer id (token names need --vocab)") \
-                    from None
+                raise InputError(
+                    f"{item!r} is not an integer id (token names need --vocab)"
+                ) from None
             out.append(vocab.id(item))
     return out
 
@@ -130,7 +145,7 @@ _FLOAT32_MAX = 3.4028234663852886e38
 
 def load_frequencies(path: str):
     """Replacement weights: one non-negative number per line (line k: id k)."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
+    import numpy as np
 
     values = []
     try:
@@ -146,10 +161,15 @@ def load_frequencies(path: str):
                 if value < 0 or value != value:
                     raise InputError(f"{path}:{lineno}: weight {text} is negative or NaN")
                 if value > _FLOAT32_MAX:
-                    raise InputError(f"{path}:{lineno}: weight {text} is "
-                                     + ("not finite" if value == float("inf") else
-                                        "beyond float32's range (3.4e38)")
-                                     + "; weights are relative: scale them down")
+                    raise InputError(
+                        f"{path}:{lineno}: weight {text} is "
+                        + (
+                            "not finite"
+                            if value == float("inf")
+                            else "beyond float32's range (3.4e38)"
+                        )
+                        + "; weights are relative: scale them down"
+                    )
                 values.append(value)
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from e

@@ -67,7 +67,7 @@ def feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> Dict:
     >>> spec["masked_lm_weights"]
     FixedLenFeature(shape=[20], dtype=tf.float32, default_value=None)
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     seq, pred = [max_seq_length], [max_predictions_per_seq]
     return {
@@ -100,27 +100,49 @@ def is_shard_name(name: str) -> bool:
 def example_bytes(element: Dict) -> bytes:
     """A serialized ``tf.train.Example`` of one padded output record, with
     its features in sorted order (deterministic across processes)."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    feature = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=element[name].tolist()))
-               for name in INT_FEATURES}
+    feature = {
+        name: tf.train.Feature(int64_list=tf.train.Int64List(value=element[name].tolist()))
+        for name in INT_FEATURES
+    }
     feature["masked_lm_weights"] = tf.train.Feature(
-        float_list=tf.train.FloatList(value=element["masked_lm_weights"].tolist()))
+        float_list=tf.train.FloatList(value=element["masked_lm_weights"].tolist())
+    )
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(
-        deterministic=True)
+        deterministic=True
+    )
 
 
 def json_line(element: Dict) -> str:
     """One JSON Lines output record (unpadded)."""
-    return json.dumps({name: np.asarray(element[name]).tolist()
-                       for name in ("input_ids", "masked_lm_positions", "masked_lm_ids")},
-                      separators=(",", ":")) + "\n"
+    return (
+        json.dumps(
+            {
+                name: np.asarray(element[name]).tolist()
+                for name in ("input_ids", "masked_lm_positions", "masked_lm_ids")
+            },
+            separators=(",", ":"),
+        )
+        + "\n"
+    )
 
 
 # -- errors -------------------------------------------------------------------
 
-_REASONS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO, errno.EACCES,
-            errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EXDEV, errno.ENOTEMPTY)
+_REASONS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EFBIG,
+    errno.EIO,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EXDEV,
+    errno.ENOTEMPTY,
+)
 
 
 def os_reason(e: BaseException) -> str:
@@ -144,7 +166,8 @@ def os_reason(e: BaseException) -> str:
 def _output_errors(what: str):
     """Turns OS and TensorFlow I/O errors into :class:`OutputError`."""
     try:
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
+
         tf_errors = (tf.errors.OpError,)
     except ImportError:  # pragma: no cover
         tf_errors = ()
@@ -189,8 +212,11 @@ def _fsync_dir(path: str) -> None:
 def _digest_and_sync(path: str) -> Dict:
     """SHA-256 and size of a closed file, read back, then fsynced."""
     with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256") if hasattr(hashlib, "file_digest") \
+        digest = (
+            hashlib.file_digest(f, "sha256")
+            if hasattr(hashlib, "file_digest")
             else _sha256_chunks(f)
+        )
         os.fsync(f.fileno())
         size = f.tell()
     return {"sha256": digest.hexdigest(), "bytes": size}
@@ -218,8 +244,10 @@ def _pid_alive(pid: int) -> bool:
 def temporary_dir(output_dir: str, pid: Optional[int] = None) -> str:
     """The hidden sibling directory a run writes ``output_dir`` into."""
     out = os.path.realpath(output_dir)
-    return os.path.join(os.path.dirname(out),
-                        f".{os.path.basename(out)}{_TMP_TAG}{os.getpid() if pid is None else pid}")
+    return os.path.join(
+        os.path.dirname(out),
+        f".{os.path.basename(out)}{_TMP_TAG}{os.getpid() if pid is None else pid}",
+    )
 
 
 def stale_temporaries(output_dir: str) -> List[str]:
@@ -267,8 +295,11 @@ def _carry_over(old: str, new: str) -> None:
     """Entries of ``old`` other than tf-mlm outputs, hard-linked (else
     copied) into ``new``: ``--overwrite`` keeps the user's other files."""
     for entry in os.listdir(old):
-        if is_output_file(entry) or _OLD_TMP_RE.match(entry) or \
-                os.path.exists(os.path.join(new, entry)):
+        if (
+            is_output_file(entry)
+            or _OLD_TMP_RE.match(entry)
+            or os.path.exists(os.path.join(new, entry))
+        ):
             continue
         src, dst = os.path.join(old, entry), os.path.join(new, entry)
         if os.path.islink(src):
@@ -294,7 +325,7 @@ def cancel_all(timeout: float = 1.0) -> List[str]:
     deleted), ``"published"`` (it had published already), ``"busy"`` (it
     was publishing and did not finish within ``timeout`` seconds; what it
     leaves is deleted by the next run)."""
-    global _CANCELLED  # pylint: disable=global-statement
+    global _CANCELLED
     with _ACTIVE_LOCK:
         _CANCELLED = True
         active = list(_ACTIVE)
@@ -316,8 +347,14 @@ class ShardedWriter:
         name: the same records give the same bytes).
     """
 
-    def __init__(self, output_dir: str, num_shards: int = 1, fmt: str = "tfrecord",
-                 compression: str = "", overwrite: bool = False):
+    def __init__(
+        self,
+        output_dir: str,
+        num_shards: int = 1,
+        fmt: str = "tfrecord",
+        compression: str = "",
+        overwrite: bool = False,
+    ):
         if fmt not in FORMATS:
             raise ValueError(f"output format must be one of {FORMATS}, got {fmt!r}")
         if compression not in COMPRESSIONS:
@@ -377,12 +414,16 @@ class ShardedWriter:
             _remove(path)
         if os.path.isdir(out):
             if os.path.ismount(out):
-                raise InputError(f"output directory {self.output_dir} is a mount point: the "
-                                 "dataset is published by renaming a directory onto it; give "
-                                 "a directory inside it")
+                raise InputError(
+                    f"output directory {self.output_dir} is a mount point: the "
+                    "dataset is published by renaming a directory onto it; give "
+                    "a directory inside it"
+                )
             if not self.overwrite and self._listdir(out):
-                raise InputError(f"output directory {self.output_dir} already exists and is not "
-                                 "empty (use --overwrite to replace its shards)")
+                raise InputError(
+                    f"output directory {self.output_dir} already exists and is not "
+                    "empty (use --overwrite to replace its shards)"
+                )
         with _ACTIVE_LOCK:
             if _CANCELLED:
                 raise KeyboardInterrupt
@@ -396,7 +437,7 @@ class ShardedWriter:
                 os.makedirs(os.path.dirname(out), exist_ok=True)
                 os.mkdir(self.tmp_dir)
             self._created_tmp = True
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
         self._io_errors = (OSError, tf.errors.OpError)
         with _output_errors(f"write to {self.tmp_dir}"):
@@ -406,11 +447,12 @@ class ShardedWriter:
                     options = tf.io.TFRecordOptions(compression_type=self.compression.upper())
                     self._files.append((tf.io.TFRecordWriter(path, options),))
                     continue
-                raw = open(path, "wb")  # pylint: disable=consider-using-with
+                raw = open(path, "wb")
                 if self.compression == "gzip":
                     # No name and no time in the header: reproducible bytes.
-                    self._files.append((gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                      mtime=0), raw))
+                    self._files.append(
+                        (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0), raw)
+                    )
                 else:
                     self._files.append((raw,))
 
@@ -421,8 +463,9 @@ class ShardedWriter:
     def write(self, element: Dict) -> None:
         """Appends one record (a dict of NumPy arrays from the pipeline)."""
         k = self._count % self.num_shards
-        data = example_bytes(element) if self.fmt == "tfrecord" else \
-            json_line(element).encode("utf-8")
+        data = (
+            example_bytes(element) if self.fmt == "tfrecord" else json_line(element).encode("utf-8")
+        )
         try:
             self._files[k][0].write(data)
         except self._io_errors as e:
@@ -448,7 +491,7 @@ class ShardedWriter:
     def cancel(self, timeout: float = 1.0) -> str:
         """Stops this writer from publishing (from another thread); see
         :func:`cancel_all` for the states returned."""
-        if not self._lock.acquire(timeout=timeout):  # pylint: disable=consider-using-with
+        if not self._lock.acquire(timeout=timeout):
             return "busy"
         try:
             self._cancelled = True
@@ -478,9 +521,11 @@ class ShardedWriter:
         for k, name in enumerate(self.final_names):
             path = os.path.join(self.tmp_dir, name)
             with _output_errors(f"write {path}"):
-                entry = {"name": name,
-                         "records": self._count // self.num_shards
-                         + (1 if k < self._count % self.num_shards else 0)}
+                entry = {
+                    "name": name,
+                    "records": self._count // self.num_shards
+                    + (1 if k < self._count % self.num_shards else 0),
+                }
                 entry.update(_digest_and_sync(path))
             info.append(entry)
         if metadata is not None:
@@ -498,8 +543,10 @@ class ShardedWriter:
             with _output_errors(f"publish {self.output_dir}"):
                 if os.path.isdir(out) and self._listdir(out):
                     if not self.overwrite:
-                        raise InputError(f"output directory {self.output_dir} is no longer "
-                                         "empty (another process wrote to it)")
+                        raise InputError(
+                            f"output directory {self.output_dir} is no longer "
+                            "empty (another process wrote to it)"
+                        )
                     _carry_over(out, tmp)
                     _fsync_dir(tmp)
                     if _exchange(tmp, out):
@@ -529,8 +576,7 @@ def _discard_previous(path: str) -> None:
 def write_json(path: str, obj) -> None:
     """Writes JSON durably (temporary name, fsync, rename); OutputError on
     failure, the temporary file removed."""
-    tmp = os.path.join(os.path.dirname(path) or ".",
-                       f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
         with _output_errors(f"write {path}"):
             with open(tmp, "w", encoding="utf-8") as f:
