@@ -207,9 +207,15 @@ def test_bench_without_the_suite(monkeypatch, capsys):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_benchmarks)
-    monkeypatch.setattr(cli.os.path, "exists", lambda p: False)
+    monkeypatch.setattr(cli, "_bench_checkout", lambda: None)
     assert cli.main(["bench"]) == 2
     assert "benchmark suite is not available" in capsys.readouterr().err
+    # From a checkout whose root is not importable: the suite runs there, in a child.
+    calls = []
+    monkeypatch.setattr(cli, "_bench_checkout", lambda: "/the/checkout")
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, cwd: calls.append((cmd, cwd)) or 0)
+    assert cli.main(["bench", "--quick"]) == 0
+    assert calls == [([cli.sys.executable, "-m", "benchmarks", "--quick"], "/the/checkout")]
 
 
 def test_demo_still_runs_without_arguments_parsing():

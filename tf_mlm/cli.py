@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 from typing import List, Optional, Sequence
 
@@ -510,27 +511,28 @@ def _tee(records, shown: List, n: int):
         yield rec
 
 
+def _bench_checkout() -> Optional[str]:
+    """The source checkout this tf_mlm runs from, when it has the suite."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return root if os.path.exists(os.path.join(root, "benchmarks", "__main__.py")) else None
+
+
 def _run_bench(argv: Sequence[str]) -> int:
     try:
         from benchmarks.__main__ import main as bench_main
     except ImportError:
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        if not os.path.exists(os.path.join(repo, "benchmarks", "__main__.py")):
+        # The suite is not installed with the wheel. From a checkout whose
+        # root is not on sys.path, run it there in a child interpreter.
+        checkout = _bench_checkout()
+        if checkout is None:
             print(
                 "tf-mlm bench: the benchmark suite is not available: it lives in the "
-                "benchmarks/ directory of a tf_mlm source checkout (run `tf-mlm bench` from "
-                "an editable install, or `python -m benchmarks` in the checkout).",
+                "benchmarks/ directory of a tf_mlm source checkout; run `python -m benchmarks` "
+                "(or `tf-mlm bench` from an editable install) in the checkout.",
                 file=sys.stderr,
             )
             return 2
-        sys.path.insert(0, repo)
-        try:
-            from benchmarks.__main__ import main as bench_main
-        except ImportError as e:
-            print(
-                f"tf-mlm bench: cannot import the benchmark suite from {repo}: {e}", file=sys.stderr
-            )
-            return 2
+        return subprocess.call([sys.executable, "-m", "benchmarks", *argv], cwd=checkout)
     return int(bench_main(list(argv)) or 0)
 
 
