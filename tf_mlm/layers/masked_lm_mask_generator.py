@@ -22,196 +22,14 @@ replacement law of ``tf_mlm.MaskValuesChooser`` (excluded ids, frequencies).
 
 from __future__ import annotations
 
-import numbers
-import re
-import sys
-
 import keras
 import numpy as np
 
 from tf_mlm._args import NO_CAP, id_list, is_int, rate_arg, seed_pair, whole_number
+from tf_mlm.layers import _arguments as _arg
+from tf_mlm.layers import _inputs as _in
 
 __all__ = ["MaskedLMMaskGenerator"]
-
-_INT64_RANGE = (-(2**63), 2**63 - 1)
-_INT32_RANGE = (-(2**31), 2**31 - 1)
-# The core's names of the options -> the layer's (keras_hub's) names.
-_ARGUMENT_NAMES = {
-    "selection_rate": "mask_selection_rate",
-    "vocab_size": "vocabulary_size",
-    "mask_token": "mask_token_id",
-    "max_selections": "mask_selection_length",
-}
-
-
-def _validate_options(rate, length, vocabulary_size, mask_token_id, mask_rate, random_rate):
-    """The core's checks of the options (the one owner of those rules), with
-    the message naming the layer's arguments."""
-    from tf_mlm import _core
-
-    try:
-        _core.validate_options(
-            rate,
-            NO_CAP if length is None else length,
-            vocabulary_size,
-            mask_token_id,
-            mask_rate,
-            random_rate,
-        )
-    except ValueError as e:
-        message = re.sub(
-            r"\b(" + "|".join(_ARGUMENT_NAMES) + r")\b",
-            lambda m: _ARGUMENT_NAMES[m.group(1)],
-            str(e),
-        )
-        raise ValueError(message) from None
-
-
-def _tf():
-    """TensorFlow, when a process has it imported (never imports it)."""
-    tf = sys.modules.get("tensorflow")
-    return tf if tf is not None and hasattr(tf, "executing_eagerly") else None
-
-
-def _in_tf_graph() -> bool:
-    """True while a tf.function or a tf.data function is being traced."""
-    tf = _tf()
-    return tf is not None and not tf.executing_eagerly()
-
-
-def _in_grain() -> bool:
-    try:
-        from keras.src.utils.backend_utils import in_grain_data_pipeline
-    except ImportError:
-        return False
-    return bool(in_grain_data_pipeline())
-
-
-def _vector_arg(value, name, what):
-    """`value` as a 1-D NumPy array (not yet type-checked)."""
-    if isinstance(value, (str, bytes, dict, set)):
-        raise TypeError(f"`{name}` must be a 1-D sequence of {what}, got {value!r}")
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a 1-D sequence of {what}, got {value!r}") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(
-            f"`{name}` must be a non-empty 1-D sequence of {what}, got shape {arr.shape}"
-        )
-    return arr
-
-
-def _check_continuation_table(table, vocabulary_size):
-    """None, or the table as a 1-D bool array of at most `vocabulary_size`."""
-    if table is None:
-        return None
-    arr = _vector_arg(table, "continuation_table", "bools over the vocabulary")
-    if arr.dtype != bool:
-        if not np.issubdtype(arr.dtype, np.integer) or not np.isin(arr, (0, 1)).all():
-            raise TypeError(
-                "`continuation_table` must hold bools (True for ids that continue "
-                f"the previous word), got dtype {arr.dtype}"
-            )
-        arr = arr.astype(bool)
-    if arr.size > vocabulary_size:
-        raise ValueError(
-            f"`continuation_table` has {arr.size} entries, more than "
-            f"vocabulary_size={vocabulary_size}"
-        )
-    return arr
-
-
-def _check_span_p(p):
-    if p is None:
-        return None
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-        raise TypeError(f"`span_p` must be None or a float in (0, 1], got {p!r}")
-    if not 0.0 < float(p) <= 1.0:  # also rejects NaN
-        raise ValueError(f"`span_p` must be in (0, 1], got span_p={p}")
-    return float(p)
-
-
-def _check_frequencies(frequencies, vocabulary_size):
-    """None, or the frequencies as a 1-D array of `vocabulary_size` numbers."""
-    if frequencies is None:
-        return None
-    arr = _vector_arg(frequencies, "replacement_frequencies", "numbers")
-    if not (
-        arr.dtype == bool
-        or np.issubdtype(arr.dtype, np.integer)
-        or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise TypeError(f"`replacement_frequencies` must hold numbers, got dtype {arr.dtype}")
-    if arr.size != vocabulary_size:
-        raise ValueError(
-            f"`replacement_frequencies` must have vocabulary_size "
-            f"({vocabulary_size}) entries, got {arr.size}"
-        )
-    return arr
-
-
-def _numpy_replacement(vocabulary_size, excluded, frequencies):
-    """tf_mlm.numpy's replacement tables (validating the options), with the
-    errors naming the layer's arguments."""
-    from tf_mlm import numpy as tfnp
-
-    try:
-        return tfnp.replacement_tables(
-            vocabulary_size, excluded_ids=excluded, replacement_frequencies=frequencies
-        )
-    except ValueError as e:
-        raise ValueError(str(e).replace("`excluded_ids`", "`excluded_token_ids`")) from None
-
-
-def _python_ids(inputs):
-    """Nested Python lists (or tuples) of ids -> ``("dense", array)`` or
-    ``("ragged", values, row_splits)`` in NumPy. Ids default to int32 (as in
-    keras_hub), int64 when they do not fit."""
-    try:
-        arr = np.asarray(inputs)
-    except ValueError:  # inhomogeneous: a ragged batch
-        arr = None
-    if arr is not None and arr.dtype != object:
-        if arr.size == 0 and arr.ndim >= 1:
-            arr = arr.astype(np.int32)
-        return ("dense", _small_ints(arr, "inputs"))
-    rows = [np.asarray(row) for row in inputs]
-    for row in rows:
-        if row.ndim != 1 or (row.size and not np.issubdtype(row.dtype, np.integer)):
-            raise ValueError(
-                "`inputs` given as lists must be a list of ids or a list of "
-                f"lists of ids; got a row {row.tolist()!r}"
-            )
-    splits = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum([row.size for row in rows], out=splits[1:])
-    values = (
-        np.concatenate([row.astype(np.int64) for row in rows]) if rows else np.zeros([0], np.int64)
-    )
-    return ("ragged", _small_ints(values, "inputs"), splits)
-
-
-def _small_ints(arr, name):
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"`{name}` must hold integer token ids, got dtype {arr.dtype}")
-    if arr.dtype == np.int64 and (
-        arr.size == 0 or (arr.min() >= _INT32_RANGE[0] and arr.max() <= _INT32_RANGE[1])
-    ):
-        return arr.astype(np.int32)
-    return arr
-
-
-def _check_id_dtype(dtype_name):
-    if dtype_name not in ("int32", "int64"):
-        raise TypeError(f"`inputs` must hold int32 or int64 token ids, got dtype {dtype_name}")
-
-
-def _check_rank(rank):
-    if rank not in (1, 2):
-        raise ValueError(
-            "`inputs` must be rank 1 (one sequence) or rank 2 (a batch of "
-            f"sequences), got rank {rank}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="tf_mlm")
@@ -370,7 +188,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         rate = rate_arg("mask_selection_rate", mask_selection_rate)
         mask_rate = rate_arg("mask_token_rate", mask_token_rate)
         random_rate = rate_arg("random_token_rate", random_token_rate)
-        _validate_options(
+        _arg.validate_options(
             rate, mask_selection_length, vocabulary_size, mask_token_id, mask_rate, random_rate
         )
 
@@ -385,11 +203,11 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self.random_token_rate = random_token_rate
 
         # Strategies (tf_mlm extensions; the defaults are keras_hub's layer).
-        self._continuation = _check_continuation_table(continuation_table, vocabulary_size)
+        self._continuation = _arg.check_continuation_table(continuation_table, vocabulary_size)
         self.continuation_table = (
             None if self._continuation is None else self._continuation.tolist()
         )
-        self.span_p = _check_span_p(span_p)
+        self.span_p = _arg.check_span_p(span_p)
         if not is_int(max_span_length):
             raise TypeError(f"`max_span_length` must be an int, got {max_span_length!r}")
         if max_span_length < 1:
@@ -400,14 +218,14 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             if excluded_token_ids is None
             else id_list("excluded_token_ids", excluded_token_ids)
         )
-        frequencies = _check_frequencies(replacement_frequencies, self.vocabulary_size)
+        frequencies = _arg.check_frequencies(replacement_frequencies, self.vocabulary_size)
         self.replacement_frequencies = None if frequencies is None else frequencies.tolist()
         # The replacement law, built once per path: NumPy tables now when an
         # option is set (which also validates it), the TF chooser on first
         # use of the TensorFlow path.
         self._np_replacement = None
         if self.excluded_token_ids is not None or frequencies is not None:
-            self._np_replacement = _numpy_replacement(
+            self._np_replacement = _arg.numpy_replacement(
                 self.vocabulary_size, self.excluded_token_ids, frequencies
             )
         self._tf_chooser = None
@@ -434,9 +252,9 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         return self._call_numpy(inputs, seed)
 
     def _use_tf_path(self) -> bool:
-        if _in_tf_graph():
+        if _in.in_tf_graph():
             return True
-        if _in_grain():
+        if _in.in_grain():
             return False
         return keras.config.backend() == "tensorflow"
 
@@ -448,8 +266,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         from tf_mlm import _library, _seed
 
         with tf.device("cpu"):
-            x = self._to_tf(inputs)
-            _check_id_dtype(x.dtype.name)
+            x = _in.to_tf(inputs)
+            _in.check_id_dtype(x.dtype.name)
             if isinstance(x, tf.RaggedTensor):
                 if x.shape.rank != 2 or x.flat_values.shape.rank != 1:
                     raise ValueError(
@@ -458,7 +276,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                     )
                 values, splits, unbatched = x.flat_values, x.row_splits, False
             else:
-                _check_rank(x.shape.rank)
+                _in.check_rank(x.shape.rank)
                 unbatched = x.shape.rank == 1
                 shape = tf.shape(x, out_type=tf.int64)
                 rows, width = (1, shape[0]) if unbatched else (shape[0], shape[1])
@@ -615,37 +433,13 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             t.set_shape([rows, length])
         return new_values, tuple(dense), None
 
-    @staticmethod
-    def _to_tf(inputs):
-        import tensorflow as tf
-
-        if isinstance(inputs, (tf.Tensor, tf.RaggedTensor)):
-            return inputs
-        if isinstance(inputs, (list, tuple)):
-            parsed = _python_ids(inputs)
-            if parsed[0] == "dense":
-                return tf.constant(parsed[1])
-            return tf.RaggedTensor.from_row_splits(parsed[1], parsed[2], validate=False)
-        if isinstance(inputs, np.ndarray):
-            if inputs.dtype == object:
-                return MaskedLMMaskGenerator._to_tf(inputs.tolist())
-            return tf.constant(inputs)
-        if keras.ops.is_tensor(inputs):  # another backend's tensor
-            return tf.constant(keras.ops.convert_to_numpy(inputs))
-        if is_int(inputs):
-            _check_rank(0)
-        raise TypeError(
-            "`inputs` must be a list, a NumPy array or a tensor of token ids, got "
-            f"{type(inputs).__name__}"
-        )
-
     def _unselectable_tf(self, dtype):
         import tensorflow as tf
 
         return tf.constant(self._unselectable_array(dtype.name), dtype)
 
     def _unselectable_array(self, dtype_name):
-        lo, hi = _INT32_RANGE if dtype_name == "int32" else _INT64_RANGE
+        lo, hi = _arg.INT32_RANGE if dtype_name == "int32" else _arg.INT64_RANGE
         # An id outside the dtype's range cannot occur in the input.
         return np.asarray(
             [i for i in self.unselectable_token_ids if lo <= i <= hi], dtype=dtype_name
@@ -656,8 +450,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     def _call_numpy(self, inputs, seed):
         from tf_mlm import numpy as tfnp
 
-        values, splits, shape, ragged = self._to_numpy(inputs)
-        _check_id_dtype(values.dtype.name)
+        values, splits, shape, ragged = _in.to_numpy(inputs)
+        _in.check_id_dtype(values.dtype.name)
         seed = seed_pair(seed) if seed is not None else self._stateless_seed
         rate, mask_rate, random_rate = self._rates
         length = self.mask_selection_length
@@ -687,7 +481,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             )
         else:
             result = tfnp.mask_ragged(values, nested, **options)
-        grain = _in_grain()
+        grain = _in.in_grain()
 
         def dense(arr, dtype=None):
             arr = np.asarray(arr)
@@ -728,48 +522,6 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             "mask_ids": ids,
             "mask_weights": weights,
         }
-
-    @staticmethod
-    def _to_numpy(inputs):
-        """-> (values, row_splits, dense shape or None, is_ragged)."""
-        tf = _tf()
-        if tf is not None and isinstance(inputs, tf.RaggedTensor):
-            if inputs.shape.rank != 2 or inputs.flat_values.shape.rank != 1:
-                raise ValueError(
-                    "ragged `inputs` must be a batch of sequences, "
-                    f"[batch, (tokens)], got shape {inputs.shape}"
-                )
-            return (
-                inputs.flat_values.numpy(),
-                inputs.row_splits.numpy().astype(np.int64),
-                None,
-                True,
-            )
-        if isinstance(inputs, (list, tuple)):
-            parsed = _python_ids(inputs)
-            if parsed[0] == "ragged":
-                return parsed[1], parsed[2], None, True
-            arr = parsed[1]
-        elif isinstance(inputs, np.ndarray):
-            if inputs.dtype == object:
-                return MaskedLMMaskGenerator._to_numpy(inputs.tolist())
-            arr = inputs
-        elif tf is not None and isinstance(inputs, tf.Tensor):
-            arr = inputs.numpy()
-        elif keras.ops.is_tensor(inputs):
-            arr = keras.ops.convert_to_numpy(inputs)
-        elif is_int(inputs):
-            _check_rank(0)
-        else:
-            raise TypeError(
-                "`inputs` must be a list, a NumPy array or a tensor of token ids, "
-                f"got {type(inputs).__name__}"
-            )
-        _check_id_dtype(arr.dtype.name)
-        _check_rank(arr.ndim)
-        rows, width = (1, arr.shape[0]) if arr.ndim == 1 else arr.shape
-        splits = np.arange(rows + 1, dtype=np.int64) * width
-        return np.ascontiguousarray(arr).reshape(-1), splits, arr.shape, False
 
     # ---------------------------------------------------------------- config
 
