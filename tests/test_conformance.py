@@ -236,6 +236,7 @@ def graph_structures(fn, spec):
     return [structure(t) for t in tf.nest.flatten(outputs)]
 
 
+@pytest.mark.slow  # traces a graph per example: run once, in the full suite
 @HYPOTHESIS
 @given(batches(), st.booleans(), st.sampled_from(sorted(SELECTORS)))
 def test_static_shapes_in_a_tf_function_equal_tensorflow_text(batch, known_batch, selector):
@@ -262,6 +263,7 @@ def test_static_shapes_in_a_tf_function_equal_tensorflow_text(batch, known_batch
         assert ours == theirs
 
 
+@pytest.mark.slow  # traces a graph per example: run once, in the full suite
 @HYPOTHESIS
 @given(batches(), st.sampled_from(sorted(SELECTORS)))
 def test_tf_data_element_specs_and_values_equal_tensorflow_text(batch, selector):
@@ -447,6 +449,7 @@ def layer_structure(outputs):
     return {k: structure(v) for k, v in outputs.items()}
 
 
+@pytest.mark.slow  # traces a graph per example: run once, in the full suite
 @HYPOTHESIS
 @given(layer_inputs(), st.sampled_from([None, 1, 4]), st.sampled_from([0.0, 0.5, 1.0]))
 def test_layer_static_structure_equals_keras_hub(batch, length, rate):
@@ -461,6 +464,7 @@ def test_layer_static_structure_equals_keras_hub(batch, length, rate):
     assert specs[0] == specs[1]
 
 
+@pytest.mark.slow  # traces a graph per example: run once, in the full suite
 @HYPOTHESIS
 @given(
     layer_inputs(),
