@@ -113,12 +113,7 @@ def mask_language_model(
             positions, position_splits, masked_ids = ops.tfmlm_gather_masked(
                 rt.flat_values,
                 rt.nested_row_splits,
-                tf.reshape(
-                    tf.cast(
-                        mask.flat_values if isinstance(mask, tf.RaggedTensor) else mask, tf.bool
-                    ),
-                    [-1],
-                ),
+                _ragged.flat_mask(mask),
                 mask_level=level,
             )
             ids_rt = tf.RaggedTensor.from_row_splits(masked_ids, position_splits, validate=False)
