@@ -186,3 +186,28 @@ def test_raw_ops_reject_bad_shapes_and_sizes():
             [tf.constant([0, 1], tf.int64)],
             **{**SCALARS, "unselectable_ids": tf.constant([[0]], tf.int64)},
         )
+
+
+@pytest.mark.parametrize(
+    "counts, match",
+    [
+        ([[1, 2]], "scalar or a vector"),  # rank 2
+        ([1, 2, 3], "one count or one per row"),  # 3 counts for 2 rows
+        ([1, -1], "num_to_select must be >= 0"),
+    ],
+)
+def test_select_first_n_validates_its_counts(counts, match):
+    op = _library.ops().tfmlm_select_first_n
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=match):
+        op(
+            tf.constant([True, True, True]),
+            tf.constant([0, 2, 3], tf.int64),
+            tf.constant(counts, tf.int64),
+        )
+    # Accepted: one count, or one per row.
+    for ok in (2, [2], [1, 0]):
+        op(
+            tf.constant([True, True, True]),
+            tf.constant([0, 2, 3], tf.int64),
+            tf.constant(ok, tf.int64),
+        )

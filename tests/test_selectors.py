@@ -248,7 +248,8 @@ def test_unselectable_ids_as_tensor_and_properties():
     sel = tf_mlm.RandomItemSelector(3, 0.5, tf.constant([0, 5]))
     assert [int(x) for x in sel.unselectable_ids] == [0, 5]
     assert sel.max_selections_per_batch == 3 and sel.selection_rate == 0.5
-    assert sel.shuffle_fn is tf.random.shuffle
+    assert sel.shuffle_fn is tf.random.shuffle and sel.uses_default_shuffle
+    assert not tf_mlm.RandomItemSelector(3, 0.5, shuffle_fn=tf.random.shuffle).uses_default_shuffle
     rt = tf.ragged.constant([[0, 5, 5, 7]])
     _, positions, _ = tf_mlm.mask_language_model(rt, sel, tf_mlm.MaskValuesChooser(*ALWAYS_MASK))
     assert positions.to_list() == [[3]]
