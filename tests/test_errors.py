@@ -211,3 +211,40 @@ def test_select_first_n_validates_its_counts(counts, match):
             tf.constant([0, 2, 3], tf.int64),
             tf.constant(ok, tf.int64),
         )
+
+
+@pytest.mark.parametrize(
+    "span_args, match",
+    [
+        (dict(p=0.0), "span p"),
+        (dict(p=1.5), "span p"),
+        (dict(p=float("nan")), "span p"),
+        (dict(max_span_length=0), "max_span_length"),
+        (dict(p=[0.2, 0.3]), "p"),  # not a scalar
+        (dict(max_span_length=[3]), "max_span_length"),
+        (dict(max_selections_per_row=-1), "max_selections_per_row"),
+        (dict(axis=2), "axis"),
+        (dict(seed=tf.constant([1], tf.int64)), "seed"),
+        (dict(mask_token=2**40), "mask_token"),  # outside the int32 ids
+    ],
+)
+@pytest.mark.parametrize("dense", [False, True])
+def test_raw_span_ops_validate_every_input(span_args, match, dense):
+    ops = _library.ops()
+    op = ops.tfmlm_mask_spans_dense if dense else ops.tfmlm_mask_spans
+    kwargs = {**SCALARS, "unselectable_ids": tf.constant([0], tf.int32)}
+    kwargs.update({"p": 0.2, "max_span_length": 3, **span_args})
+    if dense:
+        kwargs["output_length"] = 4
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=match):
+        op(tf.constant([1, 2, 3], tf.int32), [tf.constant([0, 3], tf.int64)], **kwargs)
+    # The same call with valid span arguments runs.
+    kwargs.update(
+        p=0.2,
+        max_span_length=3,
+        max_selections_per_row=5,
+        axis=1,
+        seed=SCALARS["seed"],
+        mask_token=3,
+    )
+    op(tf.constant([1, 2, 3], tf.int32), [tf.constant([0, 3], tf.int64)], **kwargs)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tf_mlm
+from tf_mlm.masking import _fused_kernel
 
 text = pytest.importorskip("tensorflow_text")
 from tensorflow_text.python.ops import item_selector_ops as text_selectors  # noqa: E402
@@ -215,8 +216,18 @@ def test_subclass_hooks_are_honoured():
     assert positions.to_list() == [[0, 2, 4], [1]]
 
 
-def test_fused_and_composed_paths_agree_under_a_stateless_seed():
-    class Composed(tf_mlm.RandomItemSelector):
+@pytest.mark.parametrize(
+    "selector_type, kwargs",
+    [
+        (tf_mlm.RandomItemSelector, {}),
+        (tf_mlm.SpanItemSelector, {}),
+        (tf_mlm.SpanItemSelector, dict(p=0.5, max_span_length=3)),
+    ],
+)
+def test_fused_and_composed_paths_agree_under_a_stateless_seed(selector_type, kwargs):
+    # The fused kernels (item selection, spans) against the composed ops
+    # they replace, which a user hook forces.
+    class Composed(selector_type):
         def get_selectable(self, input_ids, axis):
             return super().get_selectable(input_ids, axis)
 
@@ -233,15 +244,18 @@ def test_fused_and_composed_paths_agree_under_a_stateless_seed():
     for rt in (words, words.merge_dims(1, 2)):
         fused = tf_mlm.mask_language_model(
             rt,
-            tf_mlm.RandomItemSelector(5, 0.3, [0, 1]),
+            selector_type(5, 0.3, [0, 1], **kwargs),
             tf_mlm.MaskValuesChooser(50, 3),
             seed=[9, 9],
         )
         composed = tf_mlm.mask_language_model(
-            rt, Composed(5, 0.3, [0, 1]), ComposedChooser(50, 3), seed=[9, 9]
+            rt, Composed(5, 0.3, [0, 1], **kwargs), ComposedChooser(50, 3), seed=[9, 9]
         )
+        assert sum(len(p) for p in fused[1].to_list()) > 0
         for a, b in zip(fused, composed):
             assert a.to_list() == b.to_list()
+    assert _fused_kernel(selector_type(5, 0.3), tf_mlm.MaskValuesChooser(50, 3)) is not None
+    assert _fused_kernel(Composed(5, 0.3), tf_mlm.MaskValuesChooser(50, 3)) is None
 
 
 def test_unselectable_ids_as_tensor_and_properties():

@@ -41,6 +41,7 @@ CORE_HEADERS = (
     "cc/core/replacement.h",
     "cc/core/selectable.h",
     "cc/core/selection.h",
+    "cc/core/span_pass.h",
     "cc/core/spans.h",
     "cc/core/status.h",
     "cc/core/token_pass.h",

@@ -2,10 +2,10 @@
 and choosers.
 
 ``tf_mlm.mask_language_model`` and the Keras layer both mask through
-:func:`mask`. The inputs are read from the selectors' and choosers' public
-properties and made once per object (``_constants.cached``): the
-unselectable ids, the cap and rate, and the value options with the
-replacement law's tables.
+:func:`mask` (item selection, or SpanBERT spans). The inputs are read from
+the selectors' and choosers' public properties and made once per object
+(``_constants.cached``): the unselectable ids, the cap and rate, the span
+parameters, and the value options with the replacement law's tables.
 """
 
 from __future__ import annotations
@@ -51,6 +51,16 @@ def cap_and_rate(selector) -> Tuple[tf.Tensor, tf.Tensor]:
             tf.cast(selector.max_selections_per_batch, tf.int64),
             tf.cast(selector.selection_rate, tf.float32),
         ),
+    )
+
+
+def span_inputs(owner, p, max_span_length) -> Tuple[tf.Tensor, tf.Tensor]:
+    """The span kernel's ``p`` (float32) and ``max_span_length`` (int64),
+    made once per ``owner`` (a ``SpanItemSelector``, the Keras layer)."""
+    return _constants.cached(
+        owner,
+        "span_inputs",
+        lambda: (tf.cast(p, tf.float32), tf.cast(max_span_length, tf.int64)),
     )
 
 
@@ -133,9 +143,12 @@ def mask(
     *,
     axis: int,
     selection_mode: str = "exact",
+    spans: Optional[Tuple[tf.Tensor, tf.Tensor]] = None,
     output_length: Optional[int] = None,
 ) -> tuple:
-    """One call of the fused kernel.
+    """One call of the fused kernel: item selection (``selection_mode``) or,
+    with ``spans=(p, max_span_length)``, SpanBERT spans whose token budget
+    is ``min(ceil(selectable tokens * rate), cap)``.
 
     Returns ``(new_values, positions, position_splits, ids)`` (ragged
     outputs) or, with ``output_length``, ``(new_values, positions, ids,
@@ -143,14 +156,19 @@ def mask(
     """
     scalars, replacement = value_inputs(chooser)
     args = (values, list(nested_splits), unselectable, cap, rate, *scalars, seed)
+    attrs = dict(replacement, axis=axis)
+    if output_length is not None:
+        attrs["output_length"] = output_length
     ops = _library.ops()
-    if output_length is None:
-        return ops.tfmlm_mask_language_model(
-            *args, **replacement, axis=axis, selection_mode=selection_mode
-        )
-    return ops.tfmlm_mask_language_model_dense(
-        *args, **replacement, axis=axis, selection_mode=selection_mode, output_length=output_length
+    if spans is not None:
+        op = ops.tfmlm_mask_spans if output_length is None else ops.tfmlm_mask_spans_dense
+        return op(*args, **attrs, p=spans[0], max_span_length=spans[1])
+    op = (
+        ops.tfmlm_mask_language_model
+        if output_length is None
+        else ops.tfmlm_mask_language_model_dense
     )
+    return op(*args, **attrs, selection_mode=selection_mode)
 
 
 __all__ = [
@@ -158,6 +176,7 @@ __all__ = [
     "mask",
     "replacement_inputs",
     "replacement_tables",
+    "span_inputs",
     "uniform_replacement",
     "unselectable_ids",
     "value_inputs",

@@ -7,19 +7,32 @@ import tensorflow as tf
 from tf_mlm import _fused, _library, _ragged, _seed
 from tf_mlm.item_selector import ItemSelector, RandomItemSelector
 from tf_mlm.mask_values_chooser import MaskValuesChooser
+from tf_mlm.span_selector import SpanItemSelector
 
 
-def _uses_fused_kernel(item_selector, mask_values_chooser) -> bool:
-    """True when nothing user-defined takes part: the built-in random
-    selector (default shuffle) and the built-in chooser, hooks untouched."""
+def _fused_kernel(item_selector, mask_values_chooser):
+    """The fused kernel that does the selector's and chooser's work when
+    nothing user-defined takes part (built-in classes, hooks untouched):
+    ``"items"`` for the random selector with its default shuffle, ``"spans"``
+    for the span selector; else None (the composed ops)."""
     sel_type, chooser_type = type(item_selector), type(mask_values_chooser)
-    return (
+    if (
+        sel_type.get_selectable is not ItemSelector.get_selectable
+        or chooser_type.get_mask_values is not MaskValuesChooser.get_mask_values
+    ):
+        return None
+    if (
+        isinstance(item_selector, SpanItemSelector)
+        and sel_type.get_selection_mask is SpanItemSelector.get_selection_mask
+    ):
+        return "spans"
+    if (
         isinstance(item_selector, RandomItemSelector)
         and item_selector.uses_default_shuffle
         and sel_type.get_selection_mask is RandomItemSelector.get_selection_mask
-        and sel_type.get_selectable is ItemSelector.get_selectable
-        and chooser_type.get_mask_values is MaskValuesChooser.get_mask_values
-    )
+    ):
+        return "items"
+    return None
 
 
 def mask_language_model(
@@ -89,8 +102,17 @@ def mask_language_model(
     axis = _ragged.check_axis(rt, axis)
     seed_tensor = _seed.resolve(seed)
     ops = _library.ops()
-    if _uses_fused_kernel(item_selector, mask_values_chooser):
+    fused = _fused_kernel(item_selector, mask_values_chooser)
+    if fused is not None:
         cap, rate = _fused.cap_and_rate(item_selector)
+        if fused == "spans":
+            kernel = dict(
+                spans=_fused.span_inputs(
+                    item_selector, item_selector.p, item_selector.max_span_length
+                )
+            )
+        else:
+            kernel = dict(selection_mode=item_selector.selection_mode)
         new_values, positions, position_splits, masked_ids = _fused.mask(
             rt.flat_values,
             rt.nested_row_splits,
@@ -100,7 +122,7 @@ def mask_language_model(
             mask_values_chooser,
             seed_tensor,
             axis=axis,
-            selection_mode=item_selector.selection_mode,
+            **kernel,
         )
     else:
         with _seed.stateless_scope(seed_tensor if seed is not None else None):

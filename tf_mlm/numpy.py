@@ -50,8 +50,6 @@ from tf_mlm._options import (
     ReplacementTables,
     core_options,
     replacement_tables,
-    selection_options,
-    value_options,
 )
 from tf_mlm.vocab import sentencepiece_continuation_table, wordpiece_continuation_table
 
@@ -294,44 +292,34 @@ def mask_spans(
     """
     values = vector("values", values)
     splits = splits_list(row_splits)
-    options = value_options(
+    options = core_options(
+        ragged_rank=len(splits),
         vocab_size=vocab_size,
         mask_token=mask_token,
+        selection_rate=selection_rate,
+        max_selections=max_selections,
+        unselectable_ids=unselectable_ids,
         mask_token_rate=mask_token_rate,
         random_token_rate=random_token_rate,
+        axis=axis,
+        selection_mode="exact",
+        pad_to=pad_to,
         excluded_ids=excluded_ids,
         replacement_frequencies=replacement_frequencies,
         replacement=replacement,
     )
-    options.update(selection_options(unselectable_ids, max_selections, selection_rate))
-    axis = int_arg("axis", axis)
-    if axis < 0:
-        axis += len(splits) + 1
+    del options["selection_mode"]  # spans follow their own law
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
         raise TypeError(f"`p` must be a real number in (0, 1], got {p!r}")
-    if pad_to is not None:
-        if int_arg("pad_to", pad_to) < 0:
-            raise ValueError(f"`pad_to` must be >= 0 or None, got {pad_to}")
-        options["max_selections"] = min(options["max_selections"], int(pad_to))
-    masked, positions, position_splits, ids = _core.mask_spans(
-        values,
-        splits,
-        p=float(p),
-        max_span_length=int_arg("max_span_length", max_span_length),
-        seed=resolve_seed(seed),
-        axis=axis,
-        **options,
-    )
-    if pad_to is None:
-        return MaskResult(masked, positions, position_splits, ids, None, token_row_splits(splits))
-    width = int(pad_to)
-    lengths = np.diff(position_splits)
     return MaskResult(
-        masked,
-        _core.ragged_to_dense(positions, position_splits, width, 0),
-        None,
-        _core.ragged_to_dense(ids, position_splits, width, 0),
-        (np.arange(width) < lengths[:, None]).astype(np.float32),
+        *_core.mask_spans(
+            values,
+            splits,
+            p=float(p),
+            max_span_length=int_arg("max_span_length", max_span_length),
+            seed=resolve_seed(seed),
+            **options,
+        ),
         token_row_splits(splits),
     )
 

@@ -13,12 +13,15 @@
 //
 // This header is the core's public entry point: it includes every concern
 // (options.h, selection.h, values.h, selectable.h, emit.h, composed.h, the
-// fused passes token_pass.h and word_pass.h) and defines MaskLanguageModel,
-// which the TF kernels and the pybind11 module call.
+// fused passes token_pass.h and word_pass.h, the span pass span_pass.h) and
+// defines the entry points the TF kernels and the pybind11 module call:
+// MaskLanguageModel and MaskSpans.
 #ifndef TF_MLM_CC_CORE_MASKING_H_
 #define TF_MLM_CC_CORE_MASKING_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "cc/core/composed.h"
 #include "cc/core/emit.h"
@@ -29,6 +32,8 @@
 #include "cc/core/ragged.h"
 #include "cc/core/selectable.h"
 #include "cc/core/selection.h"
+#include "cc/core/span_pass.h"
+#include "cc/core/spans.h"
 #include "cc/core/status.h"
 #include "cc/core/token_pass.h"
 #include "cc/core/values.h"
@@ -40,7 +45,9 @@ namespace tf_mlm {
 // `unselectable`), then for every token of the chosen items record its
 // position and original id and write its new value. One read of the input,
 // each output written once. pad_length >= 0 gives dense [rows, pad_length]
-// positions / ids / weights (see internal::EmitMasked).
+// positions / ids / weights (see internal::FinishDenseRow), each row's
+// first pad_length masked tokens; the adapters cap max_selections at
+// pad_length, so that only whole words longer than the rest are cut.
 template <typename T, typename S>
 Status MaskLanguageModel(Span<T> values, const NestedSplits<S>& splits, int axis,
                          const IdSet& unselectable, const SelectionOptions& selection,
@@ -60,6 +67,31 @@ Status MaskLanguageModel(Span<T> values, const NestedSplits<S>& splits, int axis
   ComputeSelectable(values, splits, axis, unselectable, flags.data(), parallel_for);
   return internal::MaskWords(values, splits, axis, flags.data(), selection, value_opts, seed,
                              allocate, parallel_for, pad_length);
+}
+
+// SpanBERT span masking (spans.h) of the items at level `axis`, then the
+// values of their tokens, in one call: the same result as the composed
+// steps (Selectable, SelectSpans, GatherMasked, ChooseValues,
+// ScatterMasked) for the same seed. The budget counts tokens; pad_length >= 0
+// gives dense outputs as MaskLanguageModel's, and the token budget becomes
+// min(cap, pad_length), so that no span is cut.
+template <typename T, typename S>
+Status MaskSpans(Span<T> values, const NestedSplits<S>& splits, int axis, const IdSet& unselectable,
+                 SpanOptions spans, const ValueOptions& value_opts, const Seed& seed,
+                 const AllocateMaskOutputs<T, S>& allocate, const ParallelFor& parallel_for,
+                 int64_t pad_length = -1) {
+  TF_MLM_RETURN_IF_ERROR(ValidateAxis(axis, splits.ragged_rank()));
+  TF_MLM_RETURN_IF_ERROR(ValidateSpanOptions(spans));
+  TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(value_opts));
+  TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(value_opts));
+  if (pad_length >= 0) {
+    spans.budget.max_selections = std::min(spans.budget.max_selections, pad_length);
+  }
+  const int64_t num_items = NumItems(splits, values.size, axis);
+  std::vector<uint8_t> flags(static_cast<size_t>(num_items) + 1);
+  ComputeSelectable(values, splits, axis, unselectable, flags.data(), parallel_for);
+  return internal::MaskSpans(values, splits, axis, flags.data(), spans, value_opts, seed, allocate,
+                             parallel_for, pad_length);
 }
 
 }  // namespace tf_mlm

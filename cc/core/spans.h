@@ -10,9 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "cc/core/masking.h"
+#include "cc/core/options.h"
+#include "cc/core/parallel.h"
 #include "cc/core/philox.h"
 #include "cc/core/ragged.h"
+#include "cc/core/selection.h"
 #include "cc/core/status.h"
 
 namespace tf_mlm {
@@ -23,8 +25,9 @@ struct SpanOptions {
   int64_t max_length = 10;  // lengths are clipped (renormalised) to [1, max_length]
 };
 
-inline Status ValidateSpanOptions(const SpanOptions& o) {
-  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(o.budget));
+inline Status ValidateSpanOptions(const SpanOptions& o,
+                                  const std::string& cap_name = "max_selections_per_batch") {
+  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(o.budget, cap_name));
   if (!(o.p > 0.0 && o.p <= 1.0)) {
     return Status::Invalid("span p must be in (0, 1], got " + std::to_string(o.p));
   }

@@ -1,15 +1,15 @@
-// The masking bindings of tf_mlm._core: the fused pass, spans, whole-word
+// The masking bindings of tf_mlm._core: the fused and span passes, whole-word
 // grouping, alias tables and option checks, each a thin call of cc/core.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "cc/core/masking.h"
 #include "cc/core/replacement.h"
-#include "cc/core/spans.h"
 #include "cc/core/words.h"
 #include "cc/py/arrays.h"
 #include "cc/py/bindings.h"
@@ -48,9 +48,11 @@ struct MaskArgs {
   int64_t pad_to = -1;
   int num_threads = 0;
   py::object out_values;  // None, or a C-contiguous writeable array for masked_values
+  bool spans = false;     // span masking (span_opts, with `selection` as its budget)
+  SpanOptions span_opts;
 };
 
-// Fills args->value_opts and args->replacement (MaskArgs, SpanArgs),
+// Fills args->value_opts and args->replacement,
 // validated; value_opts keeps no view into the tables (ValueOptionsOf).
 template <typename Args>
 void ParseValueArgs(int64_t vocab_size, int64_t mask_token, double mask_token_rate,
@@ -117,14 +119,59 @@ py::tuple RunMask(const MaskArgs& args) {
   Status status;
   {
     py::gil_scoped_release release;
-    status = MaskLanguageModel<T, S>(values, splits.view, args.axis, args.unselectable, selection,
-                                     ValueOptionsOf(args), args.seed, allocate,
-                                     ThreadFor(args.num_threads), args.pad_to);
+    if (args.spans) {
+      SpanOptions spans = args.span_opts;
+      spans.budget = args.selection;
+      status = MaskSpans<T, S>(values, splits.view, args.axis, args.unselectable, spans,
+                               ValueOptionsOf(args), args.seed, allocate,
+                               ThreadFor(args.num_threads), args.pad_to);
+    } else {
+      status = MaskLanguageModel<T, S>(values, splits.view, args.axis, args.unselectable, selection,
+                                       ValueOptionsOf(args), args.seed, allocate,
+                                       ThreadFor(args.num_threads), args.pad_to);
+    }
   }
   Check(status);
   return py::make_tuple(masked_values, positions,
                         dense ? py::object(py::none()) : py::object(position_splits), masked_ids,
                         dense ? py::object(weights) : py::object(py::none()));
+}
+
+// out_values as given (None, or an array that receives masked_values),
+// checked against `values`.
+py::object CheckedOutValues(const py::object& out_values, const py::array& values) {
+  if (out_values.is_none()) return py::none();
+  if (!py::isinstance<py::array>(out_values)) {
+    throw py::type_error("out_values must be None or a numpy.ndarray");
+  }
+  const py::array out = py::reinterpret_borrow<py::array>(out_values);
+  if (!out.dtype().equal(values.dtype())) {
+    throw py::type_error("out_values must have the dtype of values");
+  }
+  if (out.ndim() != 1 || out.size() != values.size()) {
+    throw py::value_error("out_values must be 1-D with as many elements as values (" +
+                          std::to_string(values.size()) + ")");
+  }
+  if (!(out.flags() & py::array::c_style) || !out.writeable()) {
+    throw py::value_error("out_values must be C-contiguous and writeable");
+  }
+  // It may be `values` itself (the core reads each value before writing
+  // it), but not overlap it otherwise.
+  const char* a = static_cast<const char*>(values.data());
+  const char* b = static_cast<const char*>(out.data());
+  const py::ssize_t bytes = values.nbytes();
+  if (a != b && a < b + bytes && b < a + bytes) {
+    throw py::value_error("out_values overlaps values without being the same array");
+  }
+  return out_values;
+}
+
+// Dispatches on the ids' and splits' integer types.
+py::tuple RunMaskTyped(const MaskArgs& args, IntType t, IntType s) {
+  if (t == IntType::kInt32) {
+    return s == IntType::kInt32 ? RunMask<int32_t, int32_t>(args) : RunMask<int32_t, int64_t>(args);
+  }
+  return s == IntType::kInt32 ? RunMask<int64_t, int32_t>(args) : RunMask<int64_t, int64_t>(args);
 }
 
 py::tuple MaskLanguageModelPy(const py::handle& values, const py::handle& row_splits,
@@ -153,38 +200,9 @@ py::tuple MaskLanguageModelPy(const py::handle& values, const py::handle& row_sp
   if (pad_to < -1) throw py::value_error("pad_to must be >= 0 (or -1 for ragged outputs)");
   args.pad_to = pad_to;
   args.num_threads = num_threads;
-  if (!out_values.is_none()) {
-    if (!py::isinstance<py::array>(out_values)) {
-      throw py::type_error("out_values must be None or a numpy.ndarray");
-    }
-    const py::array out = py::reinterpret_borrow<py::array>(out_values);
-    if (!out.dtype().equal(args.values.dtype())) {
-      throw py::type_error("out_values must have the dtype of values");
-    }
-    if (out.ndim() != 1 || out.size() != args.values.size()) {
-      throw py::value_error("out_values must be 1-D with as many elements as values (" +
-                            std::to_string(args.values.size()) + ")");
-    }
-    if (!(out.flags() & py::array::c_style) || !out.writeable()) {
-      throw py::value_error("out_values must be C-contiguous and writeable");
-    }
-    // It may be `values` itself (the core reads each value before writing
-    // it), but not overlap it otherwise.
-    const char* a = static_cast<const char*>(args.values.data());
-    const char* b = static_cast<const char*>(out.data());
-    const py::ssize_t bytes = args.values.nbytes();
-    if (a != b && a < b + bytes && b < a + bytes) {
-      throw py::value_error("out_values overlaps values without being the same array");
-    }
-    args.out_values = out_values;
-  } else {
-    args.out_values = py::none();
-  }
+  args.out_values = CheckedOutValues(out_values, args.values);
 
-  if (t == IntType::kInt32) {
-    return s == IntType::kInt32 ? RunMask<int32_t, int32_t>(args) : RunMask<int32_t, int64_t>(args);
-  }
-  return s == IntType::kInt32 ? RunMask<int64_t, int32_t>(args) : RunMask<int64_t, int64_t>(args);
+  return RunMaskTyped(args, t, s);
 }
 
 // ---------------------------------------------------------------------------
@@ -245,117 +263,35 @@ py::tuple GroupWordsPy(const py::handle& values_h, const py::handle& splits_h,
   });
 }
 
-struct SpanArgs {
-  py::array values;
-  std::vector<py::array> splits;
-  IdSet unselectable;
-  SpanOptions spans;
-  OwnedReplacement replacement;
-  ValueOptions value_opts;
-  Seed seed;
-  int axis = 1;
-  int num_threads = 0;
-};
-
-// The composed path of tf_mlm.mask_language_model with a SpanItemSelector,
-// core step by core step: Selectable, SelectSpans (selection stream),
-// GatherMasked, ChooseValues (values stream), ScatterMasked.
-template <typename T, typename S>
-py::tuple RunSpans(const SpanArgs& args) {
-  OwnedSplits<S> owned;
-  CopySplits(args.splits, &owned);
-  const NestedSplits<S>& splits = owned.view;
-  const Span<T> values = AsSpan<T>(args.values);
-  Check(ValidateNestedSplits(splits, values.size, "row_splits"));
-  Check(ValidateAxis(args.axis, splits.ragged_rank()));
-  Check(ValidateValuesFitIds<T>(args.value_opts));
-  const int rank = splits.ragged_rank();
-  const int64_t rows = splits.num_rows();
-  const int64_t items = NumItems(splits, values.size, args.axis);
-  // Rows -> items at level `axis`, and each item's token count (none when
-  // items are tokens), as the TF selector computes them.
-  std::vector<S> item_splits(static_cast<size_t>(rows + 1));
-  for (int64_t b = 0; b <= rows; ++b)
-    item_splits[b] = static_cast<S>(splits.Descend(b, 0, args.axis));
-  std::vector<int64_t> token_counts;
-  if (args.axis < rank) {
-    token_counts.resize(static_cast<size_t>(items));
-    for (int64_t i = 0; i < items; ++i) {
-      token_counts[i] = splits.Descend(i + 1, args.axis, rank) - splits.Descend(i, args.axis, rank);
-    }
-  }
-  std::vector<uint8_t> selectable(static_cast<size_t>(items) + 1), chosen(selectable.size());
-
-  py::array_t<T> masked_values(values.size);
-  py::array_t<S> positions, position_splits;
-  py::array_t<T> masked_ids;
-  AllocateMaskOutputs<T, S> allocate = [&](int64_t total, MaskOutputs<T, S>* out) -> Status {
-    py::gil_scoped_acquire gil;
-    positions = py::array_t<S>(total);
-    position_splits = py::array_t<S>(rows + 1);
-    masked_ids = py::array_t<T>(total);
-    out->positions = positions.mutable_data();
-    out->position_splits = position_splits.mutable_data();
-    out->masked_ids = masked_ids.mutable_data();
-    return Status::Ok();
-  };
-  T* out_values = masked_values.mutable_data();
-  const ParallelFor parallel_for = ThreadFor(args.num_threads);
-  Status status;
-  {
-    py::gil_scoped_release release;
-    ComputeSelectable(values, splits, args.axis, args.unselectable, selectable.data(),
-                      parallel_for);
-    status =
-        SelectSpans(Span<S>{item_splits.data(), rows + 1}, selectable.data(),
-                    Span<int64_t>{token_counts.data(), static_cast<int64_t>(token_counts.size())},
-                    chosen.data(), args.spans, args.seed, parallel_for);
-    if (status.ok()) {
-      status = GatherMasked<T, S>(values, splits, args.axis, chosen.data(), allocate, parallel_for);
-    }
-    if (status.ok()) {
-      // Only this call holds the new arrays: no other thread can see them yet.
-      const Span<T> ids{masked_ids.data(), static_cast<int64_t>(masked_ids.size())};
-      const Span<S> pos{positions.data(), static_cast<int64_t>(positions.size())};
-      const Span<S> pos_splits{position_splits.data(), rows + 1};
-      std::vector<T> new_ids(static_cast<size_t>(ids.size) + 1);
-      ChooseValues(ids, pos_splits, ValueOptionsOf(args), args.seed, new_ids.data(), parallel_for);
-      status = ScatterMasked<T, S, S>(values, splits, pos, pos_splits,
-                                      Span<T>{new_ids.data(), ids.size}, out_values);
-    }
-  }
-  Check(status);
-  return py::make_tuple(masked_values, positions, position_splits, masked_ids);
-}
-
 py::tuple MaskSpansPy(const py::handle& values, const py::handle& row_splits,
                       const py::handle& unselectable_ids, int64_t max_selections,
                       double selection_rate, double p, int64_t max_span_length, int64_t vocab_size,
                       int64_t mask_token, double mask_token_rate, double random_token_rate,
-                      const py::tuple& seed, int axis, int num_threads,
+                      const py::tuple& seed, int axis, int64_t pad_to, int num_threads,
                       const py::object& excluded_ids, const py::object& alias_prob,
                       const py::object& alias_index) {
-  SpanArgs args;
+  MaskArgs args;
   args.values = Vector1D(values, "values");
   const IntType t = IntDtype(args.values, "values");
   const IntType s = ParseSplitsList(row_splits, &args.splits);
   args.unselectable = ParseIdSet(unselectable_ids, "unselectable_ids");
-  args.spans.budget.max_selections = max_selections;
-  args.spans.budget.selection_rate = static_cast<float>(selection_rate);
+  args.spans = true;
+  args.selection.max_selections = max_selections;
+  args.selection.selection_rate = static_cast<float>(selection_rate);
   // float32, as the TF op's `p` input: the same span lengths bit for bit.
-  args.spans.p = static_cast<float>(p);
-  args.spans.max_length = max_span_length;
-  Check(ValidateSpanOptions(args.spans));
+  args.span_opts.p = static_cast<float>(p);
+  args.span_opts.max_length = max_span_length;
+  args.span_opts.budget = args.selection;
+  Check(ValidateSpanOptions(args.span_opts, "max_selections"));
   ParseValueArgs(vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
                  alias_prob, alias_index, &args);
   args.seed = ParseSeed(seed);
   args.axis = axis;
+  if (pad_to < -1) throw py::value_error("pad_to must be >= 0 (or -1 for ragged outputs)");
+  args.pad_to = pad_to;
   args.num_threads = num_threads;
-  if (t == IntType::kInt32) {
-    return s == IntType::kInt32 ? RunSpans<int32_t, int32_t>(args)
-                                : RunSpans<int32_t, int64_t>(args);
-  }
-  return s == IntType::kInt32 ? RunSpans<int64_t, int32_t>(args) : RunSpans<int64_t, int64_t>(args);
+  args.out_values = py::none();
+  return RunMaskTyped(args, t, s);
 }
 
 }  // namespace
@@ -404,16 +340,18 @@ nested splits of [rows, (words), (pieces)], dtype of row_splits.)doc");
         py::arg("unselectable_ids"), py::arg("max_selections"), py::arg("selection_rate"),
         py::arg("p"), py::arg("max_span_length"), py::arg("vocab_size"), py::arg("mask_token"),
         py::arg("mask_token_rate"), py::arg("random_token_rate"), py::arg("seed"),
-        py::arg("axis") = 1, py::arg("num_threads") = 0, py::arg("excluded_ids") = py::none(),
-        py::arg("alias_prob") = py::none(), py::arg("alias_index") = py::none(),
-        R"doc(SpanBERT span masking by the core's composed steps (Selectable,
-SelectSpans, GatherMasked, ChooseValues, ScatterMasked): the same masks as
+        py::arg("axis") = 1, py::arg("pad_to") = -1, py::arg("num_threads") = 0,
+        py::arg("excluded_ids") = py::none(), py::arg("alias_prob") = py::none(),
+        py::arg("alias_index") = py::none(),
+        R"doc(SpanBERT span masking by the core's span pass: the same masks as
 tf_mlm.mask_language_model with a SpanItemSelector and a MaskValuesChooser
 for the same seed. Arguments as mask_language_model, plus p (geometric
 parameter, in (0, 1], used as float32) and max_span_length (>= 1); the
-budget max_selections / selection_rate counts tokens.
+budget max_selections / selection_rate counts tokens, and with pad_to >= 0
+it is at most pad_to (no span is cut).
 
-Returns (masked_values, positions, position_splits, masked_ids).)doc");
+Returns (masked_values, positions, position_splits or None, masked_ids,
+weights or None), as mask_language_model.)doc");
 }
 
 }  // namespace tf_mlm

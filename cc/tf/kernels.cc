@@ -1,12 +1,12 @@
 // CPU kernels of tf_mlm's ops: validate every input, allocate the outputs,
 // and call the framework-free core in cc/core. No algorithm lives here.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "cc/core/masking.h"
 #include "cc/core/replacement.h"
-#include "cc/core/spans.h"
 #include "cc/core/words.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -217,47 +217,67 @@ AllocateMaskOutputs<T, S> DenseAllocator(OpKernelContext* ctx, int64_t rows, int
   };
 }
 
+// The fused ops' shared inputs (TF_MLM_MASK_INPUTS in ops.cc), validated.
 template <typename T, typename S>
-class MaskLanguageModelOp : public OpKernel {
+struct MaskInputs {
+  Span<T> values;
+  NestedSplits<S> splits;
+  IdSet unselectable;
+  SelectionOptions selection;
+  ValueOptions value_opts;
+  Seed seed;
+};
+
+// The fused ops: item selection (MaskLanguageModel[Dense]) or spans
+// (MaskSpans[Dense]), with ragged or dense (output_length) outputs.
+template <typename T, typename S, bool kSpans>
+class FusedMaskOp : public OpKernel {
  public:
-  explicit MaskLanguageModelOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+  explicit FusedMaskOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("selection_mode", &mode_));
+    if (!kSpans) OP_REQUIRES_OK(ctx, ctx->GetAttr("selection_mode", &mode_));
     if (ctx->HasAttr("output_length")) {
       OP_REQUIRES_OK(ctx, ctx->GetAttr("output_length", &length_));
     }
   }
 
   void Compute(OpKernelContext* ctx) override {
-    Span<T> values;
-    NestedSplits<S> splits;
-    OP_REQUIRES_OK(ctx, RaggedInput(ctx, &values, &splits));
-    OP_REQUIRES_OK(ctx, ToTf(ValidateAxis(axis_, splits.ragged_rank())));
-    IdSet unselectable;
-    OP_REQUIRES_OK(ctx, UnselectableInput(ctx, &unselectable));
-    SelectionOptions selection;
-    OP_REQUIRES_OK(ctx, SelectionInput(ctx, mode_, &selection));
-    ValueOptions value_opts;
-    OP_REQUIRES_OK(ctx, ValueInput(ctx, &value_opts));
-    Seed seed;
-    OP_REQUIRES_OK(ctx, SeedInput(ctx, &seed));
-    const int64_t rows = splits.num_rows();
+    MaskInputs<T, S> in;
+    OP_REQUIRES_OK(ctx, RaggedInput(ctx, &in.values, &in.splits));
+    OP_REQUIRES_OK(ctx, UnselectableInput(ctx, &in.unselectable));
+    OP_REQUIRES_OK(ctx, SelectionInput(ctx, mode_, &in.selection));
+    OP_REQUIRES_OK(ctx, ValueInput(ctx, &in.value_opts));
+    OP_REQUIRES_OK(ctx, SeedInput(ctx, &in.seed));
+    const int64_t rows = in.splits.num_rows();
     if (length_ >= 0) {
       OP_REQUIRES_OK(ctx, ToTf(ValidateDenseShape(rows, length_, "output_length")));
-      // No row can record more than output_length positions.
-      if (selection.max_selections > length_) selection.max_selections = length_;
+      // No row can record more than output_length positions (spans: the
+      // core caps their token budget itself).
+      if (!kSpans) in.selection.max_selections = std::min(in.selection.max_selections, length_);
     }
-    const Status s = tf_mlm::MaskLanguageModel<T, S>(
-        values, splits, axis_, unselectable, selection, value_opts, seed,
-        length_ >= 0 ? DenseAllocator<T, S>(ctx, rows, length_) : Allocator<T, S>(ctx, rows, 0, 1),
-        ThreadPoolFor(ctx), length_);
+    const AllocateMaskOutputs<T, S> allocate =
+        length_ >= 0 ? DenseAllocator<T, S>(ctx, rows, length_) : Allocator<T, S>(ctx, rows, 0, 1);
+    Status s;
+    if constexpr (kSpans) {
+      SpanOptions spans;
+      spans.budget = in.selection;
+      float p;
+      OP_REQUIRES_OK(ctx, ScalarInput(ctx, "p", &p));
+      spans.p = p;
+      OP_REQUIRES_OK(ctx, ScalarInput(ctx, "max_span_length", &spans.max_length));
+      s = MaskSpans<T, S>(in.values, in.splits, axis_, in.unselectable, spans, in.value_opts,
+                          in.seed, allocate, ThreadPoolFor(ctx), length_);
+    } else {
+      s = MaskLanguageModel<T, S>(in.values, in.splits, axis_, in.unselectable, in.selection,
+                                  in.value_opts, in.seed, allocate, ThreadPoolFor(ctx), length_);
+    }
     if (ctx->status().ok()) OP_REQUIRES_OK(ctx, ToTf(s));
   }
 
  private:
   int axis_;
-  std::string mode_;
-  int64_t length_ = -1;  // output_length of the dense variant
+  std::string mode_ = "exact";
+  int64_t length_ = -1;  // output_length of the dense variants
 };
 
 template <typename T, typename S>
@@ -503,12 +523,22 @@ REGISTER_KERNEL_BUILDER(Name("TFMLM>BuildAliasTable").Device(DEVICE_CPU), BuildA
                               .Device(DEVICE_CPU)                     \
                               .TypeConstraint<T>("T")                 \
                               .TypeConstraint<S>("Tsplits"),          \
-                          MaskLanguageModelOp<T, S>);                 \
+                          FusedMaskOp<T, S, false>);                  \
   REGISTER_KERNEL_BUILDER(Name("TFMLM>MaskLanguageModelDense")        \
                               .Device(DEVICE_CPU)                     \
                               .TypeConstraint<T>("T")                 \
                               .TypeConstraint<S>("Tsplits"),          \
-                          MaskLanguageModelOp<T, S>);                 \
+                          FusedMaskOp<T, S, false>);                  \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>MaskSpans")                     \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          FusedMaskOp<T, S, true>);                   \
+  REGISTER_KERNEL_BUILDER(Name("TFMLM>MaskSpansDense")                \
+                              .Device(DEVICE_CPU)                     \
+                              .TypeConstraint<T>("T")                 \
+                              .TypeConstraint<S>("Tsplits"),          \
+                          FusedMaskOp<T, S, true>);                   \
   REGISTER_KERNEL_BUILDER(Name("TFMLM>Selectable")                    \
                               .Device(DEVICE_CPU)                     \
                               .TypeConstraint<T>("T")                 \

@@ -42,27 +42,45 @@ ShapeHandle RowSplitsShape(InferenceContext* c) { return c->Vector(c->Dim(c->inp
 
 }  // namespace
 
-// Inputs and attrs shared by the two fused ops (ragged and dense outputs),
-// spliced into REGISTER_OP's builder chain.
-#define TF_MLM_FUSED_INPUTS                                     \
-  .Input("values: T")                                           \
-      .Input("row_splits: RAGGED_RANK * Tsplits")               \
-      .Input("unselectable_ids: T")                             \
-      .Input("max_selections_per_row: int64")                   \
-      .Input("selection_rate: float")                           \
-      .Input("vocab_size: int64")                               \
-      .Input("mask_token: int64")                               \
-      .Input("mask_token_rate: float")                          \
-      .Input("random_token_rate: float")                        \
-      .Input("seed: int64")                                     \
-      .Input("excluded_ids: int64")                             \
-      .Input("alias_prob: float")                               \
-      .Input("alias_index: int64")                              \
-      .Attr("axis: int = 1")                                    \
-      .Attr("selection_mode: {'exact', 'bernoulli'} = 'exact'") \
-      .Attr("T: {int32, int64}")                                \
-      .Attr("Tsplits: {int32, int64} = DT_INT64")               \
+// Inputs and attrs shared by the fused ops (ragged and dense outputs, item
+// selection and spans), spliced into REGISTER_OP's builder chain.
+#define TF_MLM_MASK_INPUTS                        \
+  .Input("values: T")                             \
+      .Input("row_splits: RAGGED_RANK * Tsplits") \
+      .Input("unselectable_ids: T")               \
+      .Input("max_selections_per_row: int64")     \
+      .Input("selection_rate: float")             \
+      .Input("vocab_size: int64")                 \
+      .Input("mask_token: int64")                 \
+      .Input("mask_token_rate: float")            \
+      .Input("random_token_rate: float")          \
+      .Input("seed: int64")                       \
+      .Input("excluded_ids: int64")               \
+      .Input("alias_prob: float")                 \
+      .Input("alias_index: int64")                \
+      .Attr("axis: int = 1")                      \
+      .Attr("T: {int32, int64}")                  \
+      .Attr("Tsplits: {int32, int64} = DT_INT64") \
       .Attr("RAGGED_RANK: int >= 1")
+
+// The item-selection ops' own attr, and the span ops' own inputs (after the
+// shared ones: input indices rank + 12 and rank + 13).
+#define TF_MLM_FUSED_INPUTS \
+  TF_MLM_MASK_INPUTS.Attr("selection_mode: {'exact', 'bernoulli'} = 'exact'")
+#define TF_MLM_SPAN_INPUTS TF_MLM_MASK_INPUTS.Input("p: float").Input("max_span_length: int64")
+
+// The outputs of the ragged and of the dense variants.
+#define TF_MLM_RAGGED_OUTPUTS                         \
+  .Output("masked_values: T")                         \
+      .Output("masked_positions: Tsplits")            \
+      .Output("masked_positions_row_splits: Tsplits") \
+      .Output("masked_ids: T")
+#define TF_MLM_DENSE_OUTPUTS               \
+  .Output("masked_values: T")              \
+      .Output("masked_positions: Tsplits") \
+      .Output("masked_ids: T")             \
+      .Output("masked_weights: float")     \
+      .Attr("output_length: int >= 0")
 
 namespace {
 
@@ -75,20 +93,42 @@ absl::Status CheckFusedInputs(InferenceContext* c, int* rank) {
   return absl::OkStatus();
 }
 
+absl::Status CheckSpanInputs(InferenceContext* c, int* rank) {
+  TF_RETURN_IF_ERROR(CheckFusedInputs(c, rank));
+  TF_RETURN_IF_ERROR(RequireScalar(c, *rank + 12));
+  return RequireScalar(c, *rank + 13);
+}
+
+// Outputs of the dense variants: masked values like the input values,
+// positions / ids / weights [rows, output_length].
+absl::Status DenseOutputs(InferenceContext* c) {
+  int length;
+  TF_RETURN_IF_ERROR(c->GetAttr("output_length", &length));
+  DimensionHandle rows;
+  TF_RETURN_IF_ERROR(c->Subtract(c->Dim(c->input(1), 0), 1, &rows));
+  const ShapeHandle dense = c->Matrix(rows, length);
+  c->set_output(0, c->input(0));
+  for (int i = 1; i < 4; ++i) c->set_output(i, dense);
+  return absl::OkStatus();
+}
+
+// Outputs of the ragged variants: masked values like the input values,
+// positions and ids [(masked)], their row splits [rows + 1].
+void RaggedOutputs(InferenceContext* c) {
+  c->set_output(0, c->input(0));
+  c->set_output(1, c->Vector(InferenceContext::kUnknownDim));
+  c->set_output(2, RowSplitsShape(c));
+  c->set_output(3, c->Vector(InferenceContext::kUnknownDim));
+}
+
 }  // namespace
 
 REGISTER_OP("TFMLM>MaskLanguageModel")
-TF_MLM_FUSED_INPUTS.Output("masked_values: T")
-    .Output("masked_positions: Tsplits")
-    .Output("masked_positions_row_splits: Tsplits")
-    .Output("masked_ids: T")
+TF_MLM_FUSED_INPUTS TF_MLM_RAGGED_OUTPUTS
     .SetShapeFn([](InferenceContext* c) {
       int rank;
       TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
-      c->set_output(0, c->input(0));
-      c->set_output(1, c->Vector(InferenceContext::kUnknownDim));
-      c->set_output(2, RowSplitsShape(c));
-      c->set_output(3, c->Vector(InferenceContext::kUnknownDim));
+      RaggedOutputs(c);
       return absl::OkStatus();
     })
     .Doc(R"doc(
@@ -97,27 +137,42 @@ positions and original ids of their tokens and writes the new values.
 )doc");
 
 REGISTER_OP("TFMLM>MaskLanguageModelDense")
-TF_MLM_FUSED_INPUTS.Output("masked_values: T")
-    .Output("masked_positions: Tsplits")
-    .Output("masked_ids: T")
-    .Output("masked_weights: float")
-    .Attr("output_length: int >= 0")
+TF_MLM_FUSED_INPUTS TF_MLM_DENSE_OUTPUTS
     .SetShapeFn([](InferenceContext* c) {
       int rank;
       TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
-      int length;
-      TF_RETURN_IF_ERROR(c->GetAttr("output_length", &length));
-      DimensionHandle rows;
-      TF_RETURN_IF_ERROR(c->Subtract(c->Dim(c->input(1), 0), 1, &rows));
-      const ShapeHandle dense = c->Matrix(rows, length);
-      c->set_output(0, c->input(0));
-      for (int i = 1; i < 4; ++i) c->set_output(i, dense);
-      return absl::OkStatus();
+      return DenseOutputs(c);
     })
     .Doc(R"doc(
 The fused masking pass with dense outputs: positions, ids and weights of the
 masked tokens padded (0, 0, 0.0) to [batch, output_length] in the kernel.
 At most output_length tokens per row are masked.
+)doc");
+
+REGISTER_OP("TFMLM>MaskSpans")
+TF_MLM_SPAN_INPUTS TF_MLM_RAGGED_OUTPUTS
+    .SetShapeFn([](InferenceContext* c) {
+      int rank;
+      TF_RETURN_IF_ERROR(CheckSpanInputs(c, &rank));
+      RaggedOutputs(c);
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+SpanBERT span masking of a ragged batch in one kernel: spans of the items at
+level `axis` (geometric lengths with parameter p, clipped to max_span_length)
+until each row's token budget is spent, then the values of their tokens.
+)doc");
+
+REGISTER_OP("TFMLM>MaskSpansDense")
+TF_MLM_SPAN_INPUTS TF_MLM_DENSE_OUTPUTS
+    .SetShapeFn([](InferenceContext* c) {
+      int rank;
+      TF_RETURN_IF_ERROR(CheckSpanInputs(c, &rank));
+      return DenseOutputs(c);
+    })
+    .Doc(R"doc(
+Span masking with dense outputs [batch, output_length] (padding 0, 0, 0.0);
+the token budget is at most output_length, so no span is cut.
 )doc");
 
 REGISTER_OP("TFMLM>Selectable")

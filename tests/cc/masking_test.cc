@@ -713,6 +713,124 @@ TEST(ComposedPath, EqualsFusedPass) {
   }
 }
 
+// ---- Span pass --------------------------------------------------------------
+
+template <typename T, typename S>
+Status RunSpans(const Ragged<T, S>& in, int axis, const IdSet& unselectable,
+                const SpanOptions& spans, const ValueOptions& val, const Seed& seed,
+                Outputs<T, S>* out, const ParallelFor& pf = SerialFor, int64_t pad_length = -1) {
+  const int64_t rows = static_cast<int64_t>(in.splits[0].size()) - 1;
+  return MaskSpans<T, S>(in.values_span(), in.nested(), axis, unselectable, spans, val, seed,
+                         out->Allocator(static_cast<int64_t>(in.values.size()), rows,
+                                        /*with_values=*/true, pad_length >= 0),
+                         pf, pad_length);
+}
+
+SpanOptions Spans(float rate, int64_t cap, double p, int64_t max_length) {
+  SpanOptions o;
+  o.budget = Rate(rate, cap);
+  o.p = p;
+  o.max_length = max_length;
+  return o;
+}
+
+TEST(SpanPass, EqualsComposedSteps) {
+  // ComputeSelectable + SelectSpans + GatherMasked + ChooseValues +
+  // ScatterMasked, the steps of a SpanItemSelector's composed path.
+  for (bool words : {false, true}) {
+    const auto in = RandomBatch(50, 30, words, 7);
+    const NestedSplits<int64_t> splits = in.nested();
+    const IdSet special = Ids<int64_t>({0, 101, 102});
+    const Seed seed{3, 4};
+    const SpanOptions spans = Spans(0.3f, 8, 0.3, 4);
+    const ValueOptions val = Values(0.6f, 0.3f);
+    Outputs<int64_t, int64_t> fused;
+    ASSERT_TRUE(RunSpans(in, 1, special, spans, val, seed, &fused).ok());
+    EXPECT_FALSE(fused.positions.empty());
+
+    const int64_t rows = splits.num_rows();
+    const int64_t items = NumItems(splits, static_cast<int64_t>(in.values.size()), 1);
+    std::vector<uint8_t> flags(items), chosen(items);
+    ComputeSelectable(in.values_span(), splits, 1, special, flags.data(), SerialFor);
+    std::vector<int64_t> tokens;
+    if (words) {
+      for (int64_t i = 0; i < items; ++i) tokens.push_back(in.splits[1][i + 1] - in.splits[1][i]);
+    }
+    ASSERT_TRUE(SelectSpans(splits.levels[0], flags.data(),
+                            Span<int64_t>{tokens.data(), static_cast<int64_t>(tokens.size())},
+                            chosen.data(), spans, seed, SerialFor)
+                    .ok());
+    Outputs<int64_t, int64_t> gathered;
+    ASSERT_TRUE(GatherMasked(in.values_span(), splits, 1, chosen.data(),
+                             gathered.Allocator(0, rows, /*with_values=*/false), SerialFor)
+                    .ok());
+    EXPECT_EQ(gathered.positions, fused.positions);
+    EXPECT_EQ(gathered.position_splits, fused.position_splits);
+    EXPECT_EQ(gathered.masked_ids, fused.masked_ids);
+    const Span<int64_t> pos_splits{gathered.position_splits.data(), rows + 1};
+    const Span<int64_t> ids{gathered.masked_ids.data(),
+                            static_cast<int64_t>(gathered.masked_ids.size())};
+    std::vector<int64_t> new_ids(ids.size);
+    ChooseValues(ids, pos_splits, val, seed, new_ids.data(), SerialFor);
+    std::vector<int64_t> scattered(in.values.size());
+    ASSERT_TRUE(ScatterMasked(in.values_span(), splits,
+                              Span<int64_t>{gathered.positions.data(),
+                                            static_cast<int64_t>(gathered.positions.size())},
+                              pos_splits, Span<int64_t>{new_ids.data(), ids.size}, scattered.data())
+                    .ok());
+    EXPECT_EQ(scattered, fused.masked_values) << (words ? "words" : "tokens");
+
+    Outputs<int64_t, int64_t> threaded;
+    ASSERT_TRUE(RunSpans(in, 1, special, spans, val, seed, &threaded, ThreadedShards).ok());
+    EXPECT_EQ(threaded, fused);
+  }
+}
+
+TEST(SpanPass, DenseOutputsAreTheRaggedOnesPaddedWithTheBudgetCapped) {
+  for (bool words : {false, true}) {
+    const auto in = RandomBatch(40, 30, words, 8);
+    const IdSet special = Ids<int64_t>({0, 101, 102});
+    const Seed seed{5, 6};
+    const ValueOptions val = Values(0.8f, 0.1f);
+    for (int64_t pad : {0, 3, 8, 20}) {
+      // The dense pass's budget is min(cap, pad): the ragged pass with that cap.
+      Outputs<int64_t, int64_t> ragged, dense;
+      ASSERT_TRUE(RunSpans(in, 1, special, Spans(0.5f, std::min<int64_t>(8, pad), 0.3, 4), val,
+                           seed, &ragged)
+                      .ok());
+      ASSERT_TRUE(
+          RunSpans(in, 1, special, Spans(0.5f, 8, 0.3, 4), val, seed, &dense, SerialFor, pad).ok());
+      EXPECT_EQ(dense.masked_values, ragged.masked_values);
+      const int64_t rows = static_cast<int64_t>(ragged.position_splits.size()) - 1;
+      for (int64_t b = 0; b < rows; ++b) {
+        const int64_t j0 = ragged.position_splits[b], m = ragged.position_splits[b + 1] - j0;
+        ASSERT_LE(m, pad);
+        for (int64_t q = 0; q < pad; ++q) {
+          const int64_t k = b * pad + q;
+          EXPECT_EQ(dense.positions[k], q < m ? ragged.positions[j0 + q] : 0);
+          EXPECT_EQ(dense.masked_ids[k], q < m ? ragged.masked_ids[j0 + q] : 0);
+          EXPECT_EQ(dense.weights[k], q < m ? 1.0f : 0.0f);
+        }
+      }
+    }
+  }
+}
+
+TEST(SpanPass, ValidatesItsOptions) {
+  const auto in = RandomBatch(4, 10, false, 9);
+  Outputs<int64_t, int64_t> out;
+  const ValueOptions val = Values(0.8f, 0.1f);
+  EXPECT_TRUE(
+      InvalidWith(RunSpans(in, 1, IdSet(), Spans(0.2f, 5, 0.0, 4), val, {1, 2}, &out), "span p"));
+  EXPECT_TRUE(InvalidWith(RunSpans(in, 1, IdSet(), Spans(0.2f, 5, 0.2, 0), val, {1, 2}, &out),
+                          "max_span_length"));
+  EXPECT_TRUE(InvalidWith(RunSpans(in, 1, IdSet(), Spans(0.2f, -1, 0.2, 4), val, {1, 2}, &out),
+                          "max_selections"));
+  EXPECT_TRUE(
+      InvalidWith(RunSpans(in, 2, IdSet(), Spans(0.2f, 5, 0.2, 4), val, {1, 2}, &out), "axis"));
+  EXPECT_EQ(out.allocations, 0);
+}
+
 // GatherMasked against the definition, computed here from the chosen
 // flags: each row lists the tokens of its chosen items in order, as offsets
 // from the row's first token. Words of 1-9 pieces, so both the short-item

@@ -229,7 +229,6 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 self.vocabulary_size, self.excluded_token_ids, frequencies
             )
         self._tf_chooser = None
-        self._tf_span_selectors = {}
         self._stateless_seed = seed_pair(seed)
         self.seed = (
             seed if not isinstance(seed, (tuple, np.ndarray)) else list(self._stateless_seed)
@@ -299,10 +298,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 nested = list(
                     _library.ops().tfmlm_group_words(values, splits, self._continuation_tf())
                 )
-            if self.span_p is not None:
-                new_values, dense, ragged = self._spans_tf(values, nested, x.dtype, seed_tensor)
-            else:
-                new_values, dense, ragged = self._fused_tf(values, nested, x.dtype, seed_tensor)
+            new_values, dense, ragged = self._fused_tf(values, nested, x.dtype, seed_tensor)
             if length is not None:
                 positions, ids, weights = dense
                 if weights.dtype != self.compute_dtype:
@@ -344,7 +340,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     def _chooser_tf(self):
         """The layer's ``tf_mlm.MaskValuesChooser``, made on first use: its
         replacement tables (uniform, excluded ids, alias tables) are built
-        once, and it chooses the values on the span path."""
+        once."""
         if self._tf_chooser is None:
             from tf_mlm.mask_values_chooser import MaskValuesChooser
 
@@ -372,12 +368,18 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
 
     def _fused_tf(self, values, nested, dtype, seed_tensor):
         """One fused kernel call: items are tokens, or words with two levels
-        of splits. -> (new values, dense outputs or None, ragged or None)."""
+        of splits; SpanBERT spans of them with ``span_p``. The cap is
+        ``mask_selection_length`` (for spans: a token budget, so padding
+        never cuts a span). -> (new values, dense outputs or None, ragged or
+        None)."""
         import tensorflow as tf
 
         from tf_mlm import _fused
 
         length = self.mask_selection_length
+        spans = None
+        if self.span_p is not None:
+            spans = _fused.span_inputs(self, self.span_p, self.max_span_length)
         outputs = _fused.mask(
             values,
             nested,
@@ -387,6 +389,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             self._chooser_tf(),
             seed_tensor,
             axis=1,
+            spans=spans,
             output_length=length,
         )
         new_values, *rest = outputs
@@ -394,44 +397,6 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             return new_values, tuple(rest), None
         pos_values, pos_splits, id_values = rest
         return new_values, None, (pos_values, pos_splits, id_values)
-
-    def _spans_tf(self, values, nested, dtype, seed_tensor):
-        """SpanBERT spans (of tokens, or of whole words) through
-        ``tf_mlm.SpanItemSelector``; the token budget is capped at
-        ``mask_selection_length``, so padding never cuts a span."""
-        import tensorflow as tf
-
-        from tf_mlm.masking import mask_language_model
-
-        selector = self._tf_span_selectors.get(dtype.name)
-        if selector is None:
-            from tf_mlm.span_selector import SpanItemSelector
-
-            selector = self._tf_span_selectors[dtype.name] = SpanItemSelector(
-                NO_CAP if self.mask_selection_length is None else self.mask_selection_length,
-                self._rates[0],
-                self._unselectable_array(dtype.name).tolist(),
-                p=self.span_p,
-                max_span_length=self.max_span_length,
-            )
-        rt = tf.RaggedTensor.from_nested_row_splits(values, nested, validate=False)
-        masked, positions, ids = mask_language_model(
-            rt, selector, self._chooser_tf(), axis=1, seed=seed_tensor
-        )
-        new_values = masked.flat_values
-        length = self.mask_selection_length
-        if length is None:
-            return new_values, None, (positions.values, positions.row_splits, ids.values)
-        rows = nested[0].shape[0] - 1 if nested[0].shape[0] is not None else None
-        weights = tf.sequence_mask(positions.row_lengths(), length, dtype=tf.float32)
-        dense = [
-            positions.to_tensor(0, shape=[rows, length]),
-            ids.to_tensor(0, shape=[rows, length]),
-            weights,
-        ]
-        for t in dense:
-            t.set_shape([rows, length])
-        return new_values, tuple(dense), None
 
     def _unselectable_tf(self, dtype):
         import tensorflow as tf
