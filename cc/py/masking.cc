@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cc/core/masking.h"
@@ -174,6 +175,26 @@ py::tuple RunMaskTyped(const MaskArgs& args, IntType t, IntType s) {
   return s == IntType::kInt32 ? RunMask<int64_t, int32_t>(args) : RunMask<int64_t, int64_t>(args);
 }
 
+// The data arguments both bindings take: ids, nested splits, unselectable
+// ids. Returns the ids' and the splits' integer types.
+std::pair<IntType, IntType> ParseData(const py::handle& values, const py::handle& row_splits,
+                                      const py::handle& unselectable_ids, MaskArgs* args) {
+  args->values = Vector1D(values, "values");
+  const IntType t = IntDtype(args->values, "values");
+  const IntType s = ParseSplitsList(row_splits, &args->splits);
+  args->unselectable = ParseIdSet(unselectable_ids, "unselectable_ids");
+  return {t, s};
+}
+
+// The run arguments both bindings take: seed, axis, dense length, threads.
+void ParseRun(const py::tuple& seed, int axis, int64_t pad_to, int num_threads, MaskArgs* args) {
+  args->seed = ParseSeed(seed);
+  args->axis = axis;
+  if (pad_to < -1) throw py::value_error("pad_to must be >= 0 (or -1 for ragged outputs)");
+  args->pad_to = pad_to;
+  args->num_threads = num_threads;
+}
+
 py::tuple MaskLanguageModelPy(const py::handle& values, const py::handle& row_splits,
                               const py::handle& unselectable_ids, int64_t max_selections,
                               double selection_rate, int64_t vocab_size, int64_t mask_token,
@@ -183,25 +204,15 @@ py::tuple MaskLanguageModelPy(const py::handle& values, const py::handle& row_sp
                               const py::object& excluded_ids, const py::object& alias_prob,
                               const py::object& alias_index) {
   MaskArgs args;
-  args.values = Vector1D(values, "values");
-  const IntType t = IntDtype(args.values, "values");
-  const IntType s = ParseSplitsList(row_splits, &args.splits);
-  args.unselectable = ParseIdSet(unselectable_ids, "unselectable_ids");
-
+  const auto [t, s] = ParseData(values, row_splits, unselectable_ids, &args);
   args.selection.max_selections = max_selections;
   args.selection.selection_rate = static_cast<float>(selection_rate);
   args.selection.mode = ParseMode(selection_mode);
   Check(ValidateSelectionOptions(args.selection, "max_selections"));
   ParseValueArgs(vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
                  alias_prob, alias_index, &args);
-  args.seed = ParseSeed(seed);
-
-  args.axis = axis;
-  if (pad_to < -1) throw py::value_error("pad_to must be >= 0 (or -1 for ragged outputs)");
-  args.pad_to = pad_to;
-  args.num_threads = num_threads;
+  ParseRun(seed, axis, pad_to, num_threads, &args);
   args.out_values = CheckedOutValues(out_values, args.values);
-
   return RunMaskTyped(args, t, s);
 }
 
@@ -271,10 +282,7 @@ py::tuple MaskSpansPy(const py::handle& values, const py::handle& row_splits,
                       const py::object& excluded_ids, const py::object& alias_prob,
                       const py::object& alias_index) {
   MaskArgs args;
-  args.values = Vector1D(values, "values");
-  const IntType t = IntDtype(args.values, "values");
-  const IntType s = ParseSplitsList(row_splits, &args.splits);
-  args.unselectable = ParseIdSet(unselectable_ids, "unselectable_ids");
+  const auto [t, s] = ParseData(values, row_splits, unselectable_ids, &args);
   args.spans = true;
   args.selection.max_selections = max_selections;
   args.selection.selection_rate = static_cast<float>(selection_rate);
@@ -285,11 +293,7 @@ py::tuple MaskSpansPy(const py::handle& values, const py::handle& row_splits,
   Check(ValidateSpanOptions(args.span_opts, "max_selections"));
   ParseValueArgs(vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
                  alias_prob, alias_index, &args);
-  args.seed = ParseSeed(seed);
-  args.axis = axis;
-  if (pad_to < -1) throw py::value_error("pad_to must be >= 0 (or -1 for ragged outputs)");
-  args.pad_to = pad_to;
-  args.num_threads = num_threads;
+  ParseRun(seed, axis, pad_to, num_threads, &args);
   args.out_values = py::none();
   return RunMaskTyped(args, t, s);
 }

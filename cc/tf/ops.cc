@@ -93,12 +93,6 @@ absl::Status CheckFusedInputs(InferenceContext* c, int* rank) {
   return absl::OkStatus();
 }
 
-absl::Status CheckSpanInputs(InferenceContext* c, int* rank) {
-  TF_RETURN_IF_ERROR(CheckFusedInputs(c, rank));
-  TF_RETURN_IF_ERROR(RequireScalar(c, *rank + 12));
-  return RequireScalar(c, *rank + 13);
-}
-
 // Outputs of the dense variants: masked values like the input values,
 // positions / ids / weights [rows, output_length].
 absl::Status DenseOutputs(InferenceContext* c) {
@@ -121,56 +115,45 @@ void RaggedOutputs(InferenceContext* c) {
   c->set_output(3, c->Vector(InferenceContext::kUnknownDim));
 }
 
+// The shape function of the four fused ops: item selection or spans
+// (kSpans: two more scalar inputs), ragged or dense outputs.
+template <bool kSpans, bool kDense>
+absl::Status FusedShape(InferenceContext* c) {
+  int rank;
+  TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
+  if (kSpans) {
+    TF_RETURN_IF_ERROR(RequireScalar(c, rank + 12));
+    TF_RETURN_IF_ERROR(RequireScalar(c, rank + 13));
+  }
+  if (kDense) return DenseOutputs(c);
+  RaggedOutputs(c);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 REGISTER_OP("TFMLM>MaskLanguageModel")
-TF_MLM_FUSED_INPUTS TF_MLM_RAGGED_OUTPUTS
-    .SetShapeFn([](InferenceContext* c) {
-      int rank;
-      TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
-      RaggedOutputs(c);
-      return absl::OkStatus();
-    })
-    .Doc(R"doc(
+TF_MLM_FUSED_INPUTS TF_MLM_RAGGED_OUTPUTS.SetShapeFn(FusedShape<false, false>).Doc(R"doc(
 Fused BERT masking of a ragged batch: selects items per row, records the
 positions and original ids of their tokens and writes the new values.
 )doc");
 
 REGISTER_OP("TFMLM>MaskLanguageModelDense")
-TF_MLM_FUSED_INPUTS TF_MLM_DENSE_OUTPUTS
-    .SetShapeFn([](InferenceContext* c) {
-      int rank;
-      TF_RETURN_IF_ERROR(CheckFusedInputs(c, &rank));
-      return DenseOutputs(c);
-    })
-    .Doc(R"doc(
+TF_MLM_FUSED_INPUTS TF_MLM_DENSE_OUTPUTS.SetShapeFn(FusedShape<false, true>).Doc(R"doc(
 The fused masking pass with dense outputs: positions, ids and weights of the
 masked tokens padded (0, 0, 0.0) to [batch, output_length] in the kernel.
 At most output_length tokens per row are masked.
 )doc");
 
 REGISTER_OP("TFMLM>MaskSpans")
-TF_MLM_SPAN_INPUTS TF_MLM_RAGGED_OUTPUTS
-    .SetShapeFn([](InferenceContext* c) {
-      int rank;
-      TF_RETURN_IF_ERROR(CheckSpanInputs(c, &rank));
-      RaggedOutputs(c);
-      return absl::OkStatus();
-    })
-    .Doc(R"doc(
+TF_MLM_SPAN_INPUTS TF_MLM_RAGGED_OUTPUTS.SetShapeFn(FusedShape<true, false>).Doc(R"doc(
 SpanBERT span masking of a ragged batch in one kernel: spans of the items at
 level `axis` (geometric lengths with parameter p, clipped to max_span_length)
 until each row's token budget is spent, then the values of their tokens.
 )doc");
 
 REGISTER_OP("TFMLM>MaskSpansDense")
-TF_MLM_SPAN_INPUTS TF_MLM_DENSE_OUTPUTS
-    .SetShapeFn([](InferenceContext* c) {
-      int rank;
-      TF_RETURN_IF_ERROR(CheckSpanInputs(c, &rank));
-      return DenseOutputs(c);
-    })
-    .Doc(R"doc(
+TF_MLM_SPAN_INPUTS TF_MLM_DENSE_OUTPUTS.SetShapeFn(FusedShape<true, true>).Doc(R"doc(
 Span masking with dense outputs [batch, output_length] (padding 0, 0, 0.0);
 the token budget is at most output_length, so no span is cut.
 )doc");
