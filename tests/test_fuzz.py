@@ -329,6 +329,8 @@ def op_case(draw):
             [
                 "mask",
                 "mask_dense",
+                "spans",
+                "spans_dense",
                 "selectable",
                 "select_items",
                 "select_first_n",
@@ -341,16 +343,17 @@ def op_case(draw):
     t = draw(st.sampled_from(["int32", "int64"]))
     s = draw(st.sampled_from(["int32", "int64"]))
     args = {}
-    if op in ("mask", "mask_dense", "selectable", "gather", "scatter"):
+    fused = ("mask", "mask_dense", "spans", "spans_dense")
+    if op in (*fused, "selectable", "gather", "scatter"):
         values, splits, levels, nv = draw(ragged(t, s))
         args.update(values=values, row_splits=splits)
-    if op in ("mask", "mask_dense", "selectable"):
+    if op in (*fused, "selectable"):
         ids = draw(st.lists(st.integers(-3, 40), max_size=4))
         args["unselectable_ids"] = (
             tensor(ids, t) if draw(st.integers(0, 15)) else tensor(ids + ids, t, [2, len(ids)])
         )
         args["axis"] = py(draw(AXIS))
-    if op in ("mask", "mask_dense"):
+    if op in fused:
         args.update(
             max_selections_per_row=draw(scalar("int64", INT)),
             selection_rate=draw(scalar("float32", RATE)),
@@ -359,9 +362,12 @@ def op_case(draw):
             mask_token_rate=draw(scalar("float32", RATE)),
             random_token_rate=draw(scalar("float32", RATE)),
             seed=seed_spec(draw),
-            selection_mode=py(draw(st.sampled_from(["exact", "bernoulli"]))),
         )
-    if op == "mask_dense":
+    if op in ("mask", "mask_dense"):
+        args["selection_mode"] = py(draw(st.sampled_from(["exact", "bernoulli"])))
+    if op in ("spans", "spans_dense"):
+        args.update(p=draw(scalar("float32", RATE)), max_span_length=draw(scalar("int64", INT)))
+    if op in ("mask_dense", "spans_dense"):
         args["output_length"] = py(
             draw(st.integers(0, 6) | st.sampled_from([2**40, 2**62, 2**63 - 1]))
         )
@@ -425,6 +431,8 @@ def op_case(draw):
     name = {
         "mask": "tfmlm_mask_language_model",
         "mask_dense": "tfmlm_mask_language_model_dense",
+        "spans": "tfmlm_mask_spans",
+        "spans_dense": "tfmlm_mask_spans_dense",
         "selectable": "tfmlm_selectable",
         "select_items": "tfmlm_select_items",
         "select_first_n": "tfmlm_select_first_n",

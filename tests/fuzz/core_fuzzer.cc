@@ -112,7 +112,7 @@ class Reader {
 };
 
 enum Op : uint8_t {
-  kMask = 0,        // MaskLanguageModel, ragged or dense outputs
+  kMask = 0,        // MaskLanguageModel or (flag 64) MaskSpans, ragged or dense outputs
   kSelectable,      // ComputeSelectable
   kSelectItems,     // SelectItems
   kSelectFirstN,    // SelectFirstN
@@ -321,6 +321,12 @@ void FuzzMask(Reader& r, uint8_t flags) {
   const ValueOptions vo = DecodeValueOptions(r);
   const Seed seed{r.Bytes(8), r.Bytes(8)};
   const int64_t pad = (flags & 32) ? r.Int() : -1;
+  const bool spans = flags & 64;  // the span pass, with sel as its token budget
+  SpanOptions span_opts;
+  if (spans) {
+    span_opts.p = r.Rate();
+    span_opts.max_length = r.Int();
+  }
 
   const NestedSplits<S> splits = g.View();
   const Span<T> vspan = SpanOf(values);
@@ -328,19 +334,32 @@ void FuzzMask(Reader& r, uint8_t flags) {
   Status s = ValidateNestedSplits(splits, vspan.size, "row_splits");
   if (s.ok()) s = ValidateAxis(axis, splits.ragged_rank());
   if (s.ok()) s = ValidateSelectionOptions(sel);
+  if (s.ok() && spans) {
+    span_opts.budget = sel;
+    s = ValidateSpanOptions(span_opts);
+  }
   if (s.ok()) s = ValidateValueOptions(vo);
   if (!s.ok()) return CheckError(s);
   const int64_t rows = splits.num_rows();
   if (pad >= 0) {
     if (pad > 4096 || (pad > 0 && rows > (int64_t{1} << 20) / pad)) return;  // too large to fuzz
-    if (sel.max_selections > pad) sel.max_selections = pad;
+    // The adapters cap item selection; the span pass caps its budget itself.
+    if (!spans && sel.max_selections > pad) sel.max_selections = pad;
   } else if (pad < -1) {
     return;  // adapters reject
   }
   const IdSet ids(SpanOf(unselectable));
+  const auto run = [&](Outputs<T, S>* out, const ParallelFor& parallel_for) {
+    const AllocateMaskOutputs<T, S> allocate = Allocate(out, rows, vspan.size, pad, true);
+    if (spans) {
+      return MaskSpans<T, S>(vspan, splits, axis, ids, span_opts, vo, seed, allocate, parallel_for,
+                             pad);
+    }
+    return MaskLanguageModel<T, S>(vspan, splits, axis, ids, sel, vo, seed, allocate, parallel_for,
+                                   pad);
+  };
   Outputs<T, S> a, b;
-  s = MaskLanguageModel<T, S>(vspan, splits, axis, ids, sel, vo, seed,
-                              Allocate(&a, rows, vspan.size, pad, true), SerialFor, pad);
+  s = run(&a, SerialFor);
   if (!s.ok()) {
     CheckError(s);
     // Only the id-range checks (ValidateValuesFitIds) may still fail after
@@ -373,14 +392,15 @@ void FuzzMask(Reader& r, uint8_t flags) {
       FUZZ_CHECK(v == vo.mask_token || (v >= 0 && v < vo.vocab_size));
     }
   }
-  if (axis == r_rank && pad < 0) {  // items are tokens: the cap holds per row
+  // The cap holds per row when items are tokens, and always for spans (a
+  // budget of tokens).
+  if ((axis == r_rank || spans) && pad < 0) {
     for (int64_t row = 0; row < rows; ++row) {
       FUZZ_CHECK(a.position_splits[row + 1] - a.position_splits[row] <= sel.max_selections);
     }
   }
   // Sharding independence.
-  s = MaskLanguageModel<T, S>(vspan, splits, axis, ids, sel, vo, seed,
-                              Allocate(&b, rows, vspan.size, pad, true), ReversedShards, pad);
+  s = run(&b, ReversedShards);
   FUZZ_CHECK(s.ok());
   FUZZ_CHECK(a.masked_values == b.masked_values && a.positions == b.positions &&
              a.masked_ids == b.masked_ids && a.position_splits == b.position_splits &&
