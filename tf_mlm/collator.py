@@ -311,7 +311,7 @@ class MLMCollator:
             batch["mask_positions"] = result.masked_positions
             batch["mask_ids"] = result.masked_ids
             batch["mask_weights"] = result.masked_weights
-        return _convert(batch, self.return_tensors)
+        return convert_batch(batch, self.return_tensors)
 
 
 def _input_ids(example, index):
@@ -322,7 +322,9 @@ def _input_ids(example, index):
     return example
 
 
-def _convert(batch: dict, return_tensors: str) -> dict:
+def convert_batch(batch: dict, return_tensors: str) -> dict:
+    """`batch` (a dict of NumPy arrays) as torch tensors ("pt", sharing memory),
+    jax arrays ("jax") or as it is ("np")."""
     if return_tensors == "pt":
         import torch
 
