@@ -117,7 +117,7 @@ class HFStyleCollator:
         return {"input_ids": inputs, "labels": labels}
 
 
-def _median_ms(systems: dict, examples, repeats: int) -> dict:
+def median_ms(systems: dict, examples, repeats: int) -> dict:
     """Median ms per call of each system. The systems take turns within each
     repeat, so that load from other processes weighs on all of them alike."""
     for collate in systems.values():
@@ -168,7 +168,7 @@ def run(repeats: int = 20, ref=None) -> dict:
             mlm_probability=ref["selection_rate"],
             vectorized_special_mask=vectorized,
         )
-    ms = _median_ms(systems, examples, repeats)
+    ms = median_ms(systems, examples, repeats)
     ratio = {name: ms[name] / ms["tf_mlm"] for name in ms if name != "tf_mlm"}
     return {
         "ms": ms,
