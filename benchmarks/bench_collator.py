@@ -170,21 +170,31 @@ def run(repeats: int = 20, ref=None) -> dict:
         )
     ms = median_ms(systems, examples, repeats)
     ratio = {name: ms[name] / ms["tf_mlm"] for name in ms if name != "tf_mlm"}
+    return result_record(ms, ratio, examples, repeats)
+
+
+def result_record(ms: dict, ratio: dict, examples, repeats: int, **extra) -> dict:
+    """A comparison's result: times, ratios, the batch's size, the machine's load."""
     return {
         "ms": ms,
         "ratio": ratio,
         "tokens": int(sum(e.shape[0] for e in examples)),
         "repeats": repeats,
+        **extra,
         "load_average": os.getloadavg()[0],
         "cpus": os.cpu_count(),
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def repeats_arg(argv, doc: str) -> int:
+    """The ``--repeats`` option of a comparison's command line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args(argv)
-    result = run(repeats=args.repeats)
+    return parser.parse_args(argv).repeats
+
+
+def main(argv=None):
+    result = run(repeats=repeats_arg(argv, __doc__))
     print(
         f"reference batch: {REFERENCE['rows']} rows, {result['tokens']} tokens, median of "
         f"{result['repeats']} calls (load average {result['load_average']:.1f} on "

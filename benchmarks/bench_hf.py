@@ -18,11 +18,16 @@ of ``repeats`` calls after a warm-up, the two collators taking turns.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 
-from benchmarks.bench_collator import REFERENCE, median_ms, reference_examples
+from benchmarks.bench_collator import (
+    REFERENCE,
+    median_ms,
+    reference_examples,
+    repeats_arg,
+    result_record,
+)
 
 SPECIAL = {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]"}
 
@@ -68,22 +73,11 @@ def run(repeats: int = 20, ref=None) -> dict:
                 case = f"{rt}/{form}"
                 ms[case] = median_ms(systems, examples, repeats)
                 ratio[case] = ms[case]["transformers"] / ms[case]["tf_mlm"]
-    return {
-        "ms": ms,
-        "ratio": ratio,
-        "tokens": int(sum(a.shape[0] for a in arrays)),
-        "repeats": repeats,
-        "transformers": transformers.__version__,
-        "load_average": os.getloadavg()[0],
-        "cpus": os.cpu_count(),
-    }
+    return result_record(ms, ratio, arrays, repeats, transformers=transformers.__version__)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args(argv)
-    result = run(repeats=args.repeats)
+    result = run(repeats=repeats_arg(argv, __doc__))
     print(
         f"reference batch: {REFERENCE['rows']} rows, {result['tokens']} tokens; transformers "
         f"{result['transformers']}; median of {result['repeats']} calls (load average "
