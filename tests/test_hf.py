@@ -553,3 +553,20 @@ def test_unseeded_pt_follows_torch_global_seed(tok):
     torch.manual_seed(5)
     b = collate(examples)["input_ids"]
     assert torch.equal(a, b)
+
+
+def test_special_ids_and_equal_special_tokens_mask_give_the_same_batch(tok):
+    # Two core paths (special tokens by id: the token pass; by position: the
+    # item pass), one law and the same draws.
+    examples = id_lists(np.random.default_rng(8), 16)
+    special = [[int(i in tok.all_special_ids) for i in e] for e in examples]
+    with_mask = [{"input_ids": e, "special_tokens_mask": s} for e, s in zip(examples, special)]
+    for kwargs in (dict(), dict(selection_mode="exact", max_selections=3)):
+        a = DataCollatorForLanguageModeling(
+            tok, mlm_probability=0.4, return_tensors="np", seed=9, **kwargs
+        )([{"input_ids": e} for e in examples])
+        b = DataCollatorForLanguageModeling(
+            tok, mlm_probability=0.4, return_tensors="np", seed=9, **kwargs
+        )(with_mask)
+        for key in ("input_ids", "labels"):
+            np.testing.assert_array_equal(a[key], b[key])

@@ -25,6 +25,7 @@
 #include "cc/core/philox.h"
 #include "cc/core/ragged.h"
 #include "cc/core/status.h"
+#include "cc/core/token_pass.h"
 #include "cc/core/word_pass.h"
 
 namespace tf_mlm {
@@ -114,12 +115,6 @@ Status MaskPaddedBatch(const PaddedBatch<T, O>& batch, const SelectionOptions& s
   if (dense != nullptr)
     TF_MLM_RETURN_IF_ERROR(ValidateDenseShape(batch.rows, dense->length, "pad_to"));
   const int64_t rows = batch.rows, width = batch.width;
-  PaddedItems items;
-  GroupPaddedItems(batch, &items);
-  NestedSplits<int64_t> splits;
-  splits.levels.push_back({items.item_row_splits.data(), rows + 1});
-  splits.levels.push_back(
-      {items.item_splits.data(), static_cast<int64_t>(items.item_splits.size())});
   std::vector<int64_t> positions, position_splits(static_cast<size_t>(rows + 1));
   std::vector<T> masked_ids;
   AllocateMaskOutputs<T, int64_t> allocate = [&](int64_t total, MaskOutputs<T, int64_t>* out) {
@@ -132,9 +127,29 @@ Status MaskPaddedBatch(const PaddedBatch<T, O>& batch, const SelectionOptions& s
     return Status::Ok();
   };
   const Span<T> values{batch.values, rows * width};
-  const Status masked =
-      internal::MaskWords<T, int64_t>(values, splits, 1, items.selectable.data(), selection,
-                                      value_opts, seed, allocate, parallel_for, /*pad_length=*/-1);
+  Status masked;
+  if (batch.special == nullptr && batch.offsets == nullptr) {
+    // Tokens, special by id: the token pass, each padded row a row. The
+    // same draws as the item pass below with one token per item.
+    std::vector<int64_t> row_splits(static_cast<size_t>(rows + 1));
+    for (int64_t b = 0; b <= rows; ++b) row_splits[b] = b * width;
+    NestedSplits<int64_t> splits;
+    splits.levels.push_back({row_splits.data(), rows + 1});
+    const IdSet none;
+    masked = internal::MaskTokens<T, int64_t>(
+        values, splits, batch.special_ids != nullptr ? *batch.special_ids : none, selection,
+        value_opts, seed, allocate, parallel_for, /*pad_length=*/-1);
+  } else {
+    PaddedItems items;
+    GroupPaddedItems(batch, &items);
+    NestedSplits<int64_t> splits;
+    splits.levels.push_back({items.item_row_splits.data(), rows + 1});
+    splits.levels.push_back(
+        {items.item_splits.data(), static_cast<int64_t>(items.item_splits.size())});
+    masked = internal::MaskWords<T, int64_t>(values, splits, 1, items.selectable.data(), selection,
+                                             value_opts, seed, allocate, parallel_for,
+                                             /*pad_length=*/-1);
+  }
   if (!masked.ok()) return masked;
   std::fill(labels, labels + rows * width, label_fill);
   for (int64_t b = 0; b < rows; ++b) {
