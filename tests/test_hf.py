@@ -570,3 +570,36 @@ def test_special_ids_and_equal_special_tokens_mask_give_the_same_batch(tok):
         )(with_mask)
         for key in ("input_ids", "labels"):
             np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_spanbert_spans(tok, with_mask):
+    rng = np.random.default_rng(10)
+    examples = [[2, *rng.integers(5, V, size=60).tolist(), 3] for _ in range(40)]
+    if with_mask:  # position 5 of every row marked special: never in a span
+        examples = [
+            {"input_ids": e, "special_tokens_mask": [int(i in (0, 5, 61)) for i in range(62)]}
+            for e in examples
+        ]
+    batch = DataCollatorForLanguageModeling(
+        tok,
+        mlm_probability=0.2,
+        span_p=0.2,
+        max_span_length=10,
+        mask_replace_prob=1.0,
+        random_replace_prob=0.0,
+        return_tensors="np",
+        seed=4,
+    )(examples)
+    selected = batch["labels"] != -100
+    n = 59 if with_mask else 60
+    assert (selected.sum(axis=1) == int(np.ceil(n * 0.2))).all()  # the token budget
+    assert not selected[:, [0, 61]].any() and not (with_mask and selected[:, 5].any())
+    assert (batch["input_ids"][selected] == tok.mask_token_id).all()
+    ids = np.array([e["input_ids"] if with_mask else e for e in examples])
+    np.testing.assert_array_equal(batch["input_ids"][~selected], ids[~selected])
+    # Spans: far fewer runs than selected tokens (mean length ~ 1 / 0.2 capped).
+    runs = int((np.diff(selected.astype(np.int8), axis=1) == 1).sum())
+    assert runs < 0.5 * selected.sum()
+    with pytest.raises(ValueError, match="span_p"):
+        DataCollatorForLanguageModeling(tok, span_p=0.2, selection_mode="exact")

@@ -289,22 +289,8 @@ class MLMCollator:
             input_ids, attention_mask, result = self._collate_padded(examples, *arrays)
         else:
             input_ids, attention_mask, result = self._collate_ragged(examples)
-        shape, dtype = input_ids.shape, input_ids.dtype
-        if result.masked_weights is None:
-            positions, position_splits = result.masked_positions, result.masked_positions_row_splits
-            ids = result.masked_ids
-        else:  # dense: the recorded positions come first in each row
-            recorded = result.masked_weights > 0
-            position_splits = np.zeros(shape[0] + 1, dtype=np.int64)
-            np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
-            positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
-        labels = _core.scatter_to_dense(
-            positions,
-            position_splits,
-            ids,
-            shape[1],
-            LABEL_IGNORE,
-            out=self._buffers.array("labels", shape, dtype),
+        labels = result_labels(
+            result, self._buffers.array("labels", input_ids.shape, input_ids.dtype)
         )
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if result.masked_weights is not None:
@@ -312,6 +298,23 @@ class MLMCollator:
             batch["mask_ids"] = result.masked_ids
             batch["mask_weights"] = result.masked_weights
         return convert_batch(batch, self.return_tensors)
+
+
+def result_labels(result: _mlm.MaskResult, out: np.ndarray) -> np.ndarray:
+    """Writes into ``out`` ([rows, width], the ids' dtype) the labels of a
+    masking result over rows of that width: the original id at every
+    recorded position (ragged, or dense with weights), -100 elsewhere."""
+    if result.masked_weights is None:
+        positions, position_splits = result.masked_positions, result.masked_positions_row_splits
+        ids = result.masked_ids
+    else:  # dense: the recorded positions come first in each row
+        recorded = result.masked_weights > 0
+        position_splits = np.zeros(out.shape[0] + 1, dtype=np.int64)
+        np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
+        positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
+    return _core.scatter_to_dense(
+        positions, position_splits, ids, out.shape[1], LABEL_IGNORE, out=out
+    )
 
 
 def _input_ids(example, index):

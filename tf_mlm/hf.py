@@ -14,9 +14,10 @@ the collator is made).
 Options transformers does not have (keyword-only): ``selection_mode=
 "exact"`` (tensorflow_text's exact count), ``max_selections`` (a cap per
 sequence), ``whole_word_random_replace`` (keep the 80/10/10 replacement with
-whole words), ``excluded_ids`` / ``replacement_frequencies`` (the random
-replacement law) and ``mask_selection_length`` (keras_hub-style
-``mask_positions`` / ``mask_ids`` / ``mask_weights`` outputs).
+whole words), ``span_p`` (SpanBERT spans), ``excluded_ids`` /
+``replacement_frequencies`` (the random replacement law) and
+``mask_selection_length`` (keras_hub-style ``mask_positions`` /
+``mask_ids`` / ``mask_weights`` outputs).
 
 transformers is imported when a collator is made (``pip install
 "tf_mlm[hf]"``); importing this module imports neither it nor torch.
@@ -32,8 +33,9 @@ import numpy as np
 
 from tf_mlm import _core
 from tf_mlm._args import ID_DTYPES, resolve_seed
-from tf_mlm._options import core_options
-from tf_mlm.collator import LABEL_IGNORE, convert_batch
+from tf_mlm._options import core_options, replacement_tables
+from tf_mlm.collator import LABEL_IGNORE, convert_batch, result_labels
+from tf_mlm.numpy import mask_spans
 
 __all__ = ["DataCollatorForLanguageModeling"]
 
@@ -91,6 +93,10 @@ class DataCollatorForLanguageModeling:
       mask_selection_length: K; also return ``[batch, K]``
         ``mask_positions`` (int64), ``mask_ids`` and float32
         ``mask_weights`` (keras_hub's layout), at most K selections per row.
+      span_p, max_span_length: SpanBERT spans instead of single tokens: a
+        budget of ``ceil(n * mlm_probability)`` of a row's n selectable
+        tokens, spent on spans of geometric(``span_p``) lengths up to
+        ``max_span_length`` (SpanBERT: 0.2, 10); token-level only.
     """
 
     def __init__(
@@ -111,6 +117,8 @@ class DataCollatorForLanguageModeling:
         excluded_ids=None,
         replacement_frequencies=None,
         mask_selection_length=None,
+        span_p=None,
+        max_span_length: int = 10,
     ):
         require_transformers()
         self.tokenizer = tokenizer
@@ -126,7 +134,7 @@ class DataCollatorForLanguageModeling:
         self.generator = None
         # The tokenizer's lookups, once.
         self._special_ids = np.unique(np.asarray(tokenizer.all_special_ids, dtype=np.int64))
-        self._options = None
+        self._options = self._spans = None
         if self.mlm:
             options = core_options(
                 ragged_rank=1,
@@ -146,6 +154,28 @@ class DataCollatorForLanguageModeling:
             for unused in ("axis", "unselectable_ids"):
                 del options[unused]
             self._options = options
+            if span_p is not None:
+                if whole_word_mask or selection_mode != "bernoulli":
+                    raise ValueError(
+                        "span_p (SpanBERT spans, a budget of ceil(n * mlm_probability) tokens) "
+                        "takes neither whole_word_mask nor selection_mode"
+                    )
+                self._spans = dict(
+                    vocab_size=len(tokenizer),
+                    mask_token=tokenizer.mask_token_id,
+                    selection_rate=self.mlm_probability,
+                    max_selections=max_selections,
+                    p=span_p,
+                    max_span_length=max_span_length,
+                    mask_token_rate=self.mask_replace_prob,
+                    random_token_rate=self.random_replace_prob,
+                    pad_to=mask_selection_length,
+                    replacement=replacement_tables(
+                        len(tokenizer),
+                        excluded_ids=excluded_ids,
+                        replacement_frequencies=replacement_frequencies,
+                    ),
+                )
             # The core checks the options now, on an empty batch.
             self._mask(np.zeros((0, 0), np.int64), None, None, seed=(0, 0))
 
@@ -289,6 +319,8 @@ class DataCollatorForLanguageModeling:
     def _mask(self, input_ids, special, offsets, seed):
         """The core's masking of `input_ids` in place: (labels, then the dense
         positions, ids and weights or three None)."""
+        if self._spans is not None:
+            return self._mask_spans(input_ids, special, seed)
         return _core.mask_padded_batch(
             input_ids,
             special,
@@ -298,6 +330,34 @@ class DataCollatorForLanguageModeling:
             label_fill=LABEL_IGNORE,
             **self._options,
         )
+
+    def _mask_spans(self, input_ids, special, seed):
+        """SpanBERT spans over each padded row (tf_mlm.numpy.mask_spans). The
+        special positions of a special_tokens_mask are shown to the core as
+        an id it never selects (-1), and restored."""
+        rows, width = input_ids.shape
+        flat = input_ids.reshape(-1)
+        unselectable = self._special_ids
+        values = flat
+        if special is not None:
+            values = np.where(special.reshape(-1), -1, flat).astype(flat.dtype)
+            unselectable = np.array([-1], np.int64)
+        result = mask_spans(
+            values,
+            np.arange(rows + 1, dtype=np.int64) * width,
+            unselectable_ids=unselectable,
+            seed=seed,
+            **self._spans,
+        )
+        flat[...] = (
+            result.masked_values
+            if special is None
+            else np.where(special.reshape(-1), flat, result.masked_values)
+        )
+        labels = result_labels(result, np.empty_like(input_ids))
+        if result.masked_weights is None:
+            return labels, None, None, None
+        return labels, result.masked_positions, result.masked_ids, result.masked_weights
 
 
 def _numpy(x) -> np.ndarray:
