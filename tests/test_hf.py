@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests._stats import P_FLOOR, binomial_z, law_p, same_law_p
-from tf_mlm.hf import DataCollatorForLanguageModeling, require_transformers
+from tf_mlm.hf import DataCollatorForLanguageModeling, pad_encodings, require_transformers
 
 transformers = pytest.importorskip(
     "transformers", reason="transformers (the test extra) is not installed"
@@ -603,3 +603,38 @@ def test_spanbert_spans(tok, with_mask):
     assert runs < 0.5 * selected.sum()
     with pytest.raises(ValueError, match="span_p"):
         DataCollatorForLanguageModeling(tok, span_p=0.2, selection_mode="exact")
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("pad_to_multiple_of", [None, 8])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ("input_ids",),
+        ("input_ids", "token_type_ids", "attention_mask"),
+        ("special_tokens_mask", "input_ids", "token_type_ids"),
+    ],
+)
+@pytest.mark.parametrize("as_arrays", [False, True])
+def test_own_padding_equals_tokenizer_pad(
+    vocab_file, padding_side, pad_to_multiple_of, keys, as_arrays
+):
+    tok = make_tokenizer(vocab_file, padding_side)
+    examples = encodings(tok, np.random.default_rng(9), 5, return_special_tokens_mask=True)
+    features = [
+        {k: (np.asarray(e[k], np.int32) if as_arrays else e[k]) for k in keys} for e in examples
+    ]
+    ours = pad_encodings(tok, features, pad_to_multiple_of)
+    theirs = tok.pad(features, pad_to_multiple_of=pad_to_multiple_of, return_tensors="np")
+    assert list(ours) == list(theirs)
+    for key in theirs:
+        assert ours[key].dtype == theirs[key].dtype
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
+def test_own_padding_leaves_other_features_to_the_tokenizer(tok):
+    plain = [{"input_ids": [2, 5, 3]}, {"input_ids": [2, 3]}]
+    assert pad_encodings(tok, plain, None) is not None
+    assert pad_encodings(tok, [dict(e, label=1) for e in plain], None) is None
+    assert pad_encodings(tok, [{"input_ids": [2.0, 3.0]}], None) is None
+    assert pad_encodings(tok, [{"input_ids": [2, 3], "attention_mask": [1]}], None) is None

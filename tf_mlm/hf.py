@@ -7,9 +7,11 @@ batch: change the import, keep the rest. The masks follow the same law
 (each non-special token selected with probability ``mlm_probability``, then
 80 % ``[MASK]``, 10 % random id, 10 % kept) but come from tf_mlm's Philox
 streams, so they are not transformers' draws. Masking and whole-word
-grouping run in C++ on the padded batch; the tokenizer pads the examples
-and supplies its special ids, vocabulary size and mask id (read once, when
-the collator is made).
+grouping run in C++ on the padded batch. The tokenizer supplies its
+special ids, vocabulary size and mask id (read once, when the collator is
+made) and its padding (pad ids and side; examples with keys other than
+``input_ids``, ``attention_mask``, ``token_type_ids`` and
+``special_tokens_mask`` are padded by ``tokenizer.pad`` itself).
 
 Options transformers does not have (keyword-only): ``selection_mode=
 "exact"`` (tensorflow_text's exact count), ``max_selections`` (a cap per
@@ -267,14 +269,18 @@ class DataCollatorForLanguageModeling:
                 # Padded here: the tokenizer leaves examples' offsets ragged.
                 offsets = [f["offset_mapping"] for f in features]
                 features = [{k: v for k, v in f.items() if k != "offset_mapping"} for f in features]
-            from transformers.data.data_collator import pad_without_fast_tokenizer_warning
+            batch = pad_encodings(self.tokenizer, features, self.pad_to_multiple_of)
+            if batch is not None:
+                batch = require_transformers().BatchEncoding(convert_batch(batch, return_tensors))
+            else:
+                from transformers.data.data_collator import pad_without_fast_tokenizer_warning
 
-            batch = pad_without_fast_tokenizer_warning(
-                self.tokenizer,
-                features,
-                return_tensors=return_tensors,
-                pad_to_multiple_of=self.pad_to_multiple_of,
-            )
+                batch = pad_without_fast_tokenizer_warning(
+                    self.tokenizer,
+                    features,
+                    return_tensors=return_tensors,
+                    pad_to_multiple_of=self.pad_to_multiple_of,
+                )
         else:
             ids = pad_ids(features, self.tokenizer, self.pad_to_multiple_of, return_tensors)
             batch = {"input_ids": convert_batch({"ids": ids}, return_tensors)["ids"]}
@@ -398,6 +404,69 @@ def pad_ids(examples, tokenizer, pad_to_multiple_of, return_tensors) -> np.ndarr
         elif len(a):
             row[-len(a) :] = a
     return out
+
+
+# The keys tokenizer.pad pads, and their fill (None: the pad id).
+PAD_FILL = {
+    "input_ids": None,
+    "token_type_ids": "type",
+    "attention_mask": 0,
+    "special_tokens_mask": 1,
+}
+
+
+def pad_encodings(tokenizer, features, pad_to_multiple_of):
+    """What ``tokenizer.pad(features, pad_to_multiple_of=...)`` returns, as a
+    dict of int64 arrays, for the usual case: dicts of the same keys among
+    :data:`PAD_FILL`, 1-D integer sequences of one length per example, a
+    tokenizer whose main input is ``input_ids``, with an attention mask and a
+    pad id. None otherwise (the caller then asks the tokenizer). The same
+    keys in the same order (``attention_mask`` appended when missing), the
+    same fills and padding side, without the tokenizer's per-token Python."""
+    keys = list(features[0].keys())
+    names = tokenizer.model_input_names
+    if (
+        not names
+        or names[0] != "input_ids"
+        or "attention_mask" not in names
+        or tokenizer.pad_token_id is None
+        or "input_ids" not in keys
+        or not set(keys) <= PAD_FILL.keys()
+    ):
+        return None
+    columns = {}
+    for key in keys:
+        column = []
+        for f in features:
+            if not isinstance(f, Mapping) or len(f) != len(keys) or key not in f:
+                return None
+            a = _numpy(f[key])
+            if a.ndim != 1 or a.dtype.kind not in "iub":
+                return None
+            column.append(a)
+        columns[key] = column
+    lengths = [len(a) for a in columns["input_ids"]]
+    if any([len(a) for a in column] != lengths for column in columns.values()):
+        return None
+    if "attention_mask" not in columns:
+        columns["attention_mask"] = [np.ones(n, np.int64) for n in lengths]
+    width = max(lengths) if lengths else 0
+    if pad_to_multiple_of is not None and width % pad_to_multiple_of:
+        width = (width // pad_to_multiple_of + 1) * pad_to_multiple_of
+    right = tokenizer.padding_side == "right"
+    fills = dict(
+        PAD_FILL, input_ids=tokenizer.pad_token_id, token_type_ids=tokenizer.pad_token_type_id
+    )
+    batch = {}
+    for key, column in columns.items():
+        out = np.full((len(column), width), fills[key], np.int64)
+        for row, a in zip(out, column):
+            if right:
+                row[: len(a)] = a
+            elif len(a):
+                row[-len(a) :] = a
+        batch[key] = out
+    return batch
 
 
 def pad_offsets(offsets, width, padding_side) -> np.ndarray:
