@@ -263,27 +263,7 @@ class DataCollatorForLanguageModeling:
             raise ValueError(f"Framework '{return_tensors}' not recognized!")
         if self.seed is not None and self.generator is None:
             self._create_rng()
-        offsets = None
-        if isinstance(features[0], Mapping):
-            if "offset_mapping" in features[0]:
-                # Padded here: the tokenizer leaves examples' offsets ragged.
-                offsets = [f["offset_mapping"] for f in features]
-                features = [{k: v for k, v in f.items() if k != "offset_mapping"} for f in features]
-            batch = pad_encodings(self.tokenizer, features, self.pad_to_multiple_of)
-            if batch is not None:
-                batch = require_transformers().BatchEncoding(convert_batch(batch, return_tensors))
-            else:
-                from transformers.data.data_collator import pad_without_fast_tokenizer_warning
-
-                batch = pad_without_fast_tokenizer_warning(
-                    self.tokenizer,
-                    features,
-                    return_tensors=return_tensors,
-                    pad_to_multiple_of=self.pad_to_multiple_of,
-                )
-        else:
-            ids = pad_ids(features, self.tokenizer, self.pad_to_multiple_of, return_tensors)
-            batch = {"input_ids": convert_batch({"ids": ids}, return_tensors)["ids"]}
+        batch, offsets = self._pad(features, return_tensors)
         special = batch.pop("special_tokens_mask", None)
         input_ids = _numpy(batch["input_ids"])
         if not self.mlm:
@@ -321,6 +301,31 @@ class DataCollatorForLanguageModeling:
             extra.update(mask_positions=positions, mask_ids=ids, mask_weights=weights)
         batch.update(convert_batch(extra, return_tensors))
         return batch
+
+    def _pad(self, features, return_tensors):
+        """(the padded batch, the examples' offset_mapping or None)."""
+        if not isinstance(features[0], Mapping):
+            ids = pad_ids(features, self.tokenizer, self.pad_to_multiple_of, return_tensors)
+            return {"input_ids": convert_batch({"ids": ids}, return_tensors)["ids"]}, None
+        offsets = None
+        if "offset_mapping" in features[0]:
+            # Padded later: the tokenizer leaves examples' offsets ragged.
+            offsets = [f["offset_mapping"] for f in features]
+            features = [{k: v for k, v in f.items() if k != "offset_mapping"} for f in features]
+        batch = pad_encodings(self.tokenizer, features, self.pad_to_multiple_of)
+        if batch is not None:
+            return require_transformers().BatchEncoding(
+                convert_batch(batch, return_tensors)
+            ), offsets
+        from transformers.data.data_collator import pad_without_fast_tokenizer_warning
+
+        batch = pad_without_fast_tokenizer_warning(
+            self.tokenizer,
+            features,
+            return_tensors=return_tensors,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+        )
+        return batch, offsets
 
     def _mask(self, input_ids, special, offsets, seed):
         """The core's masking of `input_ids` in place: (labels, then the dense
