@@ -261,6 +261,10 @@ def test_extension_options_are_checked_by_the_core(tok):
         DataCollatorForLanguageModeling(tok, max_selections=-1)
     with pytest.raises(ValueError, match="replacement_frequencies"):
         DataCollatorForLanguageModeling(tok, replacement_frequencies=[1.0, 2.0])
+    with pytest.raises(ValueError, match="mask_selection_length"):
+        DataCollatorForLanguageModeling(tok, mask_selection_length=-1)
+    with pytest.raises(ValueError, match="max_span_length"):
+        DataCollatorForLanguageModeling(tok, span_p=0.2, max_span_length=0)
 
 
 # ---------------------------------------------------------------------------

@@ -172,10 +172,6 @@ class MLMCollator:
             int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1
         ):
             raise ValueError(f"`pad_to_multiple_of` must be >= 1, got {pad_to_multiple_of}")
-        if mask_selection_length is not None and (
-            int_arg("mask_selection_length", mask_selection_length) < 0
-        ):
-            raise ValueError(f"`mask_selection_length` must be >= 0, got {mask_selection_length}")
         if return_tensors not in ("np", "pt", "jax"):
             raise ValueError(
                 f"`return_tensors` must be 'np', 'pt' or 'jax', got {return_tensors!r}"
@@ -209,6 +205,7 @@ class MLMCollator:
             pad_to=mask_selection_length,
             excluded_ids=excluded_ids,
             replacement_frequencies=replacement_frequencies,
+            pad_to_name="mask_selection_length",
         )
         self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._buffers = _Recycler()

@@ -152,6 +152,7 @@ class DataCollatorForLanguageModeling:
                 pad_to=mask_selection_length,
                 excluded_ids=excluded_ids,
                 replacement_frequencies=replacement_frequencies,
+                pad_to_name="mask_selection_length",
             )
             for unused in ("axis", "unselectable_ids"):
                 del options[unused]
