@@ -371,6 +371,11 @@ def test_whole_words_from_offsets(vocab_file, padding_side):
             chosen += int(flags[0])
             total += 1
     assert abs(binomial_z(chosen, total, p)) < 5
+    # Words of a row are chosen independently (not as one block): most rows
+    # of 4+ words mix chosen and unchosen words (P >= 1 - 0.3^4 - 0.7^4).
+    long_rows = [(b, r) for b, r in enumerate(words) if len(r) >= 4]
+    mixed = sum(len({bool(selected[b, w[0]]) for w in r}) == 2 for b, r in long_rows)
+    assert mixed > 0.6 * len(long_rows)
     assert not selected[padded["special_tokens_mask"] == 1].any()
     # transformers' default: selected words all become [MASK]
     assert (batch["input_ids"][selected] == tok.mask_token_id).all()
