@@ -117,7 +117,7 @@ class HFStyleCollator:
         return {"input_ids": inputs, "labels": labels}
 
 
-def _median_ms(systems: dict, examples, repeats: int) -> dict:
+def median_ms(systems: dict, examples, repeats: int) -> dict:
     """Median ms per call of each system. The systems take turns within each
     repeat, so that load from other processes weighs on all of them alike."""
     for collate in systems.values():
@@ -168,23 +168,33 @@ def run(repeats: int = 20, ref=None) -> dict:
             mlm_probability=ref["selection_rate"],
             vectorized_special_mask=vectorized,
         )
-    ms = _median_ms(systems, examples, repeats)
+    ms = median_ms(systems, examples, repeats)
     ratio = {name: ms[name] / ms["tf_mlm"] for name in ms if name != "tf_mlm"}
+    return result_record(ms, ratio, examples, repeats)
+
+
+def result_record(ms: dict, ratio: dict, examples, repeats: int, **extra) -> dict:
+    """A comparison's result: times, ratios, the batch's size, the machine's load."""
     return {
         "ms": ms,
         "ratio": ratio,
         "tokens": int(sum(e.shape[0] for e in examples)),
         "repeats": repeats,
+        **extra,
         "load_average": os.getloadavg()[0],
         "cpus": os.cpu_count(),
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def repeats_arg(argv, doc: str) -> int:
+    """The ``--repeats`` option of a comparison's command line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args(argv)
-    result = run(repeats=args.repeats)
+    return parser.parse_args(argv).repeats
+
+
+def main(argv=None):
+    result = run(repeats=repeats_arg(argv, __doc__))
     print(
         f"reference batch: {REFERENCE['rows']} rows, {result['tokens']} tokens, median of "
         f"{result['repeats']} calls (load average {result['load_average']:.1f} on "

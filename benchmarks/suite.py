@@ -27,10 +27,12 @@ SECTIONS = (
     "memory",
     "keras",
     "collator",
+    "hf",
 )
 EXTERNAL = {
     "keras": ("benchmarks.bench_keras", "Keras layer vs keras_hub"),
     "collator": ("benchmarks.bench_collator", "NumPy collator vs HuggingFace-style collator"),
+    "hf": ("benchmarks.bench_hf", "tf_mlm.hf vs transformers' DataCollatorForLanguageModeling"),
 }
 
 
@@ -232,7 +234,7 @@ def run(
             log,
         )
     results["external"] = {}
-    for section in ("keras", "collator"):
+    for section in EXTERNAL:
         if section in wanted:
             results["external"][section] = _timed(
                 results, section, lambda s=section: run_external(s, settings.external_repeats), log

@@ -14,7 +14,7 @@ pytest.importorskip("tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import __main__ as cli  # noqa: E402
-from benchmarks import masking, memory, reference, report, suite, timing  # noqa: E402
+from benchmarks import bench_hf, masking, memory, reference, report, suite, timing  # noqa: E402
 
 # Multi-process, compiler or sanitizer work: the main CI job runs these;
 # the Bazel and TensorFlow-matrix jobs deselect them (-m 'not slow').
@@ -187,3 +187,12 @@ def test_timing_helpers():
     assert math.isclose(timing.loglog_slope([1, 10, 100], [2, 20, 200]), 1.0)
     fit = timing.linear_fit([1, 2, 3], [3, 5, 7])
     assert math.isclose(fit["per_unit"], 2.0) and math.isclose(fit["fixed"], 1.0, abs_tol=1e-9)
+
+
+def test_hf_benchmark_on_a_tiny_batch():
+    pytest.importorskip("transformers", reason="transformers (the test extra) is not installed")
+    tiny = {"rows": 4, "min_len": 8, "max_len": 16, "vocab_size": 1200}
+    out = bench_hf.run(repeats=1, ref=tiny)
+    assert {"np/arrays", "np/dicts"} <= set(out["ratio"])
+    assert all(r > 0 for r in out["ratio"].values())
+    assert set(out["ms"]["np/arrays"]) == {"tf_mlm", "transformers"}

@@ -376,7 +376,7 @@ def test_snippets_run(page, tmp_path, monkeypatch):
     try:
         run_page(page)
     except ModuleNotFoundError as e:
-        if e.name in ("tensorflow_text", "keras_hub", "torch"):
+        if e.name in ("tensorflow_text", "keras_hub", "torch", "transformers"):
             pytest.skip(f"{page} uses {e.name}, which is not installed")
         raise
 

@@ -70,3 +70,16 @@ def test_tensorflow_blocked_entirely():
 def test_modules_import_alone(module):
     proc = run_python(f"import {module}, sys; assert 'tensorflow' not in sys.modules")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_hf_module_imports_neither_transformers_nor_torch():
+    # tf_mlm.hf imports transformers when a collator is made, not before.
+    proc = run_python("""
+        import sys
+        import tf_mlm.hf
+        for name in ("tensorflow", "transformers", "torch", "jax"):
+            assert name not in sys.modules, name
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -34,7 +34,7 @@ __all__ = sorted(_EXPORTS)
 
 
 # subpackages / modules reachable as attributes without an explicit import
-_SUBMODULES = ("collator", "layers", "numpy", "pretraining")
+_SUBMODULES = ("collator", "hf", "layers", "numpy", "pretraining")
 
 
 def __getattr__(name):

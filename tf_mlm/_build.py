@@ -34,6 +34,7 @@ CORE_HEADERS = (
     "cc/core/id_set.h",
     "cc/core/masking.h",
     "cc/core/options.h",
+    "cc/core/padded_batch.h",
     "cc/core/parallel.h",
     "cc/core/philox.h",
     "cc/core/ragged.h",
@@ -50,7 +51,7 @@ CORE_HEADERS = (
     "cc/core/words.h",
 )
 TF_SOURCES = ("cc/tf/ops.cc", "cc/tf/kernels.cc")
-PY_SOURCES = ("cc/py/module.cc", "cc/py/masking.cc", "cc/py/collation.cc")
+PY_SOURCES = ("cc/py/module.cc", "cc/py/masking.cc", "cc/py/collation.cc", "cc/py/padded.cc")
 PY_HEADERS = ("cc/py/arrays.h", "cc/py/bindings.h")
 CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-DNDEBUG")
 

@@ -102,9 +102,11 @@ def core_options(
     excluded_ids=None,
     replacement_frequencies=None,
     replacement=None,
+    pad_to_name="pad_to",
 ) -> dict:
     """The keyword arguments of ``_core.mask_language_model`` other than the
-    data and the seed, normalised (the module validates them again)."""
+    data and the seed, normalised (the module validates them again).
+    ``pad_to_name``: the caller's name for ``pad_to``, for messages."""
     options = value_options(
         vocab_size=vocab_size,
         mask_token=mask_token,
@@ -119,8 +121,8 @@ def core_options(
         axis += ragged_rank + 1
     if pad_to is None:
         pad_to = -1
-    elif int_arg("pad_to", pad_to) < 0:
-        raise ValueError(f"`pad_to` must be >= 0 or None, got {pad_to}")
+    elif int_arg(pad_to_name, pad_to) < 0:
+        raise ValueError(f"`{pad_to_name}` must be >= 0 or None, got {pad_to}")
     if not isinstance(selection_mode, str):
         raise TypeError(f"`selection_mode` must be 'exact' or 'bernoulli', got {selection_mode!r}")
     options.update(

@@ -172,10 +172,6 @@ class MLMCollator:
             int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1
         ):
             raise ValueError(f"`pad_to_multiple_of` must be >= 1, got {pad_to_multiple_of}")
-        if mask_selection_length is not None and (
-            int_arg("mask_selection_length", mask_selection_length) < 0
-        ):
-            raise ValueError(f"`mask_selection_length` must be >= 0, got {mask_selection_length}")
         if return_tensors not in ("np", "pt", "jax"):
             raise ValueError(
                 f"`return_tensors` must be 'np', 'pt' or 'jax', got {return_tensors!r}"
@@ -209,6 +205,7 @@ class MLMCollator:
             pad_to=mask_selection_length,
             excluded_ids=excluded_ids,
             replacement_frequencies=replacement_frequencies,
+            pad_to_name="mask_selection_length",
         )
         self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._buffers = _Recycler()
@@ -289,29 +286,32 @@ class MLMCollator:
             input_ids, attention_mask, result = self._collate_padded(examples, *arrays)
         else:
             input_ids, attention_mask, result = self._collate_ragged(examples)
-        shape, dtype = input_ids.shape, input_ids.dtype
-        if result.masked_weights is None:
-            positions, position_splits = result.masked_positions, result.masked_positions_row_splits
-            ids = result.masked_ids
-        else:  # dense: the recorded positions come first in each row
-            recorded = result.masked_weights > 0
-            position_splits = np.zeros(shape[0] + 1, dtype=np.int64)
-            np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
-            positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
-        labels = _core.scatter_to_dense(
-            positions,
-            position_splits,
-            ids,
-            shape[1],
-            LABEL_IGNORE,
-            out=self._buffers.array("labels", shape, dtype),
+        labels = result_labels(
+            result, self._buffers.array("labels", input_ids.shape, input_ids.dtype)
         )
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if result.masked_weights is not None:
             batch["mask_positions"] = result.masked_positions
             batch["mask_ids"] = result.masked_ids
             batch["mask_weights"] = result.masked_weights
-        return _convert(batch, self.return_tensors)
+        return convert_batch(batch, self.return_tensors)
+
+
+def result_labels(result: _mlm.MaskResult, out: np.ndarray) -> np.ndarray:
+    """Writes into ``out`` ([rows, width], the ids' dtype) the labels of a
+    masking result over rows of that width: the original id at every
+    recorded position (ragged, or dense with weights), -100 elsewhere."""
+    if result.masked_weights is None:
+        positions, position_splits = result.masked_positions, result.masked_positions_row_splits
+        ids = result.masked_ids
+    else:  # dense: the recorded positions come first in each row
+        recorded = result.masked_weights > 0
+        position_splits = np.zeros(out.shape[0] + 1, dtype=np.int64)
+        np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
+        positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
+    return _core.scatter_to_dense(
+        positions, position_splits, ids, out.shape[1], LABEL_IGNORE, out=out
+    )
 
 
 def _input_ids(example, index):
@@ -322,7 +322,9 @@ def _input_ids(example, index):
     return example
 
 
-def _convert(batch: dict, return_tensors: str) -> dict:
+def convert_batch(batch: dict, return_tensors: str) -> dict:
+    """`batch` (a dict of NumPy arrays) as torch tensors ("pt", sharing memory),
+    jax arrays ("jax") or as it is ("np")."""
     if return_tensors == "pt":
         import torch
 

@@ -14,6 +14,9 @@ void BindMasking(pybind11::module_& m);
 // pad_sequences.
 void BindCollation(pybind11::module_& m);
 
+// padded.cc: mask_padded_batch.
+void BindPadded(pybind11::module_& m);
+
 }  // namespace tf_mlm
 
 #endif  // TF_MLM_CC_PY_BINDINGS_H_

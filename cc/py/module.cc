@@ -4,7 +4,7 @@
 // ValueError or TypeError naming it, never a crash), allocates NumPy outputs,
 // and calls cc/core with the GIL released. No algorithm lives here.
 //
-// This file defines the module; masking.cc and collation.cc bind its
+// This file defines the module; masking.cc, collation.cc and padded.cc bind its
 // functions, arrays.h converts their arguments.
 #include <pybind11/pybind11.h>
 
@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "tf_mlm's C++ masking core for NumPy data (no TensorFlow).";
   tf_mlm::BindMasking(m);
   tf_mlm::BindCollation(m);
+  tf_mlm::BindPadded(m);
 }
