@@ -252,7 +252,8 @@ class DataCollatorForLanguageModeling:
         if return_tensors == "pt":  # torch's global generator, as transformers
             import torch
 
-            return tuple(int(x) for x in torch.randint(0, 2**62, (2,)).tolist())
+            # Two int64 draws over [0, 2**63): the Philox key.
+            return tuple(int(x) for x in torch.empty(2, dtype=torch.int64).random_().tolist())
         return tuple(int(x) for x in np.random.randint(0, 2**62, size=2, dtype=np.int64))
 
     # -- collation -------------------------------------------------------------
