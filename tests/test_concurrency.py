@@ -50,18 +50,19 @@ def same(a, b) -> bool:
 
 
 def run_in_threads(jobs, threads=THREADS):
-    """Runs the callables concurrently, all released by one barrier."""
-    barrier = threading.Barrier(min(threads, len(jobs)))
+    """Runs the callables on `threads` threads; the first wave starts at
+    once, on one event (a barrier of `threads` parties would leave a last,
+    partial wave waiting out its timeout)."""
+    start = threading.Event()
 
     def call(job):
-        try:
-            barrier.wait(timeout=60)
-        except threading.BrokenBarrierError:
-            pass
+        start.wait(timeout=60)
         return job()
 
     with ThreadPoolExecutor(max_workers=threads) as ex:
-        return list(ex.map(call, jobs, timeout=600))
+        futures = [ex.submit(call, job) for job in jobs]
+        start.set()
+        return [f.result(timeout=600) for f in futures]
 
 
 @pytest.mark.parametrize("words", [False, True])
