@@ -8,7 +8,9 @@ to 512 ids), with transformers' defaults (``mlm_probability=0.15``, 80/10/10,
 
 * ``arrays``: a list of int64 id arrays (collated without the tokenizer);
 * ``dicts``: a list of ``{"input_ids": list}`` (padded by ``tokenizer.pad``,
-  as datasets deliver them; both collators pay for that padding).
+  as datasets deliver them; both collators pay for that padding);
+* ``dicts+label``: the same with a ``next_sentence_label`` int per example
+  (a key the tokenizer does not pad, batched beside the ids).
 
 and for ``return_tensors`` "np" and, where torch is installed, "pt".
 
@@ -51,7 +53,12 @@ def run(repeats: int = 20, ref=None) -> dict:
 
     ref = dict(REFERENCE, **(ref or {}))
     arrays = reference_examples(ref)
-    forms = {"arrays": arrays, "dicts": [{"input_ids": a.tolist()} for a in arrays]}
+    dicts = [{"input_ids": a.tolist()} for a in arrays]
+    forms = {
+        "arrays": arrays,
+        "dicts": dicts,
+        "dicts+label": [dict(d, next_sentence_label=i % 2) for i, d in enumerate(dicts)],
+    }
     tensor_types = ["np"]
     try:
         import torch  # noqa: F401
@@ -85,7 +92,7 @@ def main(argv=None):
     )
     for case, times in result["ms"].items():
         print(
-            f"  {case:10s} tf_mlm {times['tf_mlm']:8.2f} ms   transformers "
+            f"  {case:14s} tf_mlm {times['tf_mlm']:8.2f} ms   transformers "
             f"{times['transformers']:8.2f} ms   tf_mlm is {result['ratio'][case]:.1f}x faster"
         )
 

@@ -72,14 +72,30 @@ def test_modules_import_alone(module):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_hf_module_imports_neither_transformers_nor_torch():
-    # tf_mlm.hf imports transformers when a collator is made, not before.
+def test_hf_module_imports_transformers_but_not_torch():
+    # tf_mlm.hf's collator subclasses transformers' class: importing the
+    # module imports transformers; torch only when "pt" batches are made.
+    pytest.importorskip("transformers", reason="transformers (the test extra) is not installed")
     proc = run_python("""
         import sys
         import tf_mlm.hf
-        for name in ("tensorflow", "transformers", "torch", "jax"):
+        assert "transformers" in sys.modules
+        for name in ("tensorflow", "torch", "jax"):
             assert name not in sys.modules, name
         print("ok")
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_hf_module_without_transformers_names_the_extra():
+    proc = run_python("""
+        import sys
+        sys.modules["transformers"] = None
+        try:
+            import tf_mlm.hf
+        except ImportError as e:
+            print(e)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert 'pip install "tf_mlm[hf]"' in proc.stdout

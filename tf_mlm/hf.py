@@ -1,89 +1,102 @@
 """A drop-in for transformers' ``DataCollatorForLanguageModeling`` on
 tf_mlm's C++ core.
 
-:class:`DataCollatorForLanguageModeling` takes the arguments of
-transformers 5.x's class of that name, the same inputs and returns the same
-batch: change the import, keep the rest. The masks follow the same law
-(each non-special token selected with probability ``mlm_probability``, then
-80 % ``[MASK]``, 10 % random id, 10 % kept) but come from tf_mlm's Philox
-streams, so they are not transformers' draws. Masking and whole-word
-grouping run in C++ on the padded batch. The tokenizer supplies its
-special ids, vocabulary size and mask id (read once, when the collator is
-made) and its padding (pad ids and side; examples with keys other than
-``input_ids``, ``attention_mask``, ``token_type_ids`` and
-``special_tokens_mask`` are padded by ``tokenizer.pad`` itself).
+:class:`DataCollatorForLanguageModeling` is a subclass of transformers 5.x's
+class of that name: the same dataclass fields (and tf_mlm's keyword-only
+extensions after them), the same checks, methods and hooks, the same inputs
+and batch. Change the import, keep the rest. Each batch is padded by
+``tf_mlm._hf_padding`` (as ``tokenizer.pad`` pads) and masked in C++ (whole words too) by the
+``torch_mask_tokens`` / ``numpy_mask_tokens`` hooks; a subclass that
+overrides a hook gets it called where transformers calls it, with the same
+arguments. The masks follow transformers' law (each non-special token
+selected with probability ``mlm_probability``, then ``mask_replace_prob``
+``[MASK]``, ``random_replace_prob`` random id, the rest kept) but come from
+tf_mlm's Philox streams, so they are not transformers' draws.
 
-Options transformers does not have (keyword-only): ``selection_mode=
-"exact"`` (tensorflow_text's exact count), ``max_selections`` (a cap per
-sequence), ``whole_word_random_replace`` (keep the 80/10/10 replacement with
-whole words), ``span_p`` (SpanBERT spans), ``excluded_ids`` /
-``replacement_frequencies`` (the random replacement law) and
-``mask_selection_length`` (keras_hub-style ``mask_positions`` /
-``mask_ids`` / ``mask_weights`` outputs).
+Every field is read when a batch is made, so a field changed between
+batches (an annealed ``mlm_probability``, ``mlm`` switched on) takes effect
+at the next one; what is derived from the fields and the tokenizer (the
+core's options, the special ids) is cached under a key of the field values
+and the tokenizer's special tokens and length.
 
-transformers is imported when a collator is made (``pip install
-"tf_mlm[hf]"``); importing this module imports neither it nor torch.
+transformers is needed to import this module (``pip install
+"tf_mlm[hf]"``); torch only for ``"pt"`` batches.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import dataclasses
 import warnings
-from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from tf_mlm import _core
 from tf_mlm._args import ID_DTYPES, resolve_seed
+from tf_mlm._hf_padding import (
+    PAD_FILL,
+    as_numpy,
+    collate_features,
+    pad_encodings,
+    pad_ids,
+    pad_offsets,
+    require_transformers,
+)
 from tf_mlm._options import core_options, replacement_tables
-from tf_mlm.collator import LABEL_IGNORE, convert_batch, result_labels
+from tf_mlm.collator import LABEL_IGNORE, result_labels
 from tf_mlm.numpy import mask_spans
 
-__all__ = ["DataCollatorForLanguageModeling"]
+transformers = require_transformers()
+_Peer = transformers.DataCollatorForLanguageModeling
 
-EXTRA_HINT = 'pip install "tf_mlm[hf]"'
+__all__ = [
+    "DataCollatorForLanguageModeling",
+    "PAD_FILL",
+    "pad_encodings",
+    "pad_ids",
+    "pad_offsets",
+    "require_transformers",
+]
+
+# The hooks whose C++ replacement runs only while the instance's class keeps
+# tf_mlm's own (a subclass overriding one gets it called instead).
+_MASK_HOOKS = {"pt": "torch_mask_tokens", "np": "numpy_mask_tokens"}
+# transformers' whole-word helpers: overriding either sends whole-word
+# masking through transformers' own hook, which calls them.
+_WORD_HOOKS = ("_calc_word_ids_and_prob_mask", "_whole_word_mask")
 
 
-def require_transformers():
-    """The transformers module, or ImportError naming the extra that installs it."""
-    try:
-        import transformers
-    except ImportError as e:
-        raise ImportError(
-            f"tf_mlm.hf needs transformers (>= 5), which is not installed: {EXTRA_HINT}"
-        ) from e
-    return transformers
-
-
-class DataCollatorForLanguageModeling:
+@dataclasses.dataclass
+class DataCollatorForLanguageModeling(_Peer):
     """Pads and masks examples as transformers' ``DataCollatorForLanguageModeling``.
 
     Examples are lists / arrays / tensors of ids, or dicts (``BatchEncoding``)
     with ``input_ids`` and optionally ``attention_mask``, ``token_type_ids``,
-    ``special_tokens_mask``, ``offset_mapping`` and other keys, padded by the
-    tokenizer (its padding side, ``pad_to_multiple_of``). The batch holds the
-    padded keys (without ``special_tokens_mask`` and ``offset_mapping``) and
-    ``labels``: the original id at the selected tokens, -100 elsewhere
-    (``mlm=False``: the ids, -100 at padding).
+    ``special_tokens_mask``, ``offset_mapping`` and other keys (labels such
+    as ``next_sentence_label``). The batch holds the padded keys (without
+    ``special_tokens_mask`` and ``offset_mapping``) and ``labels``: the
+    original id at the selected tokens, -100 elsewhere (``mlm=False``: the
+    ids, -100 at padding).
 
-    Args (transformers' own, same defaults and checks):
+    Fields (transformers' own, in its order, with its defaults and checks):
       tokenizer: a transformers tokenizer (a fast one for whole words).
       mlm: mask (True) or causal-LM labels (False).
       whole_word_mask: select whole words (from the examples'
         ``offset_mapping``: a token continues a word when it starts where
-        the previous one ends); as in transformers, selected words are all
-        ``[MASK]`` unless ``whole_word_random_replace``.
+        the previous one ends); as in transformers, the constructor sets
+        ``mask_replace_prob`` to 1 unless ``whole_word_random_replace``.
       mlm_probability: probability of selecting each token (word).
       mask_replace_prob, random_replace_prob: shares of the selected tokens
         that become the mask id, a random id in ``[0, len(tokenizer))``;
         the rest stay.
       pad_to_multiple_of: round the padded length up to a multiple of it.
       return_tensors: ``"pt"`` or ``"np"`` (checked when called).
-      seed: None (draws from NumPy's or torch's global generator, as
-        transformers), or an int: a stream of its own, ``seed + worker id``
-        in a DataLoader worker.
+      seed: None (keys drawn from NumPy's or torch's global generator, as
+        transformers draws), or an int: ``create_rng`` makes
+        ``self.generator`` from it (``seed + worker id`` in a DataLoader
+        worker), and each batch's Philox key is drawn from that generator.
 
-    Keyword-only extensions:
+    Keyword-only extensions (tf_mlm's; defaults leave transformers' behaviour):
       selection_mode: ``"bernoulli"`` (transformers) or ``"exact"``
         (``ceil(n * mlm_probability)`` of a sequence's n tokens or words).
       max_selections: at most this many tokens (words) per sequence.
@@ -101,89 +114,25 @@ class DataCollatorForLanguageModeling:
         ``max_span_length`` (SpanBERT: 0.2, 10); token-level only.
     """
 
-    def __init__(
-        self,
-        tokenizer,
-        mlm: bool = True,
-        whole_word_mask: bool = False,
-        mlm_probability=0.15,
-        mask_replace_prob: float = 0.8,
-        random_replace_prob: float = 0.1,
-        pad_to_multiple_of=None,
-        return_tensors: str = "pt",
-        seed=None,
-        *,
-        selection_mode: str = "bernoulli",
-        max_selections=None,
-        whole_word_random_replace: bool = False,
-        excluded_ids=None,
-        replacement_frequencies=None,
-        mask_selection_length=None,
-        span_p=None,
-        max_span_length: int = 10,
-    ):
-        require_transformers()
-        self.tokenizer = tokenizer
-        self.mlm = mlm
-        self.whole_word_mask = whole_word_mask
-        self.mlm_probability = mlm_probability
-        self.mask_replace_prob = mask_replace_prob
-        self.random_replace_prob = random_replace_prob
-        self.pad_to_multiple_of = pad_to_multiple_of
-        self.return_tensors = return_tensors
-        self.seed = seed
-        self._check_args(whole_word_random_replace)
+    selection_mode: str = dataclasses.field(default="bernoulli", kw_only=True)
+    max_selections: int | None = dataclasses.field(default=None, kw_only=True)
+    whole_word_random_replace: bool = dataclasses.field(default=False, kw_only=True)
+    excluded_ids: Any = dataclasses.field(default=None, kw_only=True)
+    replacement_frequencies: Any = dataclasses.field(default=None, kw_only=True)
+    mask_selection_length: int | None = dataclasses.field(default=None, kw_only=True)
+    span_p: float | None = dataclasses.field(default=None, kw_only=True)
+    max_span_length: int = dataclasses.field(default=10, kw_only=True)
+
+    def __post_init__(self):
+        self._check_args()
         self.generator = None
-        # The tokenizer's lookups, once.
-        self._special_ids = np.unique(np.asarray(tokenizer.all_special_ids, dtype=np.int64))
-        self._options = self._spans = None
-        if self.mlm:
-            options = core_options(
-                ragged_rank=1,
-                vocab_size=len(tokenizer),
-                mask_token=tokenizer.mask_token_id,
-                selection_rate=self.mlm_probability,
-                max_selections=max_selections,
-                unselectable_ids=None,
-                mask_token_rate=self.mask_replace_prob,
-                random_token_rate=self.random_replace_prob,
-                axis=1,
-                selection_mode=selection_mode,
-                pad_to=mask_selection_length,
-                excluded_ids=excluded_ids,
-                replacement_frequencies=replacement_frequencies,
-                pad_to_name="mask_selection_length",
-            )
-            for unused in ("axis", "unselectable_ids"):
-                del options[unused]
-            self._options = options
-            if span_p is not None:
-                if whole_word_mask or selection_mode != "bernoulli":
-                    raise ValueError(
-                        "span_p (SpanBERT spans, a budget of ceil(n * mlm_probability) tokens) "
-                        "takes neither whole_word_mask nor selection_mode"
-                    )
-                self._spans = dict(
-                    vocab_size=len(tokenizer),
-                    mask_token=tokenizer.mask_token_id,
-                    selection_rate=self.mlm_probability,
-                    max_selections=max_selections,
-                    p=span_p,
-                    max_span_length=max_span_length,
-                    mask_token_rate=self.mask_replace_prob,
-                    random_token_rate=self.random_replace_prob,
-                    pad_to=mask_selection_length,
-                    replacement=replacement_tables(
-                        len(tokenizer),
-                        excluded_ids=excluded_ids,
-                        replacement_frequencies=replacement_frequencies,
-                    ),
-                )
-            # The core checks the options now, on an empty batch.
+        self._plan_key = self._plan = None
+        if self.mlm:  # the core checks the options now, on an empty batch
             self._mask(np.zeros((0, 0), np.int64), None, None, seed=(0, 0))
 
-    def _check_args(self, whole_word_random_replace):
-        """transformers' checks and messages, in its order."""
+    def _check_args(self):
+        """transformers' checks, messages and warnings, in its order; with
+        ``whole_word_random_replace`` the replacement rates are kept."""
         if self.mlm:
             if self.tokenizer.mask_token is None:
                 raise ValueError(
@@ -214,7 +163,7 @@ class DataCollatorForLanguageModeling:
                     "available with fast tokenizers.",
                     UserWarning,
                 )
-            if self.mask_replace_prob < 1 and not whole_word_random_replace:
+            if self.mask_replace_prob < 1 and not self.whole_word_random_replace:
                 warnings.warn(
                     "Random token replacement is not supported with whole word masking. "
                     "Setting mask_replace_prob to 1 (tf_mlm supports it: pass "
@@ -225,132 +174,231 @@ class DataCollatorForLanguageModeling:
         self.mask_replace_prob = float(self.mask_replace_prob)
         self.random_replace_prob = float(self.random_replace_prob)
 
-    # -- seeding ---------------------------------------------------------------
+    # -- collation: transformers' torch_call / numpy_call ----------------------
 
-    def _create_rng(self):
-        """The collator's own stream: ``seed``, plus the worker id in a
-        DataLoader worker process."""
-        seed = self.seed
-        if mp.current_process().name != "MainProcess":
-            import torch
+    def torch_call(self, examples):
+        return self._collate(examples, "pt")
 
-            info = torch.utils.data.get_worker_info()
-            if info is None:
-                raise ValueError(
-                    "Worker process information is not available for seeding the generator. "
-                    "This may be because you are using multiprocessing without using a PyTorch "
-                    "DataLoader. The `seed` parameter can only be used when using "
-                    "multiprocessing with a PyTorch DataLoader. Please either use a single "
-                    "process or use a PyTorch DataLoader with multiple workers."
-                )
-            seed = seed + info.id
-        self.generator = np.random.default_rng(seed)
+    def numpy_call(self, examples):
+        return self._collate(examples, "np")
 
-    def _philox_seed(self, return_tensors):
-        if self.generator is not None:
-            return resolve_seed(self.generator)
-        if return_tensors == "pt":  # torch's global generator, as transformers
-            import torch
-
-            # Two int64 draws over [0, 2**63): the Philox key.
-            return tuple(int(x) for x in torch.empty(2, dtype=torch.int64).random_().tolist())
-        return tuple(int(x) for x in np.random.randint(0, 2**62, size=2, dtype=np.int64))
-
-    # -- collation -------------------------------------------------------------
-
-    def __call__(self, features, return_tensors=None):
-        if return_tensors is None:
-            return_tensors = self.return_tensors
-        if return_tensors not in ("pt", "np"):
-            raise ValueError(f"Framework '{return_tensors}' not recognized!")
+    def _collate(self, examples, return_tensors):
+        """transformers' ``torch_call`` / ``numpy_call``: pad, then mask with
+        the hook (or its C++ replacement while the hook is tf_mlm's own)."""
         if self.seed is not None and self.generator is None:
-            self._create_rng()
-        batch, offsets = self._pad(features, return_tensors)
+            self.create_rng()
+        batch = collate_features(examples, self.tokenizer, self.pad_to_multiple_of, return_tensors)
         special = batch.pop("special_tokens_mask", None)
-        input_ids = _numpy(batch["input_ids"])
+        offsets = batch.pop("offset_mapping", None)
         if not self.mlm:
-            labels = input_ids.copy()
+            labels = (
+                batch["input_ids"].clone() if return_tensors == "pt" else batch["input_ids"].copy()
+            )
             if self.tokenizer.pad_token_id is not None:
                 labels[labels == self.tokenizer.pad_token_id] = LABEL_IGNORE
-            batch["labels"] = convert_batch({"labels": labels}, return_tensors)["labels"]
+            batch["labels"] = labels
             return batch
+        hook = _MASK_HOOKS[return_tensors]
+        if self._overrides(hook) or self._peer_masks_words():
+            batch["input_ids"], batch["labels"] = getattr(self, hook)(
+                batch["input_ids"], special_tokens_mask=special, offset_mapping=offsets
+            )
+            return batch
+        labels, dense = self._mask_tensor(batch["input_ids"], special, offsets, return_tensors)
+        batch["labels"] = labels
+        batch.update(dense)
+        return batch
+
+    # -- masking: transformers' hooks, in C++ ------------------------------------
+
+    def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
+        """transformers' hook: masks ``inputs`` (a [batch, length] tensor) in
+        place and returns ``(inputs, labels)``."""
+        if self._peer_masks_words():
+            return super().torch_mask_tokens(inputs, special_tokens_mask, offset_mapping)
+        return inputs, self._mask_tensor(inputs, special_tokens_mask, offset_mapping, "pt")[0]
+
+    def numpy_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
+        """transformers' hook: masks ``inputs`` (a [batch, length] array) in
+        place and returns ``(inputs, labels)``."""
+        if self._peer_masks_words():
+            return super().numpy_mask_tokens(inputs, special_tokens_mask, offset_mapping)
+        return inputs, self._mask_tensor(inputs, special_tokens_mask, offset_mapping, "np")[0]
+
+    def _overrides(self, name) -> bool:
+        """Whether the instance's class replaces tf_mlm's method ``name``."""
+        return getattr(type(self), name) is not getattr(DataCollatorForLanguageModeling, name)
+
+    def _peer_masks_words(self) -> bool:
+        """Whole words with transformers' word helpers overridden: its own
+        hook, which calls them, masks the batch."""
+        return self.whole_word_mask and any(self._overrides(name) for name in _WORD_HOOKS)
+
+    def _mask_tensor(self, inputs, special_tokens_mask, offset_mapping, kind):
+        """Masks ``inputs`` (a tensor or array) in place: (labels of its type
+        and dtype, the extension's dense outputs as a dict, possibly empty)."""
+        ids = as_numpy(inputs)
+        if special_tokens_mask is not None:
+            special = as_numpy(special_tokens_mask) != 0
+        else:
+            special = self._special_positions(ids)
+        offsets = None
         if self.whole_word_mask:
-            if offsets is None:
+            if offset_mapping is None:
                 raise ValueError(
                     "whole_word_mask needs the examples' 'offset_mapping' (dicts from a fast "
                     "tokenizer called with return_offsets_mapping=True)"
                 )
-            offsets = pad_offsets(offsets, input_ids.shape[1], self.tokenizer.padding_side)
-        else:
-            offsets = None
-        if special is not None:
-            special = _numpy(special) != 0
-        work = input_ids
-        if not (
-            input_ids.dtype in ID_DTYPES
-            and input_ids.flags.c_contiguous
-            and input_ids.flags.writeable
-        ):
-            work = np.ascontiguousarray(input_ids, dtype=np.int64)
-        labels, positions, ids, weights = self._mask(
-            work, special, offsets, seed=self._philox_seed(return_tensors)
+            offsets = as_numpy(offset_mapping)
+        work = ids
+        if not (ids.dtype in ID_DTYPES and ids.flags.c_contiguous and ids.flags.writeable):
+            work = np.ascontiguousarray(ids, dtype=np.int64)
+        labels, positions, mask_ids, weights = self._mask(
+            work, special, offsets, seed=self._philox_key(kind)
         )
-        if work is not input_ids:
-            input_ids[...] = work
-            labels = labels.astype(input_ids.dtype)
-        extra = {"labels": labels}
+        if work is not ids:
+            ids[...] = work
+            labels = labels.astype(ids.dtype)
+        dense = {}
         if positions is not None:
-            extra.update(mask_positions=positions, mask_ids=ids, mask_weights=weights)
-        batch.update(convert_batch(extra, return_tensors))
-        return batch
+            dense = dict(mask_positions=positions, mask_ids=mask_ids, mask_weights=weights)
+        if kind == "pt":
+            import torch
 
-    def _pad(self, features, return_tensors):
-        """(the padded batch, the examples' offset_mapping or None)."""
-        if not isinstance(features[0], Mapping):
-            ids = pad_ids(features, self.tokenizer, self.pad_to_multiple_of, return_tensors)
-            return {"input_ids": convert_batch({"ids": ids}, return_tensors)["ids"]}, None
-        offsets = None
-        if "offset_mapping" in features[0]:
-            # Padded later: the tokenizer leaves examples' offsets ragged.
-            offsets = [f["offset_mapping"] for f in features]
-            features = [{k: v for k, v in f.items() if k != "offset_mapping"} for f in features]
-        batch = pad_encodings(self.tokenizer, features, self.pad_to_multiple_of)
-        if batch is not None:
-            return require_transformers().BatchEncoding(
-                convert_batch(batch, return_tensors)
-            ), offsets
-        from transformers.data.data_collator import pad_without_fast_tokenizer_warning
+            return torch.from_numpy(labels), {k: torch.from_numpy(v) for k, v in dense.items()}
+        return labels, dense
 
-        batch = pad_without_fast_tokenizer_warning(
-            self.tokenizer,
-            features,
-            return_tensors=return_tensors,
-            pad_to_multiple_of=self.pad_to_multiple_of,
+    def _special_positions(self, ids):
+        """None when the plan's special ids decide (the tokenizer's mask is
+        id membership), else the tokenizer's per-row special-tokens mask."""
+        if self._current_plan()["special_ids"] is not None:
+            return None
+        rows = [
+            self.tokenizer.get_special_tokens_mask(row, already_has_special_tokens=True)
+            for row in ids.tolist()
+        ]
+        return np.asarray(rows, dtype=bool).reshape(ids.shape)
+
+    # -- seeding ---------------------------------------------------------------
+
+    def _philox_key(self, kind):
+        """The batch's Philox key: two draws from ``self.generator`` (a torch or
+        NumPy generator, as ``get_generator`` made it), else from torch's
+        (``"pt"``) or NumPy's global generator, as transformers draws."""
+        generator = self.generator
+        if generator is None and kind == "np":
+            return tuple(int(x) for x in np.random.randint(0, 2**62, size=2, dtype=np.int64))
+        if isinstance(generator, np.random.Generator):
+            return resolve_seed(generator)
+        import torch
+
+        # Two int64 draws over [0, 2**63).
+        return tuple(
+            int(x) for x in torch.empty(2, dtype=torch.int64).random_(generator=generator).tolist()
         )
-        return batch, offsets
+
+    # -- the plan: the core's options, cached by what they derive from ----------
+
+    def _current_plan(self) -> dict:
+        """The core's options for the current fields and tokenizer, rebuilt
+        when a field or the tokenizer's special tokens or length change."""
+        tok = self.tokenizer
+        key = (
+            type(tok),
+            len(tok),
+            tok.mask_token_id,
+            tuple(tok.all_special_ids),
+            self.mlm_probability,
+            self.mask_replace_prob,
+            self.random_replace_prob,
+            self.selection_mode,
+            self.max_selections,
+            _fingerprint(self.excluded_ids),
+            _fingerprint(self.replacement_frequencies),
+            self.mask_selection_length,
+            self.span_p,
+            self.max_span_length,
+            self.whole_word_mask,
+        )
+        if key != self._plan_key:
+            self._plan = self._make_plan()
+            self._plan_key = key
+        return self._plan
+
+    def _make_plan(self) -> dict:
+        tok = self.tokenizer
+        plan = {"special_ids": _special_ids(tok), "options": None, "spans": None}
+        if self.span_p is None:
+            options = core_options(
+                ragged_rank=1,
+                vocab_size=len(tok),
+                mask_token=tok.mask_token_id,
+                selection_rate=self.mlm_probability,
+                max_selections=self.max_selections,
+                unselectable_ids=None,
+                mask_token_rate=self.mask_replace_prob,
+                random_token_rate=self.random_replace_prob,
+                axis=1,
+                selection_mode=self.selection_mode,
+                pad_to=self.mask_selection_length,
+                excluded_ids=self.excluded_ids,
+                replacement_frequencies=self.replacement_frequencies,
+                pad_to_name="mask_selection_length",
+            )
+            for unused in ("axis", "unselectable_ids"):
+                del options[unused]
+            plan["options"] = options
+            return plan
+        if self.whole_word_mask or self.selection_mode != "bernoulli":
+            raise ValueError(
+                "span_p (SpanBERT spans, a budget of ceil(n * mlm_probability) tokens) "
+                "takes neither whole_word_mask nor selection_mode"
+            )
+        plan["spans"] = dict(
+            vocab_size=len(tok),
+            mask_token=tok.mask_token_id,
+            selection_rate=self.mlm_probability,
+            max_selections=self.max_selections,
+            p=self.span_p,
+            max_span_length=self.max_span_length,
+            mask_token_rate=self.mask_replace_prob,
+            random_token_rate=self.random_replace_prob,
+            pad_to=self.mask_selection_length,
+            replacement=replacement_tables(
+                len(tok),
+                excluded_ids=self.excluded_ids,
+                replacement_frequencies=self.replacement_frequencies,
+            ),
+        )
+        return plan
 
     def _mask(self, input_ids, special, offsets, seed):
         """The core's masking of `input_ids` in place: (labels, then the dense
-        positions, ids and weights or three None)."""
-        if self._spans is not None:
-            return self._mask_spans(input_ids, special, seed)
+        positions, ids and weights or three None). ``special``: a bool
+        position mask, or None for the tokenizer's special ids."""
+        plan = self._current_plan()
+        special_ids = plan["special_ids"]
+        if special_ids is None or special is not None:
+            special_ids = np.zeros(0, np.int64)
+        if plan["spans"] is not None:
+            return self._mask_spans(input_ids, special, special_ids, seed, plan["spans"])
         return _core.mask_padded_batch(
             input_ids,
             special,
-            self._special_ids[:0] if special is not None else self._special_ids,
+            special_ids,
             offsets,
             seed=seed,
             label_fill=LABEL_IGNORE,
-            **self._options,
+            **plan["options"],
         )
 
-    def _mask_spans(self, input_ids, special, seed):
+    def _mask_spans(self, input_ids, special, special_ids, seed, options):
         """SpanBERT spans over each padded row (tf_mlm.numpy.mask_spans). The
         special positions of a special_tokens_mask are shown to the core as
         an id it never selects (-1), and restored."""
         rows, width = input_ids.shape
         flat = input_ids.reshape(-1)
-        unselectable = self._special_ids
+        unselectable = special_ids
         values = flat
         if special is not None:
             values = np.where(special.reshape(-1), -1, flat).astype(flat.dtype)
@@ -360,7 +408,7 @@ class DataCollatorForLanguageModeling:
             np.arange(rows + 1, dtype=np.int64) * width,
             unselectable_ids=unselectable,
             seed=seed,
-            **self._spans,
+            **options,
         )
         flat[...] = (
             result.masked_values
@@ -373,123 +421,27 @@ class DataCollatorForLanguageModeling:
         return labels, result.masked_positions, result.masked_ids, result.masked_weights
 
 
-def _numpy(x) -> np.ndarray:
-    """A NumPy view of an array or (CPU) torch tensor, else an array of it."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "numpy") and hasattr(x, "detach"):
-        return x.detach().numpy()
-    return np.asarray(x)
-
-
-def pad_ids(examples, tokenizer, pad_to_multiple_of, return_tensors) -> np.ndarray:
-    """Id sequences (lists, arrays, tensors) as one [batch, length] array,
-    padded as transformers pads them (the tokenizer's pad id and side; lists
-    become int64, and with ``"pt"`` arrays too; tensors keep their dtype)."""
-    to_int64 = isinstance(examples[0], (list, tuple)) or (
-        return_tensors == "pt" and isinstance(examples[0], np.ndarray)
-    )
-    arrays = [np.asarray(e, dtype=np.int64) if to_int64 else _numpy(e) for e in examples]
-    first = len(arrays[0])
-    if all(len(a) == first for a in arrays) and (
-        pad_to_multiple_of is None or first % pad_to_multiple_of == 0
-    ):
-        return np.stack(arrays, axis=0)
-    if tokenizer.pad_token is None:
-        raise ValueError(
-            "You are attempting to pad samples but the tokenizer you are using"
-            f" ({tokenizer.__class__.__name__}) does not have a pad token."
-        )
-    width = max(len(a) for a in arrays)
-    if pad_to_multiple_of is not None:
-        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
-    out = np.full((len(arrays), width), tokenizer.pad_token_id, dtype=arrays[0].dtype)
-    right = tokenizer.padding_side == "right"
-    for row, a in zip(out, arrays):
-        if right:
-            row[: len(a)] = a
-        elif len(a):
-            row[-len(a) :] = a
-    return out
-
-
-# The keys tokenizer.pad pads, and their fill (None: the pad id).
-PAD_FILL = {
-    "input_ids": None,
-    "token_type_ids": "type",
-    "attention_mask": 0,
-    "special_tokens_mask": 1,
-}
-
-
-def pad_encodings(tokenizer, features, pad_to_multiple_of):
-    """What ``tokenizer.pad(features, pad_to_multiple_of=...)`` returns, as a
-    dict of int64 arrays, for the usual case: dicts of the same keys among
-    :data:`PAD_FILL`, 1-D integer sequences of one length per example, a
-    tokenizer whose main input is ``input_ids``, with an attention mask and a
-    pad id. None otherwise (the caller then asks the tokenizer). The same
-    keys in the same order (``attention_mask`` appended when missing), the
-    same fills and padding side, without the tokenizer's per-token Python."""
-    keys = list(features[0].keys())
-    names = tokenizer.model_input_names
-    if (
-        not names
-        or names[0] != "input_ids"
-        or "attention_mask" not in names
-        or tokenizer.pad_token_id is None
-        or "input_ids" not in keys
-        or not set(keys) <= PAD_FILL.keys()
-    ):
+def _special_ids(tokenizer):
+    """The ids the tokenizer's ``get_special_tokens_mask(ids,
+    already_has_special_tokens=True)`` marks, as a sorted int64 array, when
+    that mask is a function of the id alone: transformers' own tokenizer
+    classes (membership in ``all_special_ids``, Marian's leaving out
+    ``<unk>``), asked once about each special id. None for a tokenizer class
+    defined elsewhere, whose mask is then asked for row by row."""
+    method = type(tokenizer).get_special_tokens_mask
+    if not getattr(method, "__module__", "").startswith("transformers."):
         return None
-    columns = {}
-    for key in keys:
-        column = []
-        for f in features:
-            if not isinstance(f, Mapping) or len(f) != len(keys) or key not in f:
-                return None
-            a = _numpy(f[key])
-            if a.ndim != 1 or a.dtype.kind not in "iub":
-                return None
-            column.append(a)
-        columns[key] = column
-    lengths = [len(a) for a in columns["input_ids"]]
-    if any([len(a) for a in column] != lengths for column in columns.values()):
+    ids = [int(i) for i in tokenizer.all_special_ids]
+    if not ids:
+        return np.zeros(0, np.int64)
+    flags = tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+    return np.unique(np.asarray([i for i, f in zip(ids, flags) if f], dtype=np.int64))
+
+
+def _fingerprint(value):
+    """A hashable stand-in for an option that may be an array (excluded ids,
+    frequency tables): its dtype, shape and bytes."""
+    if value is None:
         return None
-    if "attention_mask" not in columns:
-        columns["attention_mask"] = [np.ones(n, np.int64) for n in lengths]
-    width = max(lengths) if lengths else 0
-    if pad_to_multiple_of is not None and width % pad_to_multiple_of:
-        width = (width // pad_to_multiple_of + 1) * pad_to_multiple_of
-    right = tokenizer.padding_side == "right"
-    fills = dict(
-        PAD_FILL, input_ids=tokenizer.pad_token_id, token_type_ids=tokenizer.pad_token_type_id
-    )
-    batch = {}
-    for key, column in columns.items():
-        out = np.full((len(column), width), fills[key], np.int64)
-        for row, a in zip(out, column):
-            if right:
-                row[: len(a)] = a
-            elif len(a):
-                row[-len(a) :] = a
-        batch[key] = out
-    return batch
-
-
-def pad_offsets(offsets, width, padding_side) -> np.ndarray:
-    """The examples' ``offset_mapping`` ((start, end) per token, lists, arrays
-    or tensors of any lengths) as an int64 [batch, width, 2] array aligned
-    with the padded ids; 0 on the padding (special tokens, never words)."""
-    out = np.zeros((len(offsets), width, 2), np.int64)
-    for row, o in zip(out, offsets):
-        a = np.asarray(_numpy(o), dtype=np.int64).reshape(-1, 2)
-        if a.shape[0] > width:
-            raise ValueError(
-                f"an example's offset_mapping has {a.shape[0]} entries, more than the "
-                f"{width} tokens of the padded batch"
-            )
-        if padding_side == "right":
-            row[: a.shape[0]] = a
-        elif a.shape[0]:
-            row[-a.shape[0] :] = a
-    return out
+    a = np.asarray(value)
+    return (a.dtype.str, a.shape, a.tobytes())
