@@ -126,7 +126,7 @@ class DataCollatorForLanguageModeling(_Peer):
     def __post_init__(self):
         self._check_args()
         self.generator = None
-        self._plan_key = self._plan = None
+        self._plan = (None, None)  # (key, plan): one attribute, for threads
         if self.mlm:  # the core checks the options now, on an empty batch
             self._mask(np.zeros((0, 0), np.int64), None, None, seed=(0, 0))
 
@@ -320,10 +320,11 @@ class DataCollatorForLanguageModeling(_Peer):
             self.max_span_length,
             self.whole_word_mask,
         )
-        if key != self._plan_key:
-            self._plan = self._make_plan()
-            self._plan_key = key
-        return self._plan
+        cached_key, plan = self._plan
+        if key != cached_key:
+            plan = self._make_plan()
+            self._plan = (key, plan)
+        return plan
 
     def _make_plan(self) -> dict:
         tok = self.tokenizer
