@@ -18,6 +18,8 @@ import subprocess
 import sys
 from typing import List, Optional, Sequence
 
+from tf_mlm import options
+
 _DEFAULT_MASK_TOKENS = ("[MASK]", "<mask>")
 
 
@@ -86,7 +88,7 @@ def _add_mask_parser(sub) -> None:
         "--selection-rate",
         "--masked-lm-prob",
         type=_probability,
-        default=0.15,
+        default=options.SELECTION_RATE,
         help="fraction of each sequence's selectable tokens (or words) to mask "
         "(default: %(default)s)",
     )
@@ -107,13 +109,13 @@ def _add_mask_parser(sub) -> None:
     g.add_argument(
         "--mask-token-rate",
         type=_probability,
-        default=0.8,
+        default=options.MASK_TOKEN_RATE,
         help="probability a selected token becomes the mask token (default: %(default)s)",
     )
     g.add_argument(
         "--random-token-rate",
         type=_probability,
-        default=0.1,
+        default=options.RANDOM_TOKEN_RATE,
         help="probability a selected token becomes a random id (default: %(default)s)",
     )
     g.add_argument(
@@ -167,13 +169,13 @@ def _add_mask_parser(sub) -> None:
     g.add_argument(
         "--span-p",
         type=float,
-        default=0.2,
+        default=options.SPAN_P,
         help="parameter of the geometric span-length law (default: %(default)s)",
     )
     g.add_argument(
         "--max-span-length",
         type=_positive,
-        default=10,
+        default=options.MAX_SPAN_LENGTH,
         help="span lengths are clipped to this (default: %(default)s)",
     )
     g.add_argument(

@@ -25,7 +25,7 @@ import numpy as np
 from tf_mlm import _core
 from tf_mlm import numpy as _mlm
 from tf_mlm._args import int_arg, is_int, resolve_seed, vector
-from tf_mlm._options import core_options
+from tf_mlm.options import MASK_TOKEN_RATE, RANDOM_TOKEN_RATE, SELECTION_RATE, MaskingOptions
 
 __all__ = ["MLMCollator"]
 
@@ -118,10 +118,10 @@ class MLMCollator:
         mask_token: int,
         pad_token: int = 0,
         unselectable_ids=(),
-        selection_rate: float = 0.15,
+        selection_rate: float = SELECTION_RATE,
         max_selections: Optional[int] = None,
-        mask_token_rate: float = 0.8,
-        random_token_rate: float = 0.1,
+        mask_token_rate: float = MASK_TOKEN_RATE,
+        random_token_rate: float = RANDOM_TOKEN_RATE,
         selection_mode: str = "exact",
         pad_to_multiple_of: Optional[int] = None,
         mask_selection_length: Optional[int] = None,
@@ -191,22 +191,20 @@ class MLMCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
         self.mask_selection_length = mask_selection_length
         self.return_tensors = return_tensors
-        self._options = core_options(
-            ragged_rank=1,
+        self._options = MaskingOptions(
             vocab_size=self.vocab_size,
             mask_token=self.mask_token,
             selection_rate=selection_rate,
             max_selections=max_selections,
             unselectable_ids=self.unselectable_ids,
+            selection_mode=selection_mode,
             mask_token_rate=mask_token_rate,
             random_token_rate=random_token_rate,
-            axis=1,
-            selection_mode=selection_mode,
-            pad_to=mask_selection_length,
             excluded_ids=excluded_ids,
             replacement_frequencies=replacement_frequencies,
-            pad_to_name="mask_selection_length",
-        )
+            pad_to=mask_selection_length,
+            names={"pad_to": "mask_selection_length"},
+        ).core_kwargs()
         self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self._buffers = _Recycler()
         # Fail now, not on the first batch, on bad rates or ids.

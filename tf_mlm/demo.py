@@ -9,6 +9,8 @@ import time
 from importlib import resources
 from typing import List, Sequence
 
+from tf_mlm import options
+
 SENTENCES = (
     "the quick brown fox jumps over the lazy dog",
     "bert learns deep bidirectional representations from unlabeled text",
@@ -82,9 +84,7 @@ def run(rows: int = 4096, seed: int = 42) -> None:
     selector = tf_mlm.RandomItemSelector(
         max_selections_per_batch=20, selection_rate=0.3, unselectable_ids=special
     )
-    chooser = tf_mlm.MaskValuesChooser(
-        len(vocab), mask_id, mask_token_rate=0.8, random_token_rate=0.1
-    )
+    chooser = tf_mlm.MaskValuesChooser(len(vocab), mask_id)  # BERT's 80/10/10
     stateless = tf.constant([seed, 0], tf.int64)
 
     print(
@@ -114,7 +114,7 @@ def run(rows: int = 4096, seed: int = 42) -> None:
     lengths = rng.integers(128, 513, size=rows)
     values = rng.integers(len(special) + 1, len(vocab), size=int(lengths.sum()))
     batch = tf.RaggedTensor.from_row_lengths(values, lengths)
-    big_selector = tf_mlm.RandomItemSelector(76, 0.15, unselectable_ids=special)
+    big_selector = tf_mlm.RandomItemSelector(76, options.SELECTION_RATE, unselectable_ids=special)
     fn = tf.function(lambda x: tf_mlm.mask_language_model(x, big_selector, chooser))
     fn(batch)  # trace
     repeats = 10

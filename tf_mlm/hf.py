@@ -42,9 +42,9 @@ from tf_mlm._hf_padding import (
     pad_offsets,
     require_transformers,
 )
-from tf_mlm._options import core_options, replacement_tables
 from tf_mlm.collator import LABEL_IGNORE, result_labels
-from tf_mlm.numpy import mask_spans
+from tf_mlm.numpy import MaskResult
+from tf_mlm.options import MAX_SPAN_LENGTH, MaskingOptions
 
 transformers = require_transformers()
 _Peer = transformers.DataCollatorForLanguageModeling
@@ -58,6 +58,14 @@ __all__ = [
     "require_transformers",
 ]
 
+# The core's names of the options -> the collator's (transformers' and tf_mlm's).
+ARGUMENT_NAMES = {
+    "selection_rate": "mlm_probability",
+    "mask_token_rate": "mask_replace_prob",
+    "random_token_rate": "random_replace_prob",
+    "pad_to": "mask_selection_length",
+    "p": "span_p",
+}
 # The hooks whose C++ replacement runs only while the instance's class keeps
 # tf_mlm's own (a subclass overriding one gets it called instead).
 _MASK_HOOKS = {"pt": "torch_mask_tokens", "np": "numpy_mask_tokens"}
@@ -121,7 +129,7 @@ class DataCollatorForLanguageModeling(_Peer):
     replacement_frequencies: Any = dataclasses.field(default=None, kw_only=True)
     mask_selection_length: int | None = dataclasses.field(default=None, kw_only=True)
     span_p: float | None = dataclasses.field(default=None, kw_only=True)
-    max_span_length: int = dataclasses.field(default=10, kw_only=True)
+    max_span_length: int = dataclasses.field(default=MAX_SPAN_LENGTH, kw_only=True)
 
     def __post_init__(self):
         self._check_args()
@@ -327,51 +335,32 @@ class DataCollatorForLanguageModeling(_Peer):
         return plan
 
     def _make_plan(self) -> dict:
-        tok = self.tokenizer
-        plan = {"special_ids": _special_ids(tok), "options": None, "spans": None}
-        if self.span_p is None:
-            options = core_options(
-                ragged_rank=1,
-                vocab_size=len(tok),
-                mask_token=tok.mask_token_id,
-                selection_rate=self.mlm_probability,
-                max_selections=self.max_selections,
-                unselectable_ids=None,
-                mask_token_rate=self.mask_replace_prob,
-                random_token_rate=self.random_replace_prob,
-                axis=1,
-                selection_mode=self.selection_mode,
-                pad_to=self.mask_selection_length,
-                excluded_ids=self.excluded_ids,
-                replacement_frequencies=self.replacement_frequencies,
-                pad_to_name="mask_selection_length",
-            )
-            for unused in ("axis", "unselectable_ids"):
-                del options[unused]
-            plan["options"] = options
-            return plan
-        if self.whole_word_mask or self.selection_mode != "bernoulli":
+        if self.span_p is not None and (self.whole_word_mask or self.selection_mode != "bernoulli"):
             raise ValueError(
                 "span_p (SpanBERT spans, a budget of ceil(n * mlm_probability) tokens) "
                 "takes neither whole_word_mask nor selection_mode"
             )
-        plan["spans"] = dict(
+        tok = self.tokenizer
+        options = MaskingOptions(
             vocab_size=len(tok),
             mask_token=tok.mask_token_id,
             selection_rate=self.mlm_probability,
             max_selections=self.max_selections,
-            p=self.span_p,
+            selection_mode=self.selection_mode,
+            span_p=self.span_p,
             max_span_length=self.max_span_length,
             mask_token_rate=self.mask_replace_prob,
             random_token_rate=self.random_replace_prob,
+            excluded_ids=self.excluded_ids,
+            replacement_frequencies=self.replacement_frequencies,
             pad_to=self.mask_selection_length,
-            replacement=replacement_tables(
-                len(tok),
-                excluded_ids=self.excluded_ids,
-                replacement_frequencies=self.replacement_frequencies,
-            ),
+            names=ARGUMENT_NAMES,
         )
-        return plan
+        kwargs = options.core_kwargs()
+        if self.span_p is None:  # the padded batch's own ids and axis
+            for unused in ("axis", "unselectable_ids"):
+                del kwargs[unused]
+        return {"special_ids": _special_ids(tok), "options": options, "kwargs": kwargs}
 
     def _mask(self, input_ids, special, offsets, seed):
         """The core's masking of `input_ids` in place: (labels, then the dense
@@ -381,36 +370,32 @@ class DataCollatorForLanguageModeling(_Peer):
         special_ids = plan["special_ids"]
         if special_ids is None or special is not None:
             special_ids = np.zeros(0, np.int64)
-        if plan["spans"] is not None:
-            return self._mask_spans(input_ids, special, special_ids, seed, plan["spans"])
-        return _core.mask_padded_batch(
-            input_ids,
-            special,
-            special_ids,
-            offsets,
-            seed=seed,
-            label_fill=LABEL_IGNORE,
-            **plan["options"],
-        )
+        with plan["options"].named():
+            if self.span_p is not None:
+                return self._mask_spans(input_ids, special, special_ids, seed, plan["kwargs"])
+            return _core.mask_padded_batch(
+                input_ids,
+                special,
+                special_ids,
+                offsets,
+                seed=seed,
+                label_fill=LABEL_IGNORE,
+                **plan["kwargs"],
+            )
 
-    def _mask_spans(self, input_ids, special, special_ids, seed, options):
-        """SpanBERT spans over each padded row (tf_mlm.numpy.mask_spans). The
+    def _mask_spans(self, input_ids, special, special_ids, seed, kwargs):
+        """SpanBERT spans over each padded row (the core's span pass). The
         special positions of a special_tokens_mask are shown to the core as
         an id it never selects (-1), and restored."""
         rows, width = input_ids.shape
         flat = input_ids.reshape(-1)
-        unselectable = special_ids
         values = flat
+        kwargs = dict(kwargs, unselectable_ids=special_ids)
         if special is not None:
             values = np.where(special.reshape(-1), -1, flat).astype(flat.dtype)
-            unselectable = np.array([-1], np.int64)
-        result = mask_spans(
-            values,
-            np.arange(rows + 1, dtype=np.int64) * width,
-            unselectable_ids=unselectable,
-            seed=seed,
-            **options,
-        )
+            kwargs["unselectable_ids"] = np.array([-1], np.int64)
+        splits = np.arange(rows + 1, dtype=np.int64) * width
+        result = MaskResult(*_core.mask_spans(values, [splits], seed=seed, **kwargs), splits)
         flat[...] = (
             result.masked_values
             if special is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tf_mlm import _fused, _library, _ragged, _seed
+from tf_mlm.options import MASK_TOKEN_RATE, RANDOM_TOKEN_RATE
 
 
 class MaskValuesChooser:
@@ -23,8 +24,8 @@ class MaskValuesChooser:
         self,
         vocab_size,
         mask_token,
-        mask_token_rate=0.8,
-        random_token_rate=0.1,
+        mask_token_rate=MASK_TOKEN_RATE,
+        random_token_rate=RANDOM_TOKEN_RATE,
         *,
         excluded_ids=None,
         replacement_frequencies=None,

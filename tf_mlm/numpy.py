@@ -39,16 +39,20 @@ or tables built once with :func:`replacement_tables`).
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from tf_mlm import _core
 from tf_mlm._args import ID_DTYPES, id_array, int_arg, is_int, resolve_seed, splits_list, vector
-from tf_mlm._options import (
+from tf_mlm.options import (
+    MASK_TOKEN_RATE,
+    MAX_SPAN_LENGTH,
+    RANDOM_TOKEN_RATE,
+    SELECTION_RATE,
+    SPAN_P,
+    MaskingOptions,
     ReplacementTables,
-    core_options,
     replacement_tables,
 )
 from tf_mlm.vocab import sentencepiece_continuation_table, wordpiece_continuation_table
@@ -127,11 +131,11 @@ def mask_ragged(
     *,
     vocab_size,
     mask_token,
-    selection_rate=0.15,
+    selection_rate=SELECTION_RATE,
     max_selections=None,
     unselectable_ids=(),
-    mask_token_rate=0.8,
-    random_token_rate=0.1,
+    mask_token_rate=MASK_TOKEN_RATE,
+    random_token_rate=RANDOM_TOKEN_RATE,
     axis=1,
     selection_mode="exact",
     seed=None,
@@ -207,24 +211,25 @@ def mask_ragged(
     """
     values = vector("values", values)
     splits = splits_list(row_splits)
-    options = core_options(
-        ragged_rank=len(splits),
+    options = MaskingOptions(
         vocab_size=vocab_size,
         mask_token=mask_token,
         selection_rate=selection_rate,
         max_selections=max_selections,
         unselectable_ids=unselectable_ids,
+        selection_mode=selection_mode,
+        axis=axis,
         mask_token_rate=mask_token_rate,
         random_token_rate=random_token_rate,
-        axis=axis,
-        selection_mode=selection_mode,
-        pad_to=pad_to,
         excluded_ids=excluded_ids,
         replacement_frequencies=replacement_frequencies,
         replacement=replacement,
+        pad_to=pad_to,
     )
     return MaskResult(
-        *_core.mask_language_model(values, splits, seed=resolve_seed(seed), **options),
+        *_core.mask_language_model(
+            values, splits, seed=resolve_seed(seed), **options.core_kwargs(len(splits))
+        ),
         token_row_splits(splits),
     )
 
@@ -235,13 +240,13 @@ def mask_spans(
     *,
     vocab_size,
     mask_token,
-    selection_rate=0.15,
+    selection_rate=SELECTION_RATE,
     max_selections=None,
     unselectable_ids=(),
-    p=0.2,
-    max_span_length=10,
-    mask_token_rate=0.8,
-    random_token_rate=0.1,
+    p=SPAN_P,
+    max_span_length=MAX_SPAN_LENGTH,
+    mask_token_rate=MASK_TOKEN_RATE,
+    random_token_rate=RANDOM_TOKEN_RATE,
     axis=1,
     seed=None,
     pad_to=None,
@@ -292,33 +297,25 @@ def mask_spans(
     """
     values = vector("values", values)
     splits = splits_list(row_splits)
-    options = core_options(
-        ragged_rank=len(splits),
+    options = MaskingOptions(
         vocab_size=vocab_size,
         mask_token=mask_token,
         selection_rate=selection_rate,
         max_selections=max_selections,
         unselectable_ids=unselectable_ids,
+        axis=axis,
+        span_p=p,
+        max_span_length=max_span_length,
         mask_token_rate=mask_token_rate,
         random_token_rate=random_token_rate,
-        axis=axis,
-        selection_mode="exact",
-        pad_to=pad_to,
         excluded_ids=excluded_ids,
         replacement_frequencies=replacement_frequencies,
         replacement=replacement,
+        pad_to=pad_to,
     )
-    del options["selection_mode"]  # spans follow their own law
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-        raise TypeError(f"`p` must be a real number in (0, 1], got {p!r}")
     return MaskResult(
         *_core.mask_spans(
-            values,
-            splits,
-            p=float(p),
-            max_span_length=int_arg("max_span_length", max_span_length),
-            seed=resolve_seed(seed),
-            **options,
+            values, splits, seed=resolve_seed(seed), **options.core_kwargs(len(splits))
         ),
         token_row_splits(splits),
     )

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tf_mlm import _fused, _library, _ragged, _seed
 from tf_mlm.item_selector import RateCapSelector
+from tf_mlm.options import MAX_SPAN_LENGTH, SPAN_P
 
 
 class SpanItemSelector(RateCapSelector):
@@ -34,8 +35,8 @@ class SpanItemSelector(RateCapSelector):
         max_selections_per_batch,
         selection_rate,
         unselectable_ids=None,
-        p=0.2,
-        max_span_length=10,
+        p=SPAN_P,
+        max_span_length=MAX_SPAN_LENGTH,
     ):
         if isinstance(p, (int, float)) and not 0 < p <= 1:
             raise ValueError(f"`p` must be in (0, 1], got {p}")

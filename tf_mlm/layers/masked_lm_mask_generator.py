@@ -28,6 +28,7 @@ import numpy as np
 from tf_mlm._args import NO_CAP, id_list, is_int, rate_arg, seed_pair, whole_number
 from tf_mlm.layers import _arguments as _arg
 from tf_mlm.layers import _inputs as _in
+from tf_mlm.options import MASK_TOKEN_RATE, MAX_SPAN_LENGTH, RANDOM_TOKEN_RATE
 
 __all__ = ["MaskedLMMaskGenerator"]
 
@@ -155,12 +156,12 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         mask_token_id,
         mask_selection_length=None,
         unselectable_token_ids=[0],  # noqa: B006
-        mask_token_rate=0.8,
-        random_token_rate=0.1,
+        mask_token_rate=MASK_TOKEN_RATE,
+        random_token_rate=RANDOM_TOKEN_RATE,
         *,
         continuation_table=None,
         span_p=None,
-        max_span_length=10,
+        max_span_length=MAX_SPAN_LENGTH,
         excluded_token_ids=None,
         replacement_frequencies=None,
         seed=None,

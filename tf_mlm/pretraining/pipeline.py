@@ -16,6 +16,13 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tf_mlm.options import (
+    MASK_TOKEN_RATE,
+    MAX_SPAN_LENGTH,
+    RANDOM_TOKEN_RATE,
+    SELECTION_RATE,
+    SPAN_P,
+)
 from tf_mlm.pretraining import writers as writers_lib
 from tf_mlm.pretraining.readers import InputError, SequenceReader
 
@@ -62,18 +69,18 @@ class MaskingConfig:
 
     vocab_size: int
     mask_token: int
-    selection_rate: float = 0.15
+    selection_rate: float = SELECTION_RATE
     max_predictions_per_seq: int = 20
     max_selections: Optional[int] = None
-    mask_token_rate: float = 0.8
-    random_token_rate: float = 0.1
+    mask_token_rate: float = MASK_TOKEN_RATE
+    random_token_rate: float = RANDOM_TOKEN_RATE
     unselectable_ids: Sequence[int] = ()
     selection_mode: str = "exact"
     whole_word: bool = False
     continuation_table: Optional[np.ndarray] = None
     span: bool = False
-    span_p: float = 0.2
-    max_span_length: int = 10
+    span_p: float = SPAN_P
+    max_span_length: int = MAX_SPAN_LENGTH
     random_excluded_ids: Sequence[int] = ()
     replacement_frequencies: Optional[np.ndarray] = None
     max_seq_length: int = 128
