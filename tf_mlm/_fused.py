@@ -132,6 +132,42 @@ def replacement_tables(vocab_size, excluded_ids, frequencies) -> Dict[str, tf.Te
     return tables
 
 
+def mask_with(
+    kind: str,
+    selector,
+    chooser,
+    values: tf.Tensor,
+    nested_splits,
+    unselectable: tf.Tensor,
+    seed: tf.Tensor,
+    *,
+    axis: int,
+    output_length: Optional[int] = None,
+) -> tuple:
+    """:func:`mask` with an unmodified built-in selector's inputs: ``kind``
+    ``"items"`` (a ``RandomItemSelector``, its ``selection_mode``) or
+    ``"spans"`` (a ``SpanItemSelector``, its ``p`` and ``max_span_length``),
+    as ``tf_mlm.masking`` decides for ``mask_language_model`` and the Keras
+    layer."""
+    cap, rate = cap_and_rate(selector)
+    if kind == "spans":
+        kernel = dict(spans=span_inputs(selector, selector.p, selector.max_span_length))
+    else:
+        kernel = dict(selection_mode=selector.selection_mode)
+    return mask(
+        values,
+        nested_splits,
+        unselectable,
+        cap,
+        rate,
+        chooser,
+        seed,
+        axis=axis,
+        output_length=output_length,
+        **kernel,
+    )
+
+
 def mask(
     values: tf.Tensor,
     nested_splits,
@@ -174,6 +210,7 @@ def mask(
 __all__ = [
     "cap_and_rate",
     "mask",
+    "mask_with",
     "replacement_inputs",
     "replacement_tables",
     "span_inputs",

@@ -64,6 +64,7 @@ ARGUMENT_NAMES = {
     "mask_token_rate": "mask_replace_prob",
     "random_token_rate": "random_replace_prob",
     "pad_to": "mask_selection_length",
+    "span p": "span_p",
     "p": "span_p",
 }
 # The hooks whose C++ replacement runs only while the instance's class keeps

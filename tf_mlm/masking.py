@@ -104,25 +104,15 @@ def mask_language_model(
     ops = _library.ops()
     fused = _fused_kernel(item_selector, mask_values_chooser)
     if fused is not None:
-        cap, rate = _fused.cap_and_rate(item_selector)
-        if fused == "spans":
-            kernel = dict(
-                spans=_fused.span_inputs(
-                    item_selector, item_selector.p, item_selector.max_span_length
-                )
-            )
-        else:
-            kernel = dict(selection_mode=item_selector.selection_mode)
-        new_values, positions, position_splits, masked_ids = _fused.mask(
+        new_values, positions, position_splits, masked_ids = _fused.mask_with(
+            fused,
+            item_selector,
+            mask_values_chooser,
             rt.flat_values,
             rt.nested_row_splits,
             _fused.unselectable_ids(item_selector, rt.dtype),
-            cap,
-            rate,
-            mask_values_chooser,
             seed_tensor,
             axis=axis,
-            **kernel,
         )
     else:
         with _seed.stateless_scope(seed_tensor if seed is not None else None):

@@ -65,6 +65,7 @@ __all__ = [
     "mask_ragged",
     "mask_sequences",
     "mask_spans",
+    "mask_with_options",
     "ragged_from_padded",
     "ragged_from_sequences",
     "replacement_tables",
@@ -209,8 +210,6 @@ def mask_ragged(
       ValueError: malformed row splits, out-of-range rates or ids, a bad
         axis or seed.
     """
-    values = vector("values", values)
-    splits = splits_list(row_splits)
     options = MaskingOptions(
         vocab_size=vocab_size,
         mask_token=mask_token,
@@ -226,12 +225,19 @@ def mask_ragged(
         replacement=replacement,
         pad_to=pad_to,
     )
-    return MaskResult(
-        *_core.mask_language_model(
-            values, splits, seed=resolve_seed(seed), **options.core_kwargs(len(splits))
-        ),
-        token_row_splits(splits),
-    )
+    return mask_with_options(values, row_splits, options, seed=seed)
+
+
+def mask_with_options(values, row_splits, options: MaskingOptions, *, seed=None) -> MaskResult:
+    """Masks a ragged batch (as :func:`mask_ragged`) with the options of a
+    :class:`tf_mlm.options.MaskingOptions`: SpanBERT spans when its
+    ``span_p`` is set (as :func:`mask_spans`), items otherwise."""
+    values = vector("values", values)
+    splits = splits_list(row_splits)
+    run = _core.mask_spans if options.span_p is not None else _core.mask_language_model
+    with options.named():
+        outputs = run(values, splits, seed=resolve_seed(seed), **options.core_kwargs(len(splits)))
+    return MaskResult(*outputs, token_row_splits(splits))
 
 
 def mask_spans(
@@ -295,8 +301,6 @@ def mask_spans(
     Returns:
       a :class:`MaskResult`.
     """
-    values = vector("values", values)
-    splits = splits_list(row_splits)
     options = MaskingOptions(
         vocab_size=vocab_size,
         mask_token=mask_token,
@@ -313,12 +317,7 @@ def mask_spans(
         replacement=replacement,
         pad_to=pad_to,
     )
-    return MaskResult(
-        *_core.mask_spans(
-            values, splits, seed=resolve_seed(seed), **options.core_kwargs(len(splits))
-        ),
-        token_row_splits(splits),
-    )
+    return mask_with_options(values, row_splits, options, seed=seed)
 
 
 def group_words(values, row_splits, continuation_table) -> list:

@@ -138,8 +138,10 @@ class MaskingOptions:
       pad_to: None (ragged outputs), or the length ``L`` of dense
         ``[rows, L]`` positions, ids and weights (the core caps the count
         at ``L``).
-      names: the front end's names of these options (``{"pad_to":
-        "mask_selection_length"}``), used in error messages.
+      names: the front end's names of the options in the core's and this
+        module's messages (``{"pad_to": "mask_selection_length"}``; SpanBERT's
+        parameter is ``span p`` in the core's messages, ``p`` in the type
+        checks), replaced in the errors raised.
     """
 
     vocab_size: Any
@@ -187,6 +189,7 @@ class MaskingOptions:
                 axis=axis,
                 pad_to=pad_to,
             )
+            max_span_length = int_arg("max_span_length", self.max_span_length)
             if self.span_p is None:
                 if not isinstance(self.selection_mode, str):
                     raise TypeError(
@@ -201,9 +204,24 @@ class MaskingOptions:
                     raise TypeError(f"`p` must be a real number in (0, 1], got {self.span_p!r}")
                 options.update(
                     p=float(self.span_p),
-                    max_span_length=int_arg("max_span_length", self.max_span_length),
+                    max_span_length=max_span_length,
                 )
         return options
+
+    def with_tables(self) -> "MaskingOptions":
+        """These options with the replacement law built once (``replacement``),
+        for repeated masking calls."""
+        if self.replacement is not None:
+            return self
+        with self.named():
+            tables = replacement_tables(
+                self.vocab_size,
+                excluded_ids=self.excluded_ids,
+                replacement_frequencies=self.replacement_frequencies,
+            )
+        return dataclasses.replace(
+            self, excluded_ids=None, replacement_frequencies=None, replacement=tables
+        )
 
     def validate(self, ragged_rank: int = 1) -> "MaskingOptions":
         """The core's checks of these options, on an empty batch; errors name

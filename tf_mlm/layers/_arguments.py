@@ -1,49 +1,26 @@
-"""The Keras layer's arguments beyond keras_hub's checks: option ranges
-checked by the C++ core under the layer's names, and the masking
-strategies' arguments (tf_mlm extensions).
+"""The Keras layer's arguments beyond keras_hub's checks: the names of its
+options in the core's messages, and the shapes and types of the masking
+strategies' arguments (tf_mlm extensions; their ranges are the core's).
 """
 
 from __future__ import annotations
 
-import numbers
-import re
-
 import numpy as np
-
-from tf_mlm._args import NO_CAP
 
 INT64_RANGE = (-(2**63), 2**63 - 1)
 INT32_RANGE = (-(2**31), 2**31 - 1)
-# The core's names of the options -> the layer's (keras_hub's) names.
+# The core's names of the options -> the layer's (keras_hub's and tf_mlm's
+# extensions') names, for tf_mlm.options.MaskingOptions' messages.
 ARGUMENT_NAMES = {
     "selection_rate": "mask_selection_rate",
     "vocab_size": "vocabulary_size",
     "mask_token": "mask_token_id",
     "max_selections": "mask_selection_length",
+    "pad_to": "mask_selection_length",
+    "span p": "span_p",
+    "p": "span_p",
+    "excluded_ids": "excluded_token_ids",
 }
-
-
-def validate_options(rate, length, vocabulary_size, mask_token_id, mask_rate, random_rate):
-    """The core's checks of the options (the one owner of those rules), with
-    the message naming the layer's arguments."""
-    from tf_mlm import _core
-
-    try:
-        _core.validate_options(
-            rate,
-            NO_CAP if length is None else length,
-            vocabulary_size,
-            mask_token_id,
-            mask_rate,
-            random_rate,
-        )
-    except ValueError as e:
-        message = re.sub(
-            r"\b(" + "|".join(ARGUMENT_NAMES) + r")\b",
-            lambda m: ARGUMENT_NAMES[m.group(1)],
-            str(e),
-        )
-        raise ValueError(message) from None
 
 
 def vector_arg(value, name, what):
@@ -81,16 +58,6 @@ def check_continuation_table(table, vocabulary_size):
     return arr
 
 
-def check_span_p(p):
-    if p is None:
-        return None
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-        raise TypeError(f"`span_p` must be None or a float in (0, 1], got {p!r}")
-    if not 0.0 < float(p) <= 1.0:  # also rejects NaN
-        raise ValueError(f"`span_p` must be in (0, 1], got span_p={p}")
-    return float(p)
-
-
 def check_frequencies(frequencies, vocabulary_size):
     """None, or the frequencies as a 1-D array of `vocabulary_size` numbers."""
     if frequencies is None:
@@ -108,16 +75,3 @@ def check_frequencies(frequencies, vocabulary_size):
             f"({vocabulary_size}) entries, got {arr.size}"
         )
     return arr
-
-
-def numpy_replacement(vocabulary_size, excluded, frequencies):
-    """tf_mlm.numpy's replacement tables (validating the options), with the
-    errors naming the layer's arguments."""
-    from tf_mlm import numpy as tfnp
-
-    try:
-        return tfnp.replacement_tables(
-            vocabulary_size, excluded_ids=excluded, replacement_frequencies=frequencies
-        )
-    except ValueError as e:
-        raise ValueError(str(e).replace("`excluded_ids`", "`excluded_token_ids`")) from None

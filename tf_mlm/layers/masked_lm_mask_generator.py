@@ -22,13 +22,15 @@ replacement law of ``tf_mlm.MaskValuesChooser`` (excluded ids, frequencies).
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 
-from tf_mlm._args import NO_CAP, id_list, is_int, rate_arg, seed_pair, whole_number
+from tf_mlm._args import NO_CAP, id_list, seed_pair, whole_number
 from tf_mlm.layers import _arguments as _arg
 from tf_mlm.layers import _inputs as _in
-from tf_mlm.options import MASK_TOKEN_RATE, MAX_SPAN_LENGTH, RANDOM_TOKEN_RATE
+from tf_mlm.options import MASK_TOKEN_RATE, MAX_SPAN_LENGTH, RANDOM_TOKEN_RATE, MaskingOptions
 
 __all__ = ["MaskedLMMaskGenerator"]
 
@@ -186,11 +188,33 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             "unselectable_token_ids",
             [] if unselectable_token_ids is None else unselectable_token_ids,
         )
-        rate = rate_arg("mask_selection_rate", mask_selection_rate)
-        mask_rate = rate_arg("mask_token_rate", mask_token_rate)
-        random_rate = rate_arg("random_token_rate", random_token_rate)
-        _arg.validate_options(
-            rate, mask_selection_length, vocabulary_size, mask_token_id, mask_rate, random_rate
+        # Strategies (tf_mlm extensions; the defaults are keras_hub's layer).
+        self._continuation = _arg.check_continuation_table(continuation_table, vocabulary_size)
+        excluded = (
+            None
+            if excluded_token_ids is None
+            else id_list("excluded_token_ids", excluded_token_ids)
+        )
+        frequencies = _arg.check_frequencies(replacement_frequencies, vocabulary_size)
+        # The run's options, checked by the core under the layer's names; the
+        # replacement law's tables built once, here.
+        self._options = (
+            MaskingOptions(
+                vocab_size=vocabulary_size,
+                mask_token=mask_token_id,
+                selection_rate=mask_selection_rate,
+                max_selections=mask_selection_length,
+                span_p=span_p,
+                max_span_length=max_span_length,
+                mask_token_rate=mask_token_rate,
+                random_token_rate=random_token_rate,
+                excluded_ids=excluded,
+                replacement_frequencies=frequencies,
+                pad_to=mask_selection_length,
+                names=_arg.ARGUMENT_NAMES,
+            )
+            .validate()
+            .with_tables()
         )
 
         self.vocabulary_size = int(vocabulary_size)
@@ -202,39 +226,18 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self.unselectable_token_ids = unselectable_token_ids
         self.mask_token_rate = mask_token_rate
         self.random_token_rate = random_token_rate
-
-        # Strategies (tf_mlm extensions; the defaults are keras_hub's layer).
-        self._continuation = _arg.check_continuation_table(continuation_table, vocabulary_size)
         self.continuation_table = (
             None if self._continuation is None else self._continuation.tolist()
         )
-        self.span_p = _arg.check_span_p(span_p)
-        if not is_int(max_span_length):
-            raise TypeError(f"`max_span_length` must be an int, got {max_span_length!r}")
-        if max_span_length < 1:
-            raise ValueError(f"`max_span_length` must be >= 1, got {max_span_length}")
+        self.span_p = None if span_p is None else float(span_p)
         self.max_span_length = int(max_span_length)
-        self.excluded_token_ids = (
-            None
-            if excluded_token_ids is None
-            else id_list("excluded_token_ids", excluded_token_ids)
-        )
-        frequencies = _arg.check_frequencies(replacement_frequencies, self.vocabulary_size)
+        self.excluded_token_ids = excluded
         self.replacement_frequencies = None if frequencies is None else frequencies.tolist()
-        # The replacement law, built once per path: NumPy tables now when an
-        # option is set (which also validates it), the TF chooser on first
-        # use of the TensorFlow path.
-        self._np_replacement = None
-        if self.excluded_token_ids is not None or frequencies is not None:
-            self._np_replacement = _arg.numpy_replacement(
-                self.vocabulary_size, self.excluded_token_ids, frequencies
-            )
-        self._tf_chooser = None
+        self._tf_masking = None  # (kind, selector, chooser), made on first TF use
         self._stateless_seed = seed_pair(seed)
         self.seed = (
             seed if not isinstance(seed, (tuple, np.ndarray)) else list(self._stateless_seed)
         )
-        self._rates = (rate, mask_rate, random_rate)
 
     # ------------------------------------------------------------------ call
 
@@ -338,19 +341,31 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             "mask_weights": weights,
         }
 
-    def _chooser_tf(self):
-        """The layer's ``tf_mlm.MaskValuesChooser``, made on first use: its
-        replacement tables (uniform, excluded ids, alias tables) are built
-        once."""
-        if self._tf_chooser is None:
+    def _masking_tf(self):
+        """``(kind, selector, chooser)``: the layer's options as tf_mlm's
+        selector (``RandomItemSelector``, or ``SpanItemSelector`` with
+        ``span_p``) and ``MaskValuesChooser``, made on first use (the chooser
+        builds its replacement tables once), and the fused kernel
+        ``mask_language_model`` would run for them."""
+        if self._tf_masking is None:
+            from tf_mlm.item_selector import RandomItemSelector
             from tf_mlm.mask_values_chooser import MaskValuesChooser
+            from tf_mlm.masking import _fused_kernel
+            from tf_mlm.span_selector import SpanItemSelector
 
-            _, mask_rate, random_rate = self._rates
-            self._tf_chooser = MaskValuesChooser(
-                self.vocabulary_size,
-                self.mask_token_id,
-                mask_rate,
-                random_rate,
+            o = self._options
+            cap = NO_CAP if o.max_selections is None else o.max_selections
+            if o.span_p is None:
+                selector = RandomItemSelector(cap, o.selection_rate)
+            else:
+                selector = SpanItemSelector(
+                    cap, o.selection_rate, p=o.span_p, max_span_length=o.max_span_length
+                )
+            chooser = MaskValuesChooser(
+                o.vocab_size,
+                o.mask_token,
+                o.mask_token_rate,
+                o.random_token_rate,
                 excluded_ids=self.excluded_token_ids,
                 replacement_frequencies=(
                     None
@@ -358,7 +373,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                     else np.asarray(self.replacement_frequencies, np.float32)
                 ),
             )
-        return self._tf_chooser
+            self._tf_masking = (_fused_kernel(selector, chooser), selector, chooser)
+        return self._tf_masking
 
     def _continuation_tf(self):
         import tensorflow as tf
@@ -373,27 +389,21 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         ``mask_selection_length`` (for spans: a token budget, so padding
         never cuts a span). -> (new values, dense outputs or None, ragged or
         None)."""
-        import tensorflow as tf
-
         from tf_mlm import _fused
 
         length = self.mask_selection_length
-        spans = None
-        if self.span_p is not None:
-            spans = _fused.span_inputs(self, self.span_p, self.max_span_length)
-        outputs = _fused.mask(
+        kind, selector, chooser = self._masking_tf()
+        new_values, *rest = _fused.mask_with(
+            kind,
+            selector,
+            chooser,
             values,
             nested,
             self._unselectable_tf(dtype),
-            tf.constant(NO_CAP if length is None else length, tf.int64),
-            tf.constant(self._rates[0], tf.float32),
-            self._chooser_tf(),
             seed_tensor,
             axis=1,
-            spans=spans,
             output_length=length,
         )
-        new_values, *rest = outputs
         if length is not None:
             return new_values, tuple(rest), None
         pos_values, pos_splits, id_values = rest
@@ -419,34 +429,16 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         values, splits, shape, ragged = _in.to_numpy(inputs)
         _in.check_id_dtype(values.dtype.name)
         seed = seed_pair(seed) if seed is not None else self._stateless_seed
-        rate, mask_rate, random_rate = self._rates
         length = self.mask_selection_length
-        if self._np_replacement is None:  # the default law, built once
-            self._np_replacement = tfnp.replacement_tables(self.vocabulary_size)
         nested = (
             splits
             if self._continuation is None
             else tfnp.group_words(values, splits, self._continuation)
         )
-        options = dict(
-            vocab_size=self.vocabulary_size,
-            mask_token=self.mask_token_id,
-            selection_rate=rate,
-            max_selections=length,
-            unselectable_ids=self._unselectable_array(values.dtype.name),
-            mask_token_rate=mask_rate,
-            random_token_rate=random_rate,
-            axis=1,
-            seed=seed,
-            pad_to=length,
-            replacement=self._np_replacement,
+        options = dataclasses.replace(
+            self._options, unselectable_ids=self._unselectable_array(values.dtype.name)
         )
-        if self.span_p is not None:
-            result = tfnp.mask_spans(
-                values, nested, p=self.span_p, max_span_length=self.max_span_length, **options
-            )
-        else:
-            result = tfnp.mask_ragged(values, nested, **options)
+        result = tfnp.mask_with_options(values, nested, options, seed=seed)
         grain = _in.in_grain()
 
         def dense(arr, dtype=None):
