@@ -168,26 +168,10 @@ class MLMCollator:
         self.pad_token = int_arg("pad_token", pad_token)
         ids = vector("unselectable_ids", unselectable_ids)
         self.unselectable_ids = np.union1d(ids.astype(np.int64), [self.pad_token])
-        if pad_to_multiple_of is not None and (
-            int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1
-        ):
-            raise ValueError(f"`pad_to_multiple_of` must be >= 1, got {pad_to_multiple_of}")
-        if return_tensors not in ("np", "pt", "jax"):
-            raise ValueError(
-                f"`return_tensors` must be 'np', 'pt' or 'jax', got {return_tensors!r}"
-            )
-        if isinstance(seed, (bool, np.bool_)) or not (
-            seed is None or isinstance(seed, np.random.Generator) or is_int(seed)
-        ):
-            raise TypeError(
-                "`seed` must be None, an int or a numpy.random.Generator, got "
-                f"{type(seed).__name__}"
-            )
-        self.continuation_table = None
-        if continuation_table is not None:
-            # Checked now, on a one-row batch, rather than on the first call.
-            _mlm.group_words(np.zeros(1, np.int64), np.array([0, 1]), continuation_table)
-            self.continuation_table = np.asarray(continuation_table).astype(bool).reshape(-1)
+        _check_pad_to_multiple_of(pad_to_multiple_of)
+        _check_return_tensors(return_tensors)
+        _check_seed(seed)
+        self.continuation_table = _continuation_table(continuation_table)
         self.pad_to_multiple_of = pad_to_multiple_of
         self.mask_selection_length = mask_selection_length
         self.return_tensors = return_tensors
@@ -310,6 +294,34 @@ def result_labels(result: _mlm.MaskResult, out: np.ndarray) -> np.ndarray:
     return _core.scatter_to_dense(
         positions, position_splits, ids, out.shape[1], LABEL_IGNORE, out=out
     )
+
+
+def _check_pad_to_multiple_of(pad_to_multiple_of) -> None:
+    if pad_to_multiple_of is not None and int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1:
+        raise ValueError(f"`pad_to_multiple_of` must be >= 1, got {pad_to_multiple_of}")
+
+
+def _check_return_tensors(return_tensors) -> None:
+    if return_tensors not in ("np", "pt", "jax"):
+        raise ValueError(f"`return_tensors` must be 'np', 'pt' or 'jax', got {return_tensors!r}")
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, (bool, np.bool_)) or not (
+        seed is None or isinstance(seed, np.random.Generator) or is_int(seed)
+    ):
+        raise TypeError(
+            f"`seed` must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
+        )
+
+
+def _continuation_table(continuation_table) -> Optional[np.ndarray]:
+    """The whole-word table as a bool vector, or None; checked now, on a
+    one-row batch, rather than on the first call."""
+    if continuation_table is None:
+        return None
+    _mlm.group_words(np.zeros(1, np.int64), np.array([0, 1]), continuation_table)
+    return np.asarray(continuation_table).astype(bool).reshape(-1)
 
 
 def _input_ids(example, index):

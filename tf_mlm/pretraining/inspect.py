@@ -14,7 +14,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from tf_mlm.pretraining.readers import InputError
-from tf_mlm.pretraining.writers import METADATA, feature_spec, is_shard_name
+from tf_mlm.pretraining.records import METADATA, feature_spec, is_shard_name
 
 _ANSI = {"mask": "\033[1;33m", "random": "\033[1;31m", "keep": "\033[1;32m", "end": "\033[0m"}
 

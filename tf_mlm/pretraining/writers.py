@@ -18,302 +18,53 @@ checks them.
 Errors of the environment (disk full, quota, read-only file system, file
 too large, ...) raise :class:`OutputError` naming the OS's reason; nothing
 is published then.
+
+This module holds :class:`ShardedWriter` and the cancellation of the
+writers of a process; the records and file names are
+:mod:`~tf_mlm.pretraining.records`' and the file-system steps of publishing
+:mod:`~tf_mlm.pretraining.publishing`' (their names still import from here).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import gzip
-import hashlib
-import json
 import os
-import re
 import shutil
 import threading
 from typing import Dict, List, Optional
 
-import numpy as np
-
+from tf_mlm.pretraining import publishing
+from tf_mlm.pretraining.publishing import (  # noqa: F401  (re-exported)
+    OutputError,
+    os_reason,
+    stale_temporaries,
+    temporary_dir,
+    write_json,
+)
 from tf_mlm.pretraining.readers import InputError
-
-FORMATS = ("tfrecord", "jsonl")
-COMPRESSIONS = ("", "gzip")
-METADATA = "metadata.json"
-SHARD_PREFIX = "masked"
-_SHARD_RE = re.compile(rf"^{SHARD_PREFIX}-\d{{5}}-of-\d{{5}}\.(tfrecord|jsonl)(\.gz)?$")
-INT_FEATURES = ("input_ids", "input_mask", "masked_lm_positions", "masked_lm_ids")
-# Temporary sibling directories: .NAME.tf-mlm-tmp-PID (and -old while the
-# fallback publishing moves a previous dataset away).
-_TMP_TAG = ".tf-mlm-tmp-"
-# Temporary files of releases that wrote inside the output directory.
-_OLD_TMP_RE = re.compile(r"^\..+\.tmp-(\d+)$")
-
-
-class OutputError(Exception):
-    """The output cannot be written (an environment error: disk full,
-    quota, read-only file system, ...): the message names the path and the
-    OS's reason, and is meant to be shown to the user as is."""
-
-
-def feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> Dict:
-    """The ``tf.io.parse_example`` spec of the TFRecord output (BERT's
-    feature names and types).
-
-    >>> spec = feature_spec(128, 20)
-    >>> sorted(spec)
-    ['input_ids', 'input_mask', 'masked_lm_ids', 'masked_lm_positions', 'masked_lm_weights']
-    >>> spec["masked_lm_weights"]
-    FixedLenFeature(shape=[20], dtype=tf.float32, default_value=None)
-    """
-    import tensorflow as tf
-
-    seq, pred = [max_seq_length], [max_predictions_per_seq]
-    return {
-        "input_ids": tf.io.FixedLenFeature(seq, tf.int64),
-        "input_mask": tf.io.FixedLenFeature(seq, tf.int64),
-        "masked_lm_positions": tf.io.FixedLenFeature(pred, tf.int64),
-        "masked_lm_ids": tf.io.FixedLenFeature(pred, tf.int64),
-        "masked_lm_weights": tf.io.FixedLenFeature(pred, tf.float32),
-    }
-
-
-def shard_names(num_shards: int, fmt: str, compression: str = "") -> List[str]:
-    """>>> shard_names(2, "jsonl")
-    ['masked-00000-of-00002.jsonl', 'masked-00001-of-00002.jsonl']
-    """
-    suffix = "." + fmt + (".gz" if compression == "gzip" else "")
-    return [f"{SHARD_PREFIX}-{k:05d}-of-{num_shards:05d}{suffix}" for k in range(num_shards)]
-
-
-def is_output_file(name: str) -> bool:
-    """Whether ``name`` is a shard or metadata file this module writes."""
-    return name == METADATA or is_shard_name(name)
-
-
-def is_shard_name(name: str) -> bool:
-    """Whether ``name`` is named like a shard this module writes."""
-    return bool(_SHARD_RE.match(name))
-
-
-def example_bytes(element: Dict) -> bytes:
-    """A serialized ``tf.train.Example`` of one padded output record, with
-    its features in sorted order (deterministic across processes)."""
-    import tensorflow as tf
-
-    feature = {
-        name: tf.train.Feature(int64_list=tf.train.Int64List(value=element[name].tolist()))
-        for name in INT_FEATURES
-    }
-    feature["masked_lm_weights"] = tf.train.Feature(
-        float_list=tf.train.FloatList(value=element["masked_lm_weights"].tolist())
-    )
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(
-        deterministic=True
-    )
-
-
-def json_line(element: Dict) -> str:
-    """One JSON Lines output record (unpadded)."""
-    return (
-        json.dumps(
-            {
-                name: np.asarray(element[name]).tolist()
-                for name in ("input_ids", "masked_lm_positions", "masked_lm_ids")
-            },
-            separators=(",", ":"),
-        )
-        + "\n"
-    )
-
-
-# -- errors -------------------------------------------------------------------
-
-_REASONS = (
-    errno.ENOSPC,
-    errno.EDQUOT,
-    errno.EROFS,
-    errno.EFBIG,
-    errno.EIO,
-    errno.EACCES,
-    errno.EPERM,
-    errno.ENOENT,
-    errno.ENOTDIR,
-    errno.EXDEV,
-    errno.ENOTEMPTY,
+from tf_mlm.pretraining.records import (  # noqa: F401  (re-exported)
+    COMPRESSIONS,
+    FORMATS,
+    INT_FEATURES,
+    METADATA,
+    SHARD_PREFIX,
+    example_bytes,
+    feature_spec,
+    is_output_file,
+    is_shard_name,
+    json_line,
+    shard_names,
 )
 
-
-def os_reason(e: BaseException) -> str:
-    """The OS's reason in an error, as ``strerror (ENAME)`` when it names an
-    errno (also in TensorFlow's messages, which hold only the text).
-
-    >>> os_reason(OSError(errno.ENOSPC, "No space left on device"))
-    'No space left on device (ENOSPC)'
-    """
-    code = getattr(e, "errno", None)
-    if isinstance(code, int) and code in errno.errorcode:
-        return f"{os.strerror(code)} ({errno.errorcode[code]})"
-    text = getattr(e, "message", None) or str(e)
-    for code in _REASONS:
-        if os.strerror(code) in text:
-            return f"{os.strerror(code)} ({errno.errorcode[code]})"
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-@contextlib.contextmanager
-def _output_errors(what: str):
-    """Turns OS and TensorFlow I/O errors into :class:`OutputError`."""
-    try:
-        import tensorflow as tf
-
-        tf_errors = (tf.errors.OpError,)
-    except ImportError:  # pragma: no cover
-        tf_errors = ()
-    try:
-        yield
-    except (OSError,) + tf_errors as e:
-        raise OutputError(f"cannot {what}: {os_reason(e)}") from None
-
-
-# -- atomic directory publishing ---------------------------------------------
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: str, b: str) -> bool:
-    """Atomically swaps the paths ``a`` and ``b`` (Linux ``renameat2`` with
-    ``RENAME_EXCHANGE``). False when the system or file system cannot;
-    other errors raise OSError."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), a)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _digest_and_sync(path: str) -> Dict:
-    """SHA-256 and size of a closed file, read back, then fsynced."""
-    with open(path, "rb") as f:
-        digest = (
-            hashlib.file_digest(f, "sha256")
-            if hasattr(hashlib, "file_digest")
-            else _sha256_chunks(f)
-        )
-        os.fsync(f.fileno())
-        size = f.tell()
-    return {"sha256": digest.hexdigest(), "bytes": size}
-
-
-def _sha256_chunks(f):
-    h = hashlib.sha256()
-    for block in iter(lambda: f.read(1 << 20), b""):
-        h.update(block)
-    return h
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def temporary_dir(output_dir: str, pid: Optional[int] = None) -> str:
-    """The hidden sibling directory a run writes ``output_dir`` into."""
-    out = os.path.realpath(output_dir)
-    return os.path.join(
-        os.path.dirname(out),
-        f".{os.path.basename(out)}{_TMP_TAG}{os.getpid() if pid is None else pid}",
-    )
-
-
-def stale_temporaries(output_dir: str) -> List[str]:
-    """Temporary files and directories left for ``output_dir`` by runs whose
-    process no longer exists (killed runs): sibling ``.NAME.tf-mlm-tmp-PID``
-    directories and, from older releases, ``.FILE.tmp-PID`` files inside it.
-    A previous dataset moved aside (``-old``) counts only while the output
-    directory exists."""
-    out = os.path.realpath(output_dir)
-    parent, name = os.path.dirname(out), os.path.basename(out)
-    pattern = re.compile(rf"^\.{re.escape(name)}{re.escape(_TMP_TAG)}(\d+)(-old)?$")
-    found = []
-    try:
-        siblings = os.listdir(parent)
-    except OSError:
-        siblings = []
-    for entry in siblings:
-        m = pattern.match(entry)
-        if m and not _pid_alive(int(m.group(1))) and (not m.group(2) or os.path.isdir(out)):
-            found.append(os.path.join(parent, entry))
-    if os.path.isdir(out):
-        for entry in os.listdir(out):
-            m = _OLD_TMP_RE.match(entry)
-            if m and not _pid_alive(int(m.group(1))):
-                found.append(os.path.join(out, entry))
-    return found
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def _carry_over(old: str, new: str) -> None:
-    """Entries of ``old`` other than tf-mlm outputs, hard-linked (else
-    copied) into ``new``: ``--overwrite`` keeps the user's other files."""
-    for entry in os.listdir(old):
-        if (
-            is_output_file(entry)
-            or _OLD_TMP_RE.match(entry)
-            or os.path.exists(os.path.join(new, entry))
-        ):
-            continue
-        src, dst = os.path.join(old, entry), os.path.join(new, entry)
-        if os.path.islink(src):
-            os.symlink(os.readlink(src), dst)
-        elif os.path.isdir(src):
-            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
-        else:
-            _link_or_copy(src, dst)
-
+# The steps of commit() that a run may be held inside (a test signals it
+# there: tests/_slow_publish_child.py), called through these names.
+_digest_and_sync = publishing.digest_and_sync
+_exchange = publishing.exchange
+_discard_previous = publishing.discard_previous
 
 _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: List["ShardedWriter"] = []
-
-
 _CANCELLED = False
 
 
@@ -411,7 +162,7 @@ class ShardedWriter:
         if os.path.lexists(out) and not os.path.isdir(out):
             raise InputError(f"output {self.output_dir} exists and is not a directory")
         for path in stale_temporaries(out):
-            _remove(path)
+            publishing.remove_path(path)
         if os.path.isdir(out):
             if os.path.ismount(out):
                 raise InputError(
@@ -419,7 +170,7 @@ class ShardedWriter:
                     "dataset is published by renaming a directory onto it; give "
                     "a directory inside it"
                 )
-            if not self.overwrite and self._listdir(out):
+            if not self.overwrite and publishing.visible_entries(out):
                 raise InputError(
                     f"output directory {self.output_dir} already exists and is not "
                     "empty (use --overwrite to replace its shards)"
@@ -432,15 +183,15 @@ class ShardedWriter:
             if self._cancelled:
                 raise KeyboardInterrupt
             if os.path.lexists(self.tmp_dir):  # ours by PID, hence stale
-                _remove(self.tmp_dir)
-            with _output_errors(f"create a temporary directory beside {self.output_dir}"):
+                publishing.remove_path(self.tmp_dir)
+            with publishing.output_errors(f"create a temporary directory beside {self.output_dir}"):
                 os.makedirs(os.path.dirname(out), exist_ok=True)
                 os.mkdir(self.tmp_dir)
             self._created_tmp = True
         import tensorflow as tf
 
         self._io_errors = (OSError, tf.errors.OpError)
-        with _output_errors(f"write to {self.tmp_dir}"):
+        with publishing.output_errors(f"write to {self.tmp_dir}"):
             for name in self.final_names:
                 path = os.path.join(self.tmp_dir, name)
                 if self.fmt == "tfrecord":
@@ -455,10 +206,6 @@ class ShardedWriter:
                     )
                 else:
                     self._files.append((raw,))
-
-    @staticmethod
-    def _listdir(out: str) -> List[str]:
-        return [n for n in os.listdir(out) if not _OLD_TMP_RE.match(n)]
 
     def write(self, element: Dict) -> None:
         """Appends one record (a dict of NumPy arrays from the pipeline)."""
@@ -481,7 +228,7 @@ class ShardedWriter:
         for name, layers in zip(self.final_names, files):
             for f in layers:  # the gzip layer, then its file
                 try:
-                    with _output_errors(f"write {os.path.join(self.tmp_dir, name)}"):
+                    with publishing.output_errors(f"write {os.path.join(self.tmp_dir, name)}"):
                         f.close()
                 except OutputError as e:
                     first = first or e
@@ -520,7 +267,7 @@ class ShardedWriter:
         info = []
         for k, name in enumerate(self.final_names):
             path = os.path.join(self.tmp_dir, name)
-            with _output_errors(f"write {path}"):
+            with publishing.output_errors(f"write {path}"):
                 entry = {
                     "name": name,
                     "records": self._count // self.num_shards
@@ -531,8 +278,8 @@ class ShardedWriter:
         if metadata is not None:
             metadata = dict(metadata, shard_info=info)
             write_json(os.path.join(self.tmp_dir, METADATA), metadata)
-        with _output_errors(f"write {self.tmp_dir}"):
-            _fsync_dir(self.tmp_dir)
+        with publishing.output_errors(f"write {self.tmp_dir}"):
+            publishing.fsync_dir(self.tmp_dir)
         self._publish()
 
     def _publish(self) -> None:
@@ -540,15 +287,15 @@ class ShardedWriter:
         with self._lock:
             if self._cancelled:
                 raise KeyboardInterrupt
-            with _output_errors(f"publish {self.output_dir}"):
-                if os.path.isdir(out) and self._listdir(out):
+            with publishing.output_errors(f"publish {self.output_dir}"):
+                if os.path.isdir(out) and publishing.visible_entries(out):
                     if not self.overwrite:
                         raise InputError(
                             f"output directory {self.output_dir} is no longer "
                             "empty (another process wrote to it)"
                         )
-                    _carry_over(out, tmp)
-                    _fsync_dir(tmp)
+                    publishing.carry_over(out, tmp)
+                    publishing.fsync_dir(tmp)
                     if _exchange(tmp, out):
                         old = tmp  # now holds the previous dataset
                     else:
@@ -559,32 +306,9 @@ class ShardedWriter:
                     old = None
                     if os.path.isdir(out):
                         for leftover in os.listdir(out):  # old-release temporaries
-                            _remove(os.path.join(out, leftover))
+                            publishing.remove_path(os.path.join(out, leftover))
                     os.replace(tmp, out)
                 self._committed = True
-                _fsync_dir(os.path.dirname(out))
+                publishing.fsync_dir(os.path.dirname(out))
         if old is not None:
             _discard_previous(old)
-
-
-def _discard_previous(path: str) -> None:
-    """Deletes the previous dataset once the new one is published (a kill
-    meanwhile leaves it as a temporary the next run deletes)."""
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def write_json(path: str, obj) -> None:
-    """Writes JSON durably (temporary name, fsync, rename); OutputError on
-    failure, the temporary file removed."""
-    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with _output_errors(f"write {path}"):
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(obj, f, indent=2, sort_keys=True)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)

@@ -1,0 +1,311 @@
+"""The arguments of ``tf-mlm mask`` and ``tf-mlm inspect``, declared as
+argparse sub-parsers (:mod:`tf_mlm.cli` builds the parser, and runs them).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tf_mlm import options
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def add_mask_parser(sub) -> None:
+    """Adds ``tf-mlm mask``, its arguments in groups, to the sub-parsers ``sub``."""
+    p = sub.add_parser(
+        "mask",
+        help="mask tokenized sequences into static pretraining data",
+        description="Mask tokenized sequences (JSON Lines, whitespace-separated ids or "
+        "TFRecords of tf.train.Example) into sharded TFRecords with BERT's feature "
+        "names, or JSON Lines. Deterministic for a given --seed whatever "
+        "--num-parallel-calls and --num-shards (record k goes to shard "
+        "k % num_shards).",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, directories or globs; '-' reads stdin (jsonl or text)",
+    )
+    p.add_argument("-o", "--output-dir", required=True, help="directory for the shards")
+    for add_group in (
+        _input_group,
+        _vocabulary_group,
+        _masking_group,
+        _strategy_group,
+        _length_group,
+        _output_group,
+        _running_group,
+    ):
+        add_group(p)
+
+
+def _input_group(p) -> None:
+    """input: the format of the inputs, the feature holding the ids."""
+    g = p.add_argument_group("input")
+    g.add_argument(
+        "--input-format",
+        choices=("auto", "jsonl", "text", "tfrecord"),
+        default="auto",
+        help="default: from the extension, else the first bytes",
+    )
+    g.add_argument(
+        "--input-feature",
+        default="input_ids",
+        help="JSON key / tf.train.Example int64 feature holding the ids (default: %(default)s)",
+    )
+
+
+def _vocabulary_group(p) -> None:
+    """vocabulary: its file or size, the mask token."""
+    g = p.add_argument_group("vocabulary")
+    g.add_argument(
+        "--vocab",
+        metavar="VOCAB_FILE",
+        help="vocabulary file, one token per line: gives the vocabulary size, lets "
+        "ids be named by token, and defaults --unselectable-ids to its special "
+        "tokens ([PAD] [UNK] [CLS] [SEP] [MASK] ...)",
+    )
+    g.add_argument(
+        "--vocab-size", type=_positive, help="size of the vocabulary (required without --vocab)"
+    )
+    g.add_argument(
+        "--mask-token",
+        default=None,
+        help="id (or token, with --vocab) of the mask token (default with --vocab: "
+        "its [MASK] or <mask>)",
+    )
+
+
+def _masking_group(p) -> None:
+    """masking: the rates, the caps, the unselectable ids, the seed, the copies."""
+    g = p.add_argument_group("masking")
+    g.add_argument(
+        "--selection-rate",
+        "--masked-lm-prob",
+        type=_probability,
+        default=options.SELECTION_RATE,
+        help="fraction of each sequence's selectable tokens (or words) to mask "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-predictions-per-seq",
+        type=_positive,
+        default=20,
+        help="most masked tokens per record; predictions are padded to it (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-selections",
+        type=int,
+        default=None,
+        help="cap on selected items per sequence (words with --whole-word); default "
+        "--max-predictions-per-seq. Whole items over the token budget are "
+        "unmasked at random",
+    )
+    g.add_argument(
+        "--mask-token-rate",
+        type=_probability,
+        default=options.MASK_TOKEN_RATE,
+        help="probability a selected token becomes the mask token (default: %(default)s)",
+    )
+    g.add_argument(
+        "--random-token-rate",
+        type=_probability,
+        default=options.RANDOM_TOKEN_RATE,
+        help="probability a selected token becomes a random id (default: %(default)s)",
+    )
+    g.add_argument(
+        "--unselectable-ids",
+        default=None,
+        metavar="IDS",
+        help="comma-separated ids (or tokens, with --vocab) never masked, e.g. "
+        "'[CLS],[SEP],0'; '' for none",
+    )
+    g.add_argument(
+        "--selection-mode",
+        choices=("exact", "bernoulli"),
+        default="exact",
+        help="exact: ceil(rate * selectable) items per sequence (tensorflow_text, "
+        "BERT); bernoulli: each item with probability rate (HuggingFace)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=12345,
+        help="the output is a function of the seed and the input (default: %(default)s)",
+    )
+    g.add_argument(
+        "--dupe-factor",
+        type=_positive,
+        default=1,
+        help="number of differently masked copies of each sequence (default: %(default)s)",
+    )
+
+
+def _strategy_group(p) -> None:
+    """strategies: whole words, spans, the law of random replacements."""
+    g = p.add_argument_group("strategies")
+    g.add_argument(
+        "--whole-word",
+        action="store_true",
+        help="mask whole words: the words of JSON Lines inputs given as lists of "
+        "words ([[101], [7592, 2015], [102]]), else words grouped from the "
+        "--vocab pieces (see --word-pieces)",
+    )
+    g.add_argument(
+        "--word-pieces",
+        choices=("auto", "wordpiece", "sentencepiece"),
+        default="auto",
+        help="how --vocab marks words: wordpiece (## continues a word), "
+        "sentencepiece (\u2581 starts one); auto: wordpiece if the vocabulary "
+        "has ## pieces",
+    )
+    g.add_argument(
+        "--span",
+        action="store_true",
+        help="SpanBERT span masking: spans of geometric length until the budget "
+        "(selection rate x selectable tokens, capped) is spent",
+    )
+    g.add_argument(
+        "--span-p",
+        type=float,
+        default=options.SPAN_P,
+        help="parameter of the geometric span-length law (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-span-length",
+        type=_positive,
+        default=options.MAX_SPAN_LENGTH,
+        help="span lengths are clipped to this (default: %(default)s)",
+    )
+    g.add_argument(
+        "--random-excluded-ids",
+        default="",
+        metavar="IDS",
+        help="comma-separated ids (or tokens) never drawn as random replacements; "
+        "'special' for the --vocab special tokens",
+    )
+    g.add_argument(
+        "--replacement-frequencies",
+        metavar="FILE",
+        help="draw random replacements in proportion to these weights (fairseq's "
+        "freq_weighted_replacement): one non-negative number per line, line k "
+        "for id k, one line per vocabulary id",
+    )
+
+
+def _length_group(p) -> None:
+    """length: the padded length, and what becomes of longer sequences."""
+    g = p.add_argument_group("length")
+    g.add_argument(
+        "--max-seq-length",
+        type=_positive,
+        default=128,
+        help="input_ids are padded to this length (default: %(default)s)",
+    )
+    g.add_argument(
+        "--long-sequences",
+        choices=("truncate", "skip", "error"),
+        default="truncate",
+        help="what to do with longer sequences (default: %(default)s)",
+    )
+
+
+def _output_group(p) -> None:
+    """output: the format, shards, compression, order, overwriting."""
+    g = p.add_argument_group("output")
+    g.add_argument(
+        "--output-format",
+        choices=("tfrecord", "jsonl"),
+        default="tfrecord",
+        help="tfrecord: padded tf.train.Example with input_ids, input_mask, "
+        "masked_lm_positions, masked_lm_ids, masked_lm_weights; jsonl: unpadded "
+        "input_ids, masked_lm_positions, masked_lm_ids",
+    )
+    g.add_argument("--num-shards", type=_positive, default=1, help="default: %(default)s")
+    g.add_argument("--compression", choices=("none", "gzip"), default="none")
+    g.add_argument(
+        "--shuffle-buffer",
+        type=int,
+        default=0,
+        help="shuffle the output records with a buffer this large, seeded by --seed "
+        "(default: no shuffling; records come in input order, copy after copy)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the shards of an existing, non-empty output directory",
+    )
+
+
+def _running_group(p) -> None:
+    """running: the parallelism of the masking, the progress shown."""
+    g = p.add_argument_group("running")
+    g.add_argument(
+        "--num-parallel-calls",
+        type=_positive,
+        default=None,
+        help="parallelism of the masking map (default: tf.data AUTOTUNE); does not "
+        "change the output",
+    )
+    g.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="auto: a bar on a terminal, log lines otherwise",
+    )
+
+
+def add_inspect_parser(sub) -> None:
+    """Adds ``tf-mlm inspect`` and its arguments to the sub-parsers ``sub``."""
+    p = sub.add_parser(
+        "inspect",
+        help="show records and statistics of `tf-mlm mask` output",
+        description="Show a few records of `tf-mlm mask` output, decoded, and summary statistics.",
+    )
+    p.add_argument(
+        "path", metavar="FILE", help="an output directory, one shard, or a glob of shards"
+    )
+    p.add_argument(
+        "--vocab",
+        metavar="VOCAB_FILE",
+        help="show tokens instead of ids (default: the vocabulary recorded in the "
+        "output's metadata, when it still exists)",
+    )
+    p.add_argument(
+        "-n", "--num-records", type=int, default=3, help="records to show (default: %(default)s)"
+    )
+    p.add_argument(
+        "--mask-token",
+        default=None,
+        help="id (or token) of the mask token (default: from metadata.json)",
+    )
+    p.add_argument(
+        "--limit",
+        type=_positive,
+        default=None,
+        help="compute statistics over the first N records only",
+    )
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip checking the shards against metadata.json (sizes, SHA-256, "
+        "record counts); by default a mismatch, a missing or an extra shard "
+        "fails with exit status 1",
+    )
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")

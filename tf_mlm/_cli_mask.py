@@ -1,0 +1,158 @@
+"""``tf-mlm mask`` once its arguments are parsed: the vocabulary and the ids
+they name, the :class:`~tf_mlm.pretraining.pipeline.MaskingConfig` and the
+reader, the run (:func:`tf_mlm.pretraining.pipeline.run_mask`) and its
+one-line summary. Bad arguments raise
+:class:`~tf_mlm.pretraining.readers.InputError` (:mod:`tf_mlm.cli` turns
+it into exit status 2)."""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Tuple
+
+from tf_mlm.pretraining import pipeline, progress, readers
+from tf_mlm.pretraining import vocab as vocab_lib
+
+DEFAULT_MASK_TOKENS = ("[MASK]", "<mask>")
+
+
+def run(args) -> int:
+    """Masks ``args.inputs`` into ``args.output_dir`` and prints the summary."""
+    vocab, config = masking_config(args)
+    reader = readers.SequenceReader(
+        readers.expand_inputs(args.inputs),
+        input_format=args.input_format,
+        feature=args.input_feature,
+        vocab_size=config.vocab_size,
+        max_seq_length=args.max_seq_length,
+        long_sequences=args.long_sequences,
+    )
+    summary = pipeline.run_mask(
+        reader,
+        config,
+        args.output_dir,
+        output_format=args.output_format,
+        num_shards=args.num_shards,
+        compression="" if args.compression == "none" else "gzip",
+        overwrite=args.overwrite,
+        num_parallel_calls=args.num_parallel_calls,
+        shuffle_buffer=args.shuffle_buffer,
+        progress=progress.Progress(args.progress),
+        extra_metadata={
+            "vocab": vocab.path if vocab is not None else None,
+            "inputs": [os.path.abspath(p) if p != "-" else "-" for p in reader.inputs],
+            "input_formats": reader.formats,
+            "word_pieces": args.word_pieces if config.continuation_table is not None else None,
+            "replacement_frequencies": args.replacement_frequencies,
+        },
+    )
+    print(summary_line(summary, config, args))
+    return 0
+
+
+def masking_config(args) -> Tuple[Optional[vocab_lib.Vocabulary], pipeline.MaskingConfig]:
+    """The vocabulary (None without ``--vocab``) and the validated
+    masking configuration that ``args`` give."""
+    vocab, vocab_size = _vocabulary(args)
+    mask_token = _mask_token(args, vocab)
+    unselectable, random_excluded = _id_lists(args, vocab)
+    table = None
+    if args.whole_word and vocab is not None:
+        table = vocab.continuation_table(args.word_pieces)
+    frequencies = (
+        vocab_lib.load_frequencies(args.replacement_frequencies)
+        if args.replacement_frequencies
+        else None
+    )
+    config = pipeline.MaskingConfig(
+        vocab_size=vocab_size,
+        mask_token=mask_token,
+        selection_rate=args.selection_rate,
+        max_predictions_per_seq=args.max_predictions_per_seq,
+        max_selections=args.max_selections,
+        mask_token_rate=args.mask_token_rate,
+        random_token_rate=args.random_token_rate,
+        unselectable_ids=unselectable,
+        selection_mode=args.selection_mode,
+        whole_word=args.whole_word,
+        continuation_table=table,
+        span=args.span,
+        span_p=args.span_p,
+        max_span_length=args.max_span_length,
+        random_excluded_ids=random_excluded,
+        replacement_frequencies=frequencies,
+        max_seq_length=args.max_seq_length,
+        seed=args.seed,
+        dupe_factor=args.dupe_factor,
+    )
+    try:
+        config.validate()
+    except ValueError as e:
+        raise readers.InputError(str(e)) from None
+    return vocab, config
+
+
+def _vocabulary(args) -> Tuple[Optional[vocab_lib.Vocabulary], int]:
+    """The ``--vocab`` file (or None) and the vocabulary size."""
+    vocab = vocab_lib.Vocabulary.load(args.vocab) if args.vocab else None
+    if vocab is None and args.vocab_size is None:
+        raise readers.InputError("give --vocab VOCAB_FILE or --vocab-size N")
+    vocab_size = args.vocab_size or len(vocab)
+    if vocab is not None and args.vocab_size is not None and args.vocab_size < len(vocab):
+        raise readers.InputError(
+            f"--vocab-size {args.vocab_size} is smaller than the vocabulary ({len(vocab)} tokens)"
+        )
+    return vocab, vocab_size
+
+
+def _mask_token(args, vocab: Optional[vocab_lib.Vocabulary]) -> int:
+    """``--mask-token``, else the vocabulary's [MASK] or <mask>."""
+    if args.mask_token is None and vocab is None:
+        raise readers.InputError("give --mask-token ID (or --vocab with a [MASK] token)")
+    if args.mask_token is not None:
+        return vocab_lib.resolve_id(args.mask_token, vocab, "--mask-token")
+    names = [t for t in DEFAULT_MASK_TOKENS if t in vocab.tokens]
+    if not names:
+        raise readers.InputError(
+            f"the vocabulary has no {' or '.join(DEFAULT_MASK_TOKENS)} token; give --mask-token"
+        )
+    return vocab.id(names[0])
+
+
+def _id_lists(args, vocab: Optional[vocab_lib.Vocabulary]) -> Tuple[List[int], List[int]]:
+    """The unselectable ids (default: the vocabulary's special tokens) and
+    the ids never drawn as random replacements."""
+    if args.unselectable_ids is not None:
+        unselectable = vocab_lib.parse_id_list(args.unselectable_ids, vocab)
+    else:
+        unselectable = vocab.special_ids() if vocab is not None else []
+    if args.random_excluded_ids.strip() == "special":
+        if vocab is None:
+            raise readers.InputError("--random-excluded-ids special needs --vocab")
+        random_excluded = vocab.special_ids()
+    else:
+        random_excluded = vocab_lib.parse_id_list(args.random_excluded_ids, vocab)
+    return unselectable, random_excluded
+
+
+def summary_line(summary: Dict, config: pipeline.MaskingConfig, args) -> str:
+    """What ``tf-mlm mask`` prints when done: records, shards, tokens, speed."""
+    seconds = summary["seconds"]
+    notes = [
+        f"{summary[k]} {label}"
+        for k, label in (
+            ("truncated", "truncated"),
+            ("skipped_long", "too long, skipped"),
+            ("skipped_empty", "empty, skipped"),
+        )
+        if summary[k]
+    ]
+    return (
+        f"wrote {summary['records']} records ({summary['input_records']} sequences x "
+        f"{config.dupe_factor}) to {args.output_dir} in {len(summary['shards'])} "
+        f"{args.output_format} shard(s): {summary['tokens']} tokens, "
+        f"{summary['masked_tokens']} masked "
+        f"({summary['masked_tokens'] / max(summary['tokens'], 1):.1%}); {seconds:.1f} s, "
+        f"{summary['tokens'] / max(seconds, 1e-9):,.0f} tokens/s"
+        + (f" [{', '.join(notes)}]" if notes else "")
+    )

@@ -1,0 +1,160 @@
+"""The options of a ``tf-mlm mask`` run: :class:`MaskingConfig`, checked
+by :meth:`MaskingConfig.validate` before anything is read or written."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from tf_mlm.options import (
+    MASK_TOKEN_RATE,
+    MAX_SPAN_LENGTH,
+    RANDOM_TOKEN_RATE,
+    SELECTION_RATE,
+    SPAN_P,
+)
+
+SELECTION_MODES = ("exact", "bernoulli")
+
+
+@dataclasses.dataclass
+class MaskingConfig:
+    """Every option of the masking, as ``tf-mlm mask`` exposes it.
+
+    Attributes:
+      vocab_size: random replacements come from ``[0, vocab_size)``; input
+        ids must lie in that range.
+      mask_token: id of the mask token.
+      selection_rate: fraction of each sequence's selectable items masked
+        (BERT's ``masked_lm_prob``).
+      max_predictions_per_seq: length the predictions are padded to, and the
+        most masked tokens a record may have.
+      max_selections: cap on selected items per sequence (words with
+        ``whole_word``); default ``max_predictions_per_seq``. When the
+        selected items hold more tokens than ``max_predictions_per_seq``,
+        whole items chosen at random are unmasked until they fit.
+      mask_token_rate, random_token_rate: BERT's 80/10/10 split.
+      unselectable_ids: ids never masked.
+      selection_mode: ``"exact"`` (tensorflow_text's count) or
+        ``"bernoulli"`` (each item independently).
+      whole_word: mask whole words: the words of inputs that carry them
+        (JSON lists of words), else words grouped by ``continuation_table``.
+      continuation_table: bool per vocabulary id, True for pieces that
+        continue a word (:func:`tf_mlm.wordpiece_continuation_table`).
+      span: SpanBERT span masking (:class:`tf_mlm.SpanItemSelector`) with
+        geometric span lengths of parameter ``span_p`` clipped at
+        ``max_span_length`` (items: words with ``whole_word``).
+      random_excluded_ids: ids never drawn as random replacements.
+      replacement_frequencies: ``vocab_size`` weights: random replacements
+        drawn in proportion to them (fairseq's freq_weighted_replacement).
+      max_seq_length: length ``input_ids`` is padded to.
+      seed: makes the output reproducible (see :func:`record_seed`).
+      dupe_factor: how many differently masked copies of each sequence.
+    """
+
+    vocab_size: int
+    mask_token: int
+    selection_rate: float = SELECTION_RATE
+    max_predictions_per_seq: int = 20
+    max_selections: Optional[int] = None
+    mask_token_rate: float = MASK_TOKEN_RATE
+    random_token_rate: float = RANDOM_TOKEN_RATE
+    unselectable_ids: Sequence[int] = ()
+    selection_mode: str = "exact"
+    whole_word: bool = False
+    continuation_table: Optional[np.ndarray] = None
+    span: bool = False
+    span_p: float = SPAN_P
+    max_span_length: int = MAX_SPAN_LENGTH
+    random_excluded_ids: Sequence[int] = ()
+    replacement_frequencies: Optional[np.ndarray] = None
+    max_seq_length: int = 128
+    seed: int = 12345
+    dupe_factor: int = 1
+
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming the first bad option."""
+
+        def check(ok, message):
+            if not ok:
+                raise ValueError(message)
+
+        check(self.vocab_size > 0, f"vocab size must be positive, got {self.vocab_size}")
+        check(
+            0 <= self.mask_token < self.vocab_size,
+            f"mask token {self.mask_token} is outside the vocabulary [0, {self.vocab_size})",
+        )
+        check(
+            0.0 <= self.selection_rate <= 1.0,
+            f"selection rate must be in [0, 1], got {self.selection_rate}",
+        )
+        for name in ("mask_token_rate", "random_token_rate"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, f"{name.replace('_', ' ')} must be in [0, 1], got {value}")
+        check(
+            self.mask_token_rate + self.random_token_rate <= 1.0 + 1e-9,
+            "mask token rate + random token rate must be <= 1, got "
+            f"{self.mask_token_rate} + {self.random_token_rate}",
+        )
+        check(self.max_predictions_per_seq > 0, "max predictions per sequence must be positive")
+        check(
+            self.max_selections is None or self.max_selections >= 0, "max selections must be >= 0"
+        )
+        check(self.max_seq_length > 0, "max sequence length must be positive")
+        check(self.dupe_factor >= 1, f"dupe factor must be >= 1, got {self.dupe_factor}")
+        check(
+            self.selection_mode in SELECTION_MODES,
+            f"selection mode must be one of {SELECTION_MODES}, got {self.selection_mode!r}",
+        )
+        check(-(2**63) <= self.seed < 2**63, "seed must fit in int64")
+        check(0.0 < self.span_p <= 1.0, f"span p must be in (0, 1], got {self.span_p}")
+        check(self.max_span_length >= 1, "max span length must be >= 1")
+        check(
+            not (self.span and self.selection_mode != "exact"),
+            "span masking draws exact budgets; selection mode 'bernoulli' does not apply",
+        )
+        if self.replacement_frequencies is not None:
+            freq = np.asarray(self.replacement_frequencies)
+            check(
+                freq.shape == (self.vocab_size,),
+                f"replacement frequencies must have one weight per id ({self.vocab_size}), "
+                f"got {freq.shape[0] if freq.ndim == 1 else freq.shape}",
+            )
+            check(
+                bool((freq >= 0).all()) and bool(freq.sum() > 0),
+                "replacement frequencies must be non-negative and not all zero",
+            )
+        # The replacement law as the kernels build it (float32 weights, alias
+        # tables), so that an impossible one fails here, not mid-run.
+        from tf_mlm import numpy as np_mlm
+
+        try:
+            with np.errstate(over="ignore"):  # weights beyond float32: reported below
+                np_mlm.replacement_tables(
+                    self.vocab_size,
+                    excluded_ids=np.asarray([int(i) for i in self.random_excluded_ids], np.int64)
+                    if len(self.random_excluded_ids)
+                    else None,
+                    replacement_frequencies=self.replacement_frequencies,
+                )
+        except ValueError as e:
+            message = (
+                str(e)
+                .replace("`excluded_ids`", "random excluded ids")
+                .replace("`replacement_frequencies`", "replacement frequencies")
+            )
+            raise ValueError(message) from None
+
+    @property
+    def cap(self) -> int:
+        return self.max_predictions_per_seq if self.max_selections is None else self.max_selections
+
+    def to_json(self) -> Dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("unselectable_ids", "random_excluded_ids"):
+            d[name] = [int(i) for i in d[name]]
+        d["continuation_table"] = self.continuation_table is not None
+        d["replacement_frequencies"] = self.replacement_frequencies is not None
+        return d
