@@ -10,6 +10,10 @@ from tf_mlm import options
 
 
 def _probability(text: str) -> float:
+    # The command's contract: every rate it takes is a probability, so a
+    # value outside [0, 1] is a usage error at parse time. (The core allows a
+    # selection rate above 1; the rates' other rules, such as their sum, are
+    # the core's, run by MaskingConfig.validate.)
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")

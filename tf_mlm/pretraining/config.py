@@ -14,9 +14,23 @@ from tf_mlm.options import (
     RANDOM_TOKEN_RATE,
     SELECTION_RATE,
     SPAN_P,
+    MaskingOptions,
 )
 
 SELECTION_MODES = ("exact", "bernoulli")
+# The core's names of the options -> the command's, in messages.
+CONFIG_NAMES = {
+    "vocab_size": "vocab size",
+    "mask_token_rate": "mask token rate",
+    "random_token_rate": "random token rate",
+    "selection_rate": "selection rate",
+    "max_selections": "max selections",
+    "span p": "span p",
+    "p": "span p",
+    "max_span_length": "max span length",
+    "excluded_ids": "random excluded ids",
+    "replacement_frequencies": "replacement frequencies",
+}
 
 
 @dataclasses.dataclass
@@ -81,6 +95,8 @@ class MaskingConfig:
             if not ok:
                 raise ValueError(message)
 
+        # The command's own contract, narrower than the core's: the mask id
+        # is a vocabulary id, the selection rate a fraction of [0, 1].
         check(self.vocab_size > 0, f"vocab size must be positive, got {self.vocab_size}")
         check(
             0 <= self.mask_token < self.vocab_size,
@@ -90,18 +106,7 @@ class MaskingConfig:
             0.0 <= self.selection_rate <= 1.0,
             f"selection rate must be in [0, 1], got {self.selection_rate}",
         )
-        for name in ("mask_token_rate", "random_token_rate"):
-            value = getattr(self, name)
-            check(0.0 <= value <= 1.0, f"{name.replace('_', ' ')} must be in [0, 1], got {value}")
-        check(
-            self.mask_token_rate + self.random_token_rate <= 1.0 + 1e-9,
-            "mask token rate + random token rate must be <= 1, got "
-            f"{self.mask_token_rate} + {self.random_token_rate}",
-        )
         check(self.max_predictions_per_seq > 0, "max predictions per sequence must be positive")
-        check(
-            self.max_selections is None or self.max_selections >= 0, "max selections must be >= 0"
-        )
         check(self.max_seq_length > 0, "max sequence length must be positive")
         check(self.dupe_factor >= 1, f"dupe factor must be >= 1, got {self.dupe_factor}")
         check(
@@ -109,43 +114,34 @@ class MaskingConfig:
             f"selection mode must be one of {SELECTION_MODES}, got {self.selection_mode!r}",
         )
         check(-(2**63) <= self.seed < 2**63, "seed must fit in int64")
-        check(0.0 < self.span_p <= 1.0, f"span p must be in (0, 1], got {self.span_p}")
-        check(self.max_span_length >= 1, "max span length must be >= 1")
         check(
             not (self.span and self.selection_mode != "exact"),
             "span masking draws exact budgets; selection mode 'bernoulli' does not apply",
         )
-        if self.replacement_frequencies is not None:
-            freq = np.asarray(self.replacement_frequencies)
-            check(
-                freq.shape == (self.vocab_size,),
-                f"replacement frequencies must have one weight per id ({self.vocab_size}), "
-                f"got {freq.shape[0] if freq.ndim == 1 else freq.shape}",
-            )
-            check(
-                bool((freq >= 0).all()) and bool(freq.sum() > 0),
-                "replacement frequencies must be non-negative and not all zero",
-            )
-        # The replacement law as the kernels build it (float32 weights, alias
-        # tables), so that an impossible one fails here, not mid-run.
-        from tf_mlm import numpy as np_mlm
+        # The rest (rates and their sum, cap, span parameters, the replacement
+        # law as the kernels build it) is the core's, checked now rather than
+        # mid-run, under the command's names.
+        with np.errstate(over="ignore"):  # weights beyond float32: the core reports them
+            self.masking_options().validate()
 
-        try:
-            with np.errstate(over="ignore"):  # weights beyond float32: reported below
-                np_mlm.replacement_tables(
-                    self.vocab_size,
-                    excluded_ids=np.asarray([int(i) for i in self.random_excluded_ids], np.int64)
-                    if len(self.random_excluded_ids)
-                    else None,
-                    replacement_frequencies=self.replacement_frequencies,
-                )
-        except ValueError as e:
-            message = (
-                str(e)
-                .replace("`excluded_ids`", "random excluded ids")
-                .replace("`replacement_frequencies`", "replacement frequencies")
-            )
-            raise ValueError(message) from None
+    def masking_options(self) -> MaskingOptions:
+        """The run's options in the model every front end shares (the span
+        parameters are checked whether or not ``span`` is set)."""
+        excluded = [int(i) for i in self.random_excluded_ids]
+        return MaskingOptions(
+            vocab_size=self.vocab_size,
+            mask_token=self.mask_token,
+            selection_rate=self.selection_rate,
+            max_selections=self.max_selections,
+            selection_mode=self.selection_mode,
+            span_p=self.span_p,
+            max_span_length=self.max_span_length,
+            mask_token_rate=self.mask_token_rate,
+            random_token_rate=self.random_token_rate,
+            excluded_ids=np.asarray(excluded, np.int64) if excluded else None,
+            replacement_frequencies=self.replacement_frequencies,
+            names=CONFIG_NAMES,
+        )
 
     @property
     def cap(self) -> int:
