@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tf_mlm._args import id_list, whole_number
+
 INT64_RANGE = (-(2**63), 2**63 - 1)
 INT32_RANGE = (-(2**31), 2**31 - 1)
 # The core's names of the options -> the layer's (keras_hub's and tf_mlm's
@@ -21,6 +23,27 @@ ARGUMENT_NAMES = {
     "p": "span_p",
     "excluded_ids": "excluded_token_ids",
 }
+
+
+def keras_hub_arguments(
+    vocabulary_size, mask_token_id, mask_selection_length, unselectable_token_ids
+):
+    """keras_hub's arguments as ints and a list of ints: whole numbers
+    (keras_hub takes ``2.0`` for 2), and keras_hub's own check of the mask
+    id, with its wording."""
+    vocabulary_size = whole_number("vocabulary_size", vocabulary_size)
+    mask_token_id = whole_number("mask_token_id", mask_token_id)
+    if mask_token_id >= vocabulary_size:
+        raise ValueError(
+            "Mask token id should be in range [0, vocabulary_size - 1], but received "
+            f"mask_token_id={mask_token_id} (vocabulary_size={vocabulary_size})."
+        )
+    if mask_selection_length is not None:
+        mask_selection_length = whole_number("mask_selection_length", mask_selection_length)
+    unselectable_token_ids = id_list(
+        "unselectable_token_ids", [] if unselectable_token_ids is None else unselectable_token_ids
+    )
+    return vocabulary_size, mask_token_id, mask_selection_length, unselectable_token_ids
 
 
 def vector_arg(value, name, what):

@@ -27,9 +27,10 @@ import dataclasses
 import keras
 import numpy as np
 
-from tf_mlm._args import NO_CAP, id_list, seed_pair, whole_number
+from tf_mlm._args import NO_CAP, id_list, seed_pair
 from tf_mlm.layers import _arguments as _arg
 from tf_mlm.layers import _inputs as _in
+from tf_mlm.layers import _outputs as _out
 from tf_mlm.options import MASK_TOKEN_RATE, MAX_SPAN_LENGTH, RANDOM_TOKEN_RATE, MaskingOptions
 
 __all__ = ["MaskedLMMaskGenerator"]
@@ -175,18 +176,10 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
         self.built = True
 
-        vocabulary_size = whole_number("vocabulary_size", vocabulary_size)
-        mask_token_id = whole_number("mask_token_id", mask_token_id)
-        if mask_token_id >= vocabulary_size:  # keras_hub's check and wording
-            raise ValueError(
-                "Mask token id should be in range [0, vocabulary_size - 1], but received "
-                f"mask_token_id={mask_token_id} (vocabulary_size={vocabulary_size})."
+        vocabulary_size, mask_token_id, mask_selection_length, unselectable_token_ids = (
+            _arg.keras_hub_arguments(
+                vocabulary_size, mask_token_id, mask_selection_length, unselectable_token_ids
             )
-        if mask_selection_length is not None:
-            mask_selection_length = whole_number("mask_selection_length", mask_selection_length)
-        unselectable_token_ids = id_list(
-            "unselectable_token_ids",
-            [] if unselectable_token_ids is None else unselectable_token_ids,
         )
         # Strategies (tf_mlm extensions; the defaults are keras_hub's layer).
         self._continuation = _arg.check_continuation_table(continuation_table, vocabulary_size)
@@ -429,7 +422,6 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         values, splits, shape, ragged = _in.to_numpy(inputs)
         _in.check_id_dtype(values.dtype.name)
         seed = seed_pair(seed) if seed is not None else self._stateless_seed
-        length = self.mask_selection_length
         nested = (
             splits
             if self._continuation is None
@@ -439,47 +431,9 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             self._options, unselectable_ids=self._unselectable_array(values.dtype.name)
         )
         result = tfnp.mask_with_options(values, nested, options, seed=seed)
-        grain = _in.in_grain()
-
-        def dense(arr, dtype=None):
-            arr = np.asarray(arr)
-            if grain:
-                return arr.astype(dtype) if dtype is not None else arr
-            return keras.ops.convert_to_tensor(arr, dtype=dtype)
-
-        def rows(flat, row_splits, dtype=None):
-            flat = np.asarray(flat, dtype=dtype)
-            return [part.tolist() for part in np.split(flat, np.asarray(row_splits)[1:-1])]
-
-        weight_dtype = self.compute_dtype
-        if ragged:
-            token_ids = rows(result.masked_values, splits)
-        else:
-            token_ids = dense(np.reshape(result.masked_values, shape))
-        unbatched = not ragged and len(shape) == 1
-        if length is not None:
-            positions = np.asarray(result.masked_positions)
-            ids = np.asarray(result.masked_ids)
-            weights = np.asarray(result.masked_weights, np.float32)
-            if unbatched:
-                positions, ids, weights = positions[0], ids[0], weights[0]
-            positions, ids = dense(positions), dense(ids)
-            weights = dense(weights, weight_dtype)
-        elif unbatched:
-            positions = dense(result.masked_positions)
-            ids = dense(result.masked_ids)
-            weights = dense(np.ones(np.shape(result.masked_positions), np.float32), weight_dtype)
-        else:
-            pos_splits = result.masked_positions_row_splits
-            positions = rows(result.masked_positions, pos_splits)
-            ids = rows(result.masked_ids, pos_splits)
-            weights = rows(np.ones(np.shape(result.masked_positions)), pos_splits, np.float64)
-        return {
-            "token_ids": token_ids,
-            "mask_positions": positions,
-            "mask_ids": ids,
-            "mask_weights": weights,
-        }
+        return _out.numpy_outputs(
+            result, splits, shape, ragged, self.mask_selection_length, self.compute_dtype
+        )
 
     # ---------------------------------------------------------------- config
 
