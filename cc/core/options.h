@@ -3,6 +3,7 @@
 #ifndef TF_MLM_CC_CORE_OPTIONS_H_
 #define TF_MLM_CC_CORE_OPTIONS_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -34,6 +35,27 @@ struct ValueOptions {
   int64_t vocab_size = 1;
   int64_t mask_token = 0;
   ReplacementOptions replacement;  // default: uniform over [0, vocab_size)
+};
+
+// The selection options of a pass whose rows record at most pad_length
+// positions (dense outputs; pad_length < 0: ragged, no cap): no row selects
+// more than pad_length items. The one place the cap min(cap, pad_length) is
+// applied, by the passes' entry points (masking.h, padded_batch.h).
+inline SelectionOptions CapAtPadLength(SelectionOptions o, int64_t pad_length) {
+  if (pad_length >= 0) o.max_selections = std::min(o.max_selections, pad_length);
+  return o;
+}
+
+// How the fused pass (MaskLanguageModel) fits a row's masked tokens into
+// pad_length dense slots.
+enum class DenseFit {
+  // Each row records the first pad_length tokens of its selection (the
+  // ragged outputs, cut), and only those are masked.
+  kFirstTokens = 0,
+  // At most pad_length items are selected per row (CapAtPadLength), so
+  // that only whole words longer than the room left are cut: the dense
+  // ops' output_length and the pybind11 module's pad_to.
+  kCapSelection = 1,
 };
 
 inline bool IsUnitRate(float r) { return std::isfinite(r) && r >= 0.0f && r <= 1.0f; }

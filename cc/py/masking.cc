@@ -81,12 +81,7 @@ py::tuple RunMask(const MaskArgs& args) {
   Check(ValidateNestedSplits(splits.view, values.size, "row_splits"));
   Check(ValidateAxis(args.axis, splits.view.ragged_rank()));
   const int64_t rows = splits.view.num_rows();
-  SelectionOptions selection = args.selection;
-  if (args.pad_to >= 0) {
-    Check(ValidateDenseShape(rows, args.pad_to, "pad_to"));
-    // As the dense TF op: no row can record more than pad_to positions.
-    selection.max_selections = std::min(selection.max_selections, args.pad_to);
-  }
+  if (args.pad_to >= 0) Check(ValidateDenseShape(rows, args.pad_to, "pad_to"));
 
   py::array masked_values = args.out_values.is_none()
                                 ? py::array(py::array_t<T>(values.size))
@@ -127,9 +122,10 @@ py::tuple RunMask(const MaskArgs& args) {
                                ValueOptionsOf(args), args.seed, allocate,
                                ThreadFor(args.num_threads), args.pad_to);
     } else {
-      status = MaskLanguageModel<T, S>(values, splits.view, args.axis, args.unselectable, selection,
-                                       ValueOptionsOf(args), args.seed, allocate,
-                                       ThreadFor(args.num_threads), args.pad_to);
+      status = MaskLanguageModel<T, S>(values, splits.view, args.axis, args.unselectable,
+                                       args.selection, ValueOptionsOf(args), args.seed, allocate,
+                                       ThreadFor(args.num_threads), args.pad_to,
+                                       DenseFit::kCapSelection);
     }
   }
   Check(status);

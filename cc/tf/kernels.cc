@@ -251,9 +251,6 @@ class FusedMaskOp : public OpKernel {
     const int64_t rows = in.splits.num_rows();
     if (length_ >= 0) {
       OP_REQUIRES_OK(ctx, ToTf(ValidateDenseShape(rows, length_, "output_length")));
-      // No row can record more than output_length positions (spans: the
-      // core caps their token budget itself).
-      if (!kSpans) in.selection.max_selections = std::min(in.selection.max_selections, length_);
     }
     const AllocateMaskOutputs<T, S> allocate =
         length_ >= 0 ? DenseAllocator<T, S>(ctx, rows, length_) : Allocator<T, S>(ctx, rows, 0, 1);
@@ -269,7 +266,8 @@ class FusedMaskOp : public OpKernel {
                           in.seed, allocate, ThreadPoolFor(ctx), length_);
     } else {
       s = MaskLanguageModel<T, S>(in.values, in.splits, axis_, in.unselectable, in.selection,
-                                  in.value_opts, in.seed, allocate, ThreadPoolFor(ctx), length_);
+                                  in.value_opts, in.seed, allocate, ThreadPoolFor(ctx), length_,
+                                  DenseFit::kCapSelection);
     }
     if (ctx->status().ok()) OP_REQUIRES_OK(ctx, ToTf(s));
   }
