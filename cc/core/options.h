@@ -1,5 +1,7 @@
 // Options of the masking passes and their validation: the one place that
-// checks rates, caps, ids and axes (the adapters pass their argument values in).
+// checks rates, caps, ids and axes. The adapters pass their argument values
+// (and the cap's name) in and do not check them: the core's entry points
+// validate them once.
 #ifndef TF_MLM_CC_CORE_OPTIONS_H_
 #define TF_MLM_CC_CORE_OPTIONS_H_
 
@@ -27,6 +29,10 @@ struct SelectionOptions {
   float selection_rate = 0.15f;
   int64_t max_selections = std::numeric_limits<int64_t>::max();
   SelectionMode mode = SelectionMode::kExactCount;
+  // The cap's name in the caller's API, for the messages: each adapter sets
+  // its own (the TF ops' max_selections_per_row, the pybind11 module's
+  // max_selections).
+  const char* cap_name = "max_selections_per_batch";
 };
 
 struct ValueOptions {
@@ -61,16 +67,15 @@ enum class DenseFit {
 inline bool IsUnitRate(float r) { return std::isfinite(r) && r >= 0.0f && r <= 1.0f; }
 
 // A selection rate above 1 selects every selectable item, as in
-// tensorflow_text (its count ceil(n * rate) is then at least n). `cap_name`
-// is the cap's name in the caller's API, for the message.
-inline Status ValidateSelectionOptions(const SelectionOptions& o,
-                                       const std::string& cap_name = "max_selections_per_batch") {
+// tensorflow_text (its count ceil(n * rate) is then at least n).
+inline Status ValidateSelectionOptions(const SelectionOptions& o) {
   if (!(std::isfinite(o.selection_rate) && o.selection_rate >= 0.0f)) {
     return Status::Invalid("selection_rate must be a finite number >= 0, got " +
                            std::to_string(o.selection_rate));
   }
   if (o.max_selections < 0) {
-    return Status::Invalid(cap_name + " must be >= 0, got " + std::to_string(o.max_selections));
+    return Status::Invalid(std::string(o.cap_name) + " must be >= 0, got " +
+                           std::to_string(o.max_selections));
   }
   return Status::Ok();
 }

@@ -109,7 +109,7 @@ Status MaskPaddedBatch(const PaddedBatch<T, O>& batch, const SelectionOptions& s
                        const ParallelFor& parallel_for, T* labels, T label_fill,
                        const DenseMasked<T>* dense) {
   TF_MLM_RETURN_IF_ERROR(ValidateDenseShape(batch.rows, batch.width, "width"));
-  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(selection, "max_selections"));
+  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(selection));
   TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(value_opts));
   TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(value_opts));
   if (dense != nullptr)

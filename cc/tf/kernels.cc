@@ -123,7 +123,8 @@ absl::Status SelectionInput(OpKernelContext* ctx, const std::string& mode, Selec
   TF_RETURN_IF_ERROR(ScalarInput(ctx, "max_selections_per_row", &o->max_selections));
   TF_RETURN_IF_ERROR(ScalarInput(ctx, "selection_rate", &o->selection_rate));
   o->mode = mode == "bernoulli" ? SelectionMode::kBernoulli : SelectionMode::kExactCount;
-  return ToTf(ValidateSelectionOptions(*o, "max_selections_per_row"));
+  o->cap_name = "max_selections_per_row";
+  return absl::OkStatus();
 }
 
 absl::Status ValueInput(OpKernelContext* ctx, ValueOptions* o) {
@@ -141,7 +142,7 @@ absl::Status ValueInput(OpKernelContext* ctx, ValueOptions* o) {
   o->replacement.excluded = AsSpan<int64_t>(*excluded);
   o->replacement.alias_prob = AsSpan<float>(*prob);
   o->replacement.alias_index = AsSpan<int64_t>(*index);
-  return ToTf(ValidateValueOptions(*o));
+  return absl::OkStatus();
 }
 
 // A rank-2 partition ("row_splits" input) over a vector input `items`.
@@ -321,9 +322,11 @@ class SelectItemsOp : public OpKernel {
     Tensor* out;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, selectable.shape(), &out));
     // bool tensors hold 0/1 bytes, which is what the core reads and writes.
-    SelectItems(splits, reinterpret_cast<const uint8_t*>(selectable.flat<bool>().data()),
-                reinterpret_cast<uint8_t*>(out->flat<bool>().data()), selection, seed,
-                ThreadPoolFor(ctx));
+    OP_REQUIRES_OK(
+        ctx,
+        ToTf(SelectItems(splits, reinterpret_cast<const uint8_t*>(selectable.flat<bool>().data()),
+                         reinterpret_cast<uint8_t*>(out->flat<bool>().data()), selection, seed,
+                         ThreadPoolFor(ctx))));
   }
 
  private:
@@ -369,13 +372,12 @@ class ChooseMaskValuesOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ItemPartition(ctx, ids, "ids", &splits));
     ValueOptions value_opts;
     OP_REQUIRES_OK(ctx, ValueInput(ctx, &value_opts));
-    OP_REQUIRES_OK(ctx, ToTf(ValidateValuesFitIds<T>(value_opts)));
     Seed seed;
     OP_REQUIRES_OK(ctx, SeedInput(ctx, &seed));
     Tensor* out;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ids.shape(), &out));
-    ChooseValues(AsSpan<T>(ids), splits, value_opts, seed, out->flat<T>().data(),
-                 ThreadPoolFor(ctx));
+    OP_REQUIRES_OK(ctx, ToTf(ChooseValues(AsSpan<T>(ids), splits, value_opts, seed,
+                                          out->flat<T>().data(), ThreadPoolFor(ctx))));
   }
 };
 
@@ -390,18 +392,13 @@ class GatherMaskedOp : public OpKernel {
     Span<T> values;
     NestedSplits<S> splits;
     OP_REQUIRES_OK(ctx, RaggedInput(ctx, &values, &splits));
-    OP_REQUIRES_OK(ctx, ToTf(ValidateAxis(level_, splits.ragged_rank())));
     const Tensor* selected;
     OP_REQUIRES_OK(ctx, ctx->input("selected", &selected));
     OP_REQUIRES_OK(ctx, Vector(*selected, "selected"));
-    const int64_t items = NumItems(splits, values.size, level_);
-    OP_REQUIRES(ctx, selected->NumElements() == items,
-                absl::InvalidArgumentError("selected must have one value per element at level " +
-                                           std::to_string(level_) + " of the input (" +
-                                           std::to_string(items) + "), got " +
-                                           std::to_string(selected->NumElements())));
     const Status s = tf_mlm::GatherMasked<T, S>(
-        values, splits, level_, reinterpret_cast<const uint8_t*>(selected->flat<bool>().data()),
+        values, splits, level_,
+        Span<uint8_t>{reinterpret_cast<const uint8_t*>(selected->flat<bool>().data()),
+                      selected->NumElements()},
         Allocator<T, S>(ctx, splits.num_rows(), -1, 0), ThreadPoolFor(ctx));
     if (ctx->status().ok()) OP_REQUIRES_OK(ctx, ToTf(s));
   }
