@@ -43,7 +43,7 @@ class BuildPy(build_py):
         if getattr(self, "editable_mode", False):
             return  # the repository itself holds the sources
         dest = Path(self.build_lib) / "tf_mlm" / "_src"
-        for rel in _build.CORE_HEADERS + _build.TF_SOURCES:
+        for rel in _build.CORE_HEADERS + _build.TF_HEADERS + _build.TF_SOURCES:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
 

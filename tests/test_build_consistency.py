@@ -56,6 +56,7 @@ def test_bazel_probe_reports_build_py_lists():
     records = _probe_build_defs()
     assert records["CORE_HEADERS"] == list(_build.CORE_HEADERS)
     assert records["TF_SOURCES"] == list(_build.TF_SOURCES)
+    assert records["TF_HEADERS"] == list(_build.TF_HEADERS)
     assert records["PY_SOURCES"] == list(_build.PY_SOURCES)
     assert records["PY_HEADERS"] == list(_build.PY_HEADERS)
     assert records["CXXFLAGS"] == list(_build.CXXFLAGS)
@@ -68,6 +69,7 @@ def test_build_files_take_sources_and_flags_from_build_py():
     assert re.search(r'load\("@tf_mlm_build_defs//:defs.bzl"', code)
     for name in (
         "TF_SOURCES",
+        "TF_HEADERS",
         "PY_SOURCES",
         "PY_HEADERS",
         "CORE_HEADERS",
@@ -87,6 +89,8 @@ def test_core_headers_are_complete():
     assert sorted(_build.CORE_HEADERS) == on_disk
     py_sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cc" / "py").glob("*"))
     assert sorted(_build.PY_SOURCES + _build.PY_HEADERS) == py_sources
+    tf_sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cc" / "tf").glob("*"))
+    assert sorted(_build.TF_SOURCES + _build.TF_HEADERS) == tf_sources
 
 
 def _bazel() -> list:

@@ -28,7 +28,7 @@ def stale_install(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     pkg = site / "tf_mlm"
     shutil.copytree(ROOT / "tf_mlm", pkg, ignore=shutil.ignore_patterns("__pycache__", "_core*"))
-    for rel in _build.CORE_HEADERS + _build.TF_SOURCES:
+    for rel in _build.CORE_HEADERS + _build.TF_HEADERS + _build.TF_SOURCES:
         (pkg / "_src" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, pkg / "_src" / rel)
     info = json.loads((pkg / _build.INFO_NAME).read_text())

@@ -50,7 +50,16 @@ CORE_HEADERS = (
     "cc/core/word_pass.h",
     "cc/core/words.h",
 )
-TF_SOURCES = ("cc/tf/ops.cc", "cc/tf/kernels.cc")
+# The TF adapter, one file per op family (each op's registration beside its
+# kernel), and the header they share.
+TF_SOURCES = (
+    "cc/tf/selection_ops.cc",
+    "cc/tf/value_ops.cc",
+    "cc/tf/fused_ops.cc",
+    "cc/tf/word_ops.cc",
+    "cc/tf/span_ops.cc",
+)
+TF_HEADERS = ("cc/tf/adapter.h",)
 PY_SOURCES = ("cc/py/module.cc", "cc/py/masking.cc", "cc/py/collation.cc", "cc/py/padded.cc")
 PY_HEADERS = ("cc/py/arrays.h", "cc/py/bindings.h")
 CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-DNDEBUG")

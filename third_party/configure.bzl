@@ -118,6 +118,7 @@ def _tf_mlm_build_defs_impl(ctx):
 # the pip build and the Bazel build read one list of sources and flags.
 CORE_HEADERS = {core}
 TF_SOURCES = {tf}
+TF_HEADERS = {tf_headers}
 PY_SOURCES = {py}
 PY_HEADERS = {py_headers}
 CXXFLAGS = {cxxflags}
@@ -125,6 +126,7 @@ LIBRARY_NAME = "{library}"
 """.format(
         core = starlark_list(defs["CORE_HEADERS"]),
         tf = starlark_list(defs["TF_SOURCES"]),
+        tf_headers = starlark_list(defs["TF_HEADERS"]),
         py = starlark_list(defs["PY_SOURCES"]),
         py_headers = starlark_list(defs["PY_HEADERS"]),
         cxxflags = starlark_list(defs["CXXFLAGS"]),

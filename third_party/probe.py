@@ -54,8 +54,8 @@ def probe_build_defs(path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    for name in ("CORE_HEADERS", "TF_SOURCES", "PY_SOURCES", "PY_HEADERS", "CXXFLAGS",
-                 "LIBRARY_NAME"):
+    for name in ("CORE_HEADERS", "TF_SOURCES", "TF_HEADERS", "PY_SOURCES", "PY_HEADERS",
+                 "CXXFLAGS", "LIBRARY_NAME"):
         value = getattr(module, name)
         emit(name, *(value if isinstance(value, (list, tuple)) else [value]))
 

@@ -12,6 +12,7 @@
 #include "cc/core/options.h"
 #include "cc/core/parallel.h"
 #include "cc/core/ragged.h"
+#include "cc/core/selectable.h"
 #include "cc/core/status.h"
 
 namespace tf_mlm {
@@ -85,6 +86,22 @@ Status GatherMasked(Span<T> values, const NestedSplits<S>& splits, int mask_leve
                     const ParallelFor& parallel_for) {
   TF_MLM_RETURN_IF_ERROR(ValidateAxis(mask_level, splits.ragged_rank()));
   return internal::EmitMasked(values, splits, mask_level, chosen, allocate, parallel_for);
+}
+
+// GatherMasked with `chosen` checked to hold one value per element at
+// mask_level (its name in the op: `selected`).
+template <typename T, typename S>
+Status GatherMasked(Span<T> values, const NestedSplits<S>& splits, int mask_level,
+                    Span<uint8_t> chosen, const AllocateMaskOutputs<T, S>& allocate,
+                    const ParallelFor& parallel_for) {
+  TF_MLM_RETURN_IF_ERROR(ValidateAxis(mask_level, splits.ragged_rank()));
+  const int64_t items = NumItems(splits, values.size, mask_level);
+  if (chosen.size != items) {
+    return Status::Invalid("selected must have one value per element at level " +
+                           std::to_string(mask_level) + " of the input (" + std::to_string(items) +
+                           "), got " + std::to_string(chosen.size));
+  }
+  return internal::EmitMasked(values, splits, mask_level, chosen.data, allocate, parallel_for);
 }
 
 // Composed path, step "scatter": out = values with, for every row b, the

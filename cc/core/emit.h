@@ -1,13 +1,18 @@
 // Output plumbing of the masking passes: output buffers, per-row offsets,
-// dense padding, token starts of items.
+// dense padding, token starts of items, the fused passes' row ends.
 #ifndef TF_MLM_CC_CORE_EMIT_H_
 #define TF_MLM_CC_CORE_EMIT_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 
+#include "cc/core/options.h"
+#include "cc/core/philox.h"
 #include "cc/core/ragged.h"
+#include "cc/core/values.h"
 
 namespace tf_mlm {
 
@@ -107,6 +112,50 @@ Status AllocateOutputs(const AllocateMaskOutputs<T, S>& allocate,
   }
   return Status::Ok();
 }
+
+// Sweep 2 of the fused passes (token_pass.h, word_pass.h), row by row: the
+// row's tokens copied to masked_values, its recorded positions written by
+// the pass, then the row's end, the same in both passes: the original ids
+// and new values of those positions (the row's value stream) and, when
+// dense, the row's padding.
+template <typename T, typename S>
+class RowWriter {
+ public:
+  RowWriter(Span<T> values, const MaskOutputs<T, S>& out, const ValueOptions& value_opts,
+            const Seed& seed, int64_t pad_length)
+      : values_(values), out_(out), choose_(value_opts), seed_(seed), pad_length_(pad_length) {}
+
+  // Copies tokens [t0, t1) to masked_values, unless that is the input's own
+  // buffer.
+  void CopyRow(int64_t t0, int64_t t1) const {
+    if (out_.masked_values != values_.data && t1 > t0) {
+      std::memcpy(out_.masked_values + t0, values_.data + t0,
+                  static_cast<size_t>(t1 - t0) * sizeof(T));
+    }
+  }
+
+  // How many of a row's `count` masked tokens it records: all of them, or
+  // the first pad_length when dense.
+  int64_t Recorded(int64_t count) const {
+    return pad_length_ >= 0 ? std::min(count, pad_length_) : count;
+  }
+
+  // Ends row b (first token t0), whose m recorded positions are
+  // out.positions[j0, j0 + m).
+  void FinishRow(int64_t b, int64_t t0, int64_t j0, int64_t m) const {
+    RowStream rng = choose_.Stream(seed_, b, m);
+    choose_.ChooseRow(rng, values_.data + t0, out_.positions + j0, m, out_.masked_ids + j0,
+                      out_.masked_values + t0);
+    if (pad_length_ >= 0) FinishDenseRow(out_, j0, m, pad_length_);
+  }
+
+ private:
+  const Span<T> values_;
+  const MaskOutputs<T, S> out_;
+  const ValueChooser choose_;
+  const Seed seed_;
+  const int64_t pad_length_;
+};
 
 }  // namespace internal
 

@@ -45,28 +45,31 @@ namespace tf_mlm {
 // `unselectable`), then for every token of the chosen items record its
 // position and original id and write its new value. One read of the input,
 // each output written once. pad_length >= 0 gives dense [rows, pad_length]
-// positions / ids / weights (see internal::FinishDenseRow), each row's
-// first pad_length masked tokens; the adapters cap max_selections at
-// pad_length, so that only whole words longer than the rest are cut.
+// positions / ids / weights (see internal::FinishDenseRow), fitted as `fit`
+// says: the adapters' kCapSelection caps each row's selection at
+// pad_length; kFirstTokens records the first pad_length masked tokens of a
+// row's uncapped selection.
 template <typename T, typename S>
 Status MaskLanguageModel(Span<T> values, const NestedSplits<S>& splits, int axis,
                          const IdSet& unselectable, const SelectionOptions& selection,
                          const ValueOptions& value_opts, const Seed& seed,
                          const AllocateMaskOutputs<T, S>& allocate, const ParallelFor& parallel_for,
-                         int64_t pad_length = -1) {
+                         int64_t pad_length = -1, DenseFit fit = DenseFit::kFirstTokens) {
   TF_MLM_RETURN_IF_ERROR(ValidateAxis(axis, splits.ragged_rank()));
   TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(selection));
   TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(value_opts));
   TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(value_opts));
+  const SelectionOptions capped =
+      CapAtPadLength(selection, fit == DenseFit::kCapSelection ? pad_length : -1);
   if (axis == splits.ragged_rank()) {
-    return internal::MaskTokens(values, splits, unselectable, selection, value_opts, seed, allocate,
+    return internal::MaskTokens(values, splits, unselectable, capped, value_opts, seed, allocate,
                                 parallel_for, pad_length);
   }
   const int64_t num_items = NumItems(splits, values.size, axis);
   std::vector<uint8_t> flags(static_cast<size_t>(num_items));
   ComputeSelectable(values, splits, axis, unselectable, flags.data(), parallel_for);
-  return internal::MaskWords(values, splits, axis, flags.data(), selection, value_opts, seed,
-                             allocate, parallel_for, pad_length);
+  return internal::MaskWords(values, splits, axis, flags.data(), capped, value_opts, seed, allocate,
+                             parallel_for, pad_length);
 }
 
 // SpanBERT span masking (spans.h) of the items at level `axis`, then the
@@ -74,7 +77,7 @@ Status MaskLanguageModel(Span<T> values, const NestedSplits<S>& splits, int axis
 // steps (Selectable, SelectSpans, GatherMasked, ChooseValues,
 // ScatterMasked) for the same seed. The budget counts tokens; pad_length >= 0
 // gives dense outputs as MaskLanguageModel's, and the token budget becomes
-// min(cap, pad_length), so that no span is cut.
+// min(cap, pad_length) (CapAtPadLength), so that no span is cut.
 template <typename T, typename S>
 Status MaskSpans(Span<T> values, const NestedSplits<S>& splits, int axis, const IdSet& unselectable,
                  SpanOptions spans, const ValueOptions& value_opts, const Seed& seed,
@@ -84,9 +87,7 @@ Status MaskSpans(Span<T> values, const NestedSplits<S>& splits, int axis, const 
   TF_MLM_RETURN_IF_ERROR(ValidateSpanOptions(spans));
   TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(value_opts));
   TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(value_opts));
-  if (pad_length >= 0) {
-    spans.budget.max_selections = std::min(spans.budget.max_selections, pad_length);
-  }
+  spans.budget = CapAtPadLength(spans.budget, pad_length);
   const int64_t num_items = NumItems(splits, values.size, axis);
   std::vector<uint8_t> flags(static_cast<size_t>(num_items) + 1);
   ComputeSelectable(values, splits, axis, unselectable, flags.data(), parallel_for);

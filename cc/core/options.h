@@ -1,8 +1,11 @@
 // Options of the masking passes and their validation: the one place that
-// checks rates, caps, ids and axes (the adapters pass their argument values in).
+// checks rates, caps, ids and axes. The adapters pass their argument values
+// (and the cap's name) in and do not check them: the core's entry points
+// validate them once.
 #ifndef TF_MLM_CC_CORE_OPTIONS_H_
 #define TF_MLM_CC_CORE_OPTIONS_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -26,6 +29,10 @@ struct SelectionOptions {
   float selection_rate = 0.15f;
   int64_t max_selections = std::numeric_limits<int64_t>::max();
   SelectionMode mode = SelectionMode::kExactCount;
+  // The cap's name in the caller's API, for the messages: each adapter sets
+  // its own (the TF ops' max_selections_per_row, the pybind11 module's
+  // max_selections).
+  const char* cap_name = "max_selections_per_batch";
 };
 
 struct ValueOptions {
@@ -36,19 +43,39 @@ struct ValueOptions {
   ReplacementOptions replacement;  // default: uniform over [0, vocab_size)
 };
 
+// The selection options of a pass whose rows record at most pad_length
+// positions (dense outputs; pad_length < 0: ragged, no cap): no row selects
+// more than pad_length items. The one place the cap min(cap, pad_length) is
+// applied, by the passes' entry points (masking.h, padded_batch.h).
+inline SelectionOptions CapAtPadLength(SelectionOptions o, int64_t pad_length) {
+  if (pad_length >= 0) o.max_selections = std::min(o.max_selections, pad_length);
+  return o;
+}
+
+// How the fused pass (MaskLanguageModel) fits a row's masked tokens into
+// pad_length dense slots.
+enum class DenseFit {
+  // Each row records the first pad_length tokens of its selection (the
+  // ragged outputs, cut), and only those are masked.
+  kFirstTokens = 0,
+  // At most pad_length items are selected per row (CapAtPadLength), so
+  // that only whole words longer than the room left are cut: the dense
+  // ops' output_length and the pybind11 module's pad_to.
+  kCapSelection = 1,
+};
+
 inline bool IsUnitRate(float r) { return std::isfinite(r) && r >= 0.0f && r <= 1.0f; }
 
 // A selection rate above 1 selects every selectable item, as in
-// tensorflow_text (its count ceil(n * rate) is then at least n). `cap_name`
-// is the cap's name in the caller's API, for the message.
-inline Status ValidateSelectionOptions(const SelectionOptions& o,
-                                       const std::string& cap_name = "max_selections_per_batch") {
+// tensorflow_text (its count ceil(n * rate) is then at least n).
+inline Status ValidateSelectionOptions(const SelectionOptions& o) {
   if (!(std::isfinite(o.selection_rate) && o.selection_rate >= 0.0f)) {
     return Status::Invalid("selection_rate must be a finite number >= 0, got " +
                            std::to_string(o.selection_rate));
   }
   if (o.max_selections < 0) {
-    return Status::Invalid(cap_name + " must be >= 0, got " + std::to_string(o.max_selections));
+    return Status::Invalid(std::string(o.cap_name) + " must be >= 0, got " +
+                           std::to_string(o.max_selections));
   }
   return Status::Ok();
 }

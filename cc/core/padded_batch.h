@@ -109,11 +109,15 @@ Status MaskPaddedBatch(const PaddedBatch<T, O>& batch, const SelectionOptions& s
                        const ParallelFor& parallel_for, T* labels, T label_fill,
                        const DenseMasked<T>* dense) {
   TF_MLM_RETURN_IF_ERROR(ValidateDenseShape(batch.rows, batch.width, "width"));
-  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(selection, "max_selections"));
+  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(selection));
   TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(value_opts));
   TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(value_opts));
   if (dense != nullptr)
     TF_MLM_RETURN_IF_ERROR(ValidateDenseShape(batch.rows, dense->length, "pad_to"));
+  // Dense outputs keep each row's first dense->length masked tokens: no row
+  // selects more items than that.
+  const SelectionOptions capped =
+      CapAtPadLength(selection, dense != nullptr ? dense->length : int64_t{-1});
   const int64_t rows = batch.rows, width = batch.width;
   std::vector<int64_t> positions, position_splits(static_cast<size_t>(rows + 1));
   std::vector<T> masked_ids;
@@ -137,7 +141,7 @@ Status MaskPaddedBatch(const PaddedBatch<T, O>& batch, const SelectionOptions& s
     splits.levels.push_back({row_splits.data(), rows + 1});
     const IdSet none;
     masked = internal::MaskTokens<T, int64_t>(
-        values, splits, batch.special_ids != nullptr ? *batch.special_ids : none, selection,
+        values, splits, batch.special_ids != nullptr ? *batch.special_ids : none, capped,
         value_opts, seed, allocate, parallel_for, /*pad_length=*/-1);
   } else {
     PaddedItems items;
@@ -146,7 +150,7 @@ Status MaskPaddedBatch(const PaddedBatch<T, O>& batch, const SelectionOptions& s
     splits.levels.push_back({items.item_row_splits.data(), rows + 1});
     splits.levels.push_back(
         {items.item_splits.data(), static_cast<int64_t>(items.item_splits.size())});
-    masked = internal::MaskWords<T, int64_t>(values, splits, 1, items.selectable.data(), selection,
+    masked = internal::MaskWords<T, int64_t>(values, splits, 1, items.selectable.data(), capped,
                                              value_opts, seed, allocate, parallel_for,
                                              /*pad_length=*/-1);
   }

@@ -158,8 +158,9 @@ inline int64_t SelectInRow(RowStream& rng, const uint8_t* selectable, uint8_t* c
 // Random selection on a rank-2 partition rows -> items (`item_splits`).
 // `chosen` may alias `selectable`.
 template <typename S>
-void SelectItems(Span<S> item_splits, const uint8_t* selectable, uint8_t* chosen,
-                 const SelectionOptions& o, const Seed& seed, const ParallelFor& parallel_for) {
+Status SelectItems(Span<S> item_splits, const uint8_t* selectable, uint8_t* chosen,
+                   const SelectionOptions& o, const Seed& seed, const ParallelFor& parallel_for) {
+  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(o));
   const int64_t rows = item_splits.size - 1;
   const int64_t cost = 8 * (item_splits[rows] / (rows + 1) + 1);
   parallel_for(rows, cost, [&](int64_t begin, int64_t end) {
@@ -169,6 +170,7 @@ void SelectItems(Span<S> item_splits, const uint8_t* selectable, uint8_t* chosen
       SelectInRow(rng, selectable + i0, chosen + i0, i1 - i0, o);
     }
   });
+  return Status::Ok();
 }
 
 // Counts for SelectFirstN: one for every row, or one per row (as

@@ -49,10 +49,9 @@ Status MaskSpans(Span<T> values, const NestedSplits<S>& splits, int axis, const 
     });
   }
   std::vector<uint8_t> chosen(static_cast<size_t>(items) + 1);
-  TF_MLM_RETURN_IF_ERROR(
-      SelectSpans(Span<S>{item_splits.data(), rows + 1}, selectable,
-                  Span<int64_t>{token_counts.data(), static_cast<int64_t>(token_counts.size())},
-                  chosen.data(), spans, seed, parallel_for));
+  SelectSpanRows(Span<S>{item_splits.data(), rows + 1}, selectable,
+                 token_counts.empty() ? nullptr : token_counts.data(), chosen.data(), spans, seed,
+                 parallel_for);
 
   // Ragged outputs are the caller's own; dense ones are written from ragged
   // scratch once the values are chosen.
@@ -82,8 +81,8 @@ Status MaskSpans(Span<T> values, const NestedSplits<S>& splits, int axis, const 
   TF_MLM_RETURN_IF_ERROR(gathered_ok);
   const Span<S> position_splits{gathered.position_splits, rows + 1};
   std::vector<T> new_ids(static_cast<size_t>(num_masked) + 1);
-  ChooseValues(Span<T>{gathered.masked_ids, num_masked}, position_splits, value_opts, seed,
-               new_ids.data(), parallel_for);
+  ChooseValueRows(Span<T>{gathered.masked_ids, num_masked}, position_splits, value_opts, seed,
+                  new_ids.data(), parallel_for);
 
   if (dense) {
     TF_MLM_RETURN_IF_ERROR(allocate(rows * pad_length, &out));

@@ -25,9 +25,8 @@ struct SpanOptions {
   int64_t max_length = 10;  // lengths are clipped (renormalised) to [1, max_length]
 };
 
-inline Status ValidateSpanOptions(const SpanOptions& o,
-                                  const std::string& cap_name = "max_selections_per_batch") {
-  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(o.budget, cap_name));
+inline Status ValidateSpanOptions(const SpanOptions& o) {
+  TF_MLM_RETURN_IF_ERROR(ValidateSelectionOptions(o.budget));
   if (!(o.p > 0.0 && o.p <= 1.0)) {
     return Status::Invalid("span p must be in (0, 1], got " + std::to_string(o.p));
   }
@@ -111,6 +110,28 @@ inline int64_t SelectSpansInRow(RowStream& rng, const uint8_t* selectable, const
   return masked;
 }
 
+namespace internal {
+
+// SelectSpans' rows, with options and counts already validated; item_tokens
+// may be null (one token per item).
+template <typename S>
+void SelectSpanRows(Span<S> item_splits, const uint8_t* selectable, const int64_t* item_tokens,
+                    uint8_t* chosen, const SpanOptions& o, const Seed& seed,
+                    const ParallelFor& parallel_for) {
+  const int64_t rows = item_splits.size - 1;
+  const int64_t items = rows >= 0 ? static_cast<int64_t>(item_splits[rows]) : 0;
+  parallel_for(rows, 32 * (items / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
+      const int64_t i0 = item_splits[b], i1 = item_splits[b + 1];
+      SelectSpansInRow(rng, selectable + i0, item_tokens ? item_tokens + i0 : nullptr, chosen + i0,
+                       i1 - i0, o);
+    }
+  });
+}
+
+}  // namespace internal
+
 // Span selection over a rank-2 partition rows -> items (item_splits), with
 // optional per-item token counts (empty span: one token per item).
 template <typename S>
@@ -135,14 +156,8 @@ Status SelectSpans(Span<S> item_splits, const uint8_t* selectable, Span<int64_t>
     }
     total_tokens += item_tokens[i];
   }
-  parallel_for(rows, 32 * (items / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      RowStream rng(seed, Domain::kSelection, static_cast<uint64_t>(b));
-      const int64_t i0 = item_splits[b], i1 = item_splits[b + 1];
-      SelectSpansInRow(rng, selectable + i0, item_tokens.size ? item_tokens.data + i0 : nullptr,
-                       chosen + i0, i1 - i0, o);
-    }
-  });
+  internal::SelectSpanRows(item_splits, selectable, item_tokens.size ? item_tokens.data : nullptr,
+                           chosen, o, seed, parallel_for);
   return Status::Ok();
 }
 

@@ -107,12 +107,12 @@ class ValueChooser {
   double extra_words_per_token_;
 };
 
-// Value choice for the selected tokens, given as a rank-2 ragged tensor
-// rows -> selected ids (`row_splits`, `ids`). Row b draws from its own
-// stream in order, exactly as the fused pass does.
+namespace internal {
+
+// ChooseValues with options already validated.
 template <typename T, typename S>
-void ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const Seed& seed, T* out,
-                  const ParallelFor& parallel_for) {
+void ChooseValueRows(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const Seed& seed,
+                     T* out, const ParallelFor& parallel_for) {
   const int64_t rows = row_splits.size - 1;
   const ValueChooser choose(o);
   parallel_for(rows, 16 * (ids.size / (rows + 1) + 1), [&](int64_t begin, int64_t end) {
@@ -122,6 +122,20 @@ void ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const 
       for (int64_t j = row_splits[b]; j < row_splits[b + 1]; ++j) out[j] = choose(rng, ids[j]);
     }
   });
+}
+
+}  // namespace internal
+
+// Value choice for the selected tokens, given as a rank-2 ragged tensor
+// rows -> selected ids (`row_splits`, `ids`). Row b draws from its own
+// stream in order, exactly as the fused pass does.
+template <typename T, typename S>
+Status ChooseValues(Span<T> ids, Span<S> row_splits, const ValueOptions& o, const Seed& seed,
+                    T* out, const ParallelFor& parallel_for) {
+  TF_MLM_RETURN_IF_ERROR(ValidateValueOptions(o));
+  TF_MLM_RETURN_IF_ERROR(ValidateValuesFitIds<T>(o));
+  internal::ChooseValueRows(ids, row_splits, o, seed, out, parallel_for);
+  return Status::Ok();
 }
 
 }  // namespace tf_mlm

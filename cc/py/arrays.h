@@ -208,7 +208,8 @@ inline void ParseReplacement(const py::object& excluded_ids, const py::object& a
   CopyIds(alias_index, "alias_index", &out->alias_index);
 }
 
-// Value options (rates, vocabulary, mask id, replacement law), validated.
+// Value options (rates, vocabulary, mask id, replacement law), as given: the
+// core validates them.
 inline ValueOptions ParseValueOptions(int64_t vocab_size, int64_t mask_token,
                                       double mask_token_rate, double random_token_rate,
                                       const OwnedReplacement& replacement) {
@@ -218,7 +219,6 @@ inline ValueOptions ParseValueOptions(int64_t vocab_size, int64_t mask_token,
   o.mask_token_rate = static_cast<float>(mask_token_rate);
   o.random_token_rate = static_cast<float>(random_token_rate);
   o.replacement = replacement.View();
-  Check(ValidateValueOptions(o));
   return o;
 }
 

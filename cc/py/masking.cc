@@ -25,7 +25,8 @@ void ValidateOptionsPy(double selection_rate, int64_t max_selections, int64_t vo
   SelectionOptions selection;
   selection.selection_rate = static_cast<float>(selection_rate);
   selection.max_selections = max_selections;
-  Check(ValidateSelectionOptions(selection, "max_selections"));
+  selection.cap_name = "max_selections";
+  Check(ValidateSelectionOptions(selection));
   ValueOptions values;
   values.vocab_size = vocab_size;
   values.mask_token = mask_token;
@@ -53,8 +54,8 @@ struct MaskArgs {
   SpanOptions span_opts;
 };
 
-// Fills args->value_opts and args->replacement,
-// validated; value_opts keeps no view into the tables (ValueOptionsOf).
+// Fills args->value_opts and args->replacement (the core validates them);
+// value_opts keeps no view into the tables (ValueOptionsOf).
 template <typename Args>
 void ParseValueArgs(int64_t vocab_size, int64_t mask_token, double mask_token_rate,
                     double random_token_rate, const py::object& excluded_ids,
@@ -79,14 +80,8 @@ py::tuple RunMask(const MaskArgs& args) {
   CopySplits(args.splits, &splits);
   const Span<T> values = AsSpan<T>(args.values);
   Check(ValidateNestedSplits(splits.view, values.size, "row_splits"));
-  Check(ValidateAxis(args.axis, splits.view.ragged_rank()));
   const int64_t rows = splits.view.num_rows();
-  SelectionOptions selection = args.selection;
-  if (args.pad_to >= 0) {
-    Check(ValidateDenseShape(rows, args.pad_to, "pad_to"));
-    // As the dense TF op: no row can record more than pad_to positions.
-    selection.max_selections = std::min(selection.max_selections, args.pad_to);
-  }
+  if (args.pad_to >= 0) Check(ValidateDenseShape(rows, args.pad_to, "pad_to"));
 
   py::array masked_values = args.out_values.is_none()
                                 ? py::array(py::array_t<T>(values.size))
@@ -127,9 +122,9 @@ py::tuple RunMask(const MaskArgs& args) {
                                ValueOptionsOf(args), args.seed, allocate,
                                ThreadFor(args.num_threads), args.pad_to);
     } else {
-      status = MaskLanguageModel<T, S>(values, splits.view, args.axis, args.unselectable, selection,
-                                       ValueOptionsOf(args), args.seed, allocate,
-                                       ThreadFor(args.num_threads), args.pad_to);
+      status = MaskLanguageModel<T, S>(
+          values, splits.view, args.axis, args.unselectable, args.selection, ValueOptionsOf(args),
+          args.seed, allocate, ThreadFor(args.num_threads), args.pad_to, DenseFit::kCapSelection);
     }
   }
   Check(status);
@@ -208,7 +203,7 @@ py::tuple MaskLanguageModelPy(const py::handle& values, const py::handle& row_sp
   args.selection.max_selections = max_selections;
   args.selection.selection_rate = static_cast<float>(selection_rate);
   args.selection.mode = ParseMode(selection_mode);
-  Check(ValidateSelectionOptions(args.selection, "max_selections"));
+  args.selection.cap_name = "max_selections";
   ParseValueArgs(vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
                  alias_prob, alias_index, &args);
   ParseRun(seed, axis, pad_to, num_threads, &args);
@@ -286,11 +281,10 @@ py::tuple MaskSpansPy(const py::handle& values, const py::handle& row_splits,
   args.spans = true;
   args.selection.max_selections = max_selections;
   args.selection.selection_rate = static_cast<float>(selection_rate);
+  args.selection.cap_name = "max_selections";
   // float32, as the TF op's `p` input: the same span lengths bit for bit.
   args.span_opts.p = static_cast<float>(p);
   args.span_opts.max_length = max_span_length;
-  args.span_opts.budget = args.selection;
-  Check(ValidateSpanOptions(args.span_opts, "max_selections"));
   ParseValueArgs(vocab_size, mask_token, mask_token_rate, random_token_rate, excluded_ids,
                  alias_prob, alias_index, &args);
   ParseRun(seed, axis, pad_to, num_threads, &args);

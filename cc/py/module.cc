@@ -1,8 +1,9 @@
 // pybind11 module over the framework-free core (no TensorFlow).
 //
-// A thin adapter, like cc/tf/kernels.cc: it validates every argument (a
-// ValueError or TypeError naming it, never a crash), allocates NumPy outputs,
-// and calls cc/core with the GIL released. No algorithm lives here.
+// A thin adapter, like the TF kernels in cc/tf: it checks every argument it
+// owns (a ValueError or TypeError naming it, never a crash; the options are
+// the core's to validate), allocates NumPy outputs, and calls cc/core with
+// the GIL released. No algorithm lives here.
 //
 // This file defines the module; masking.cc, collation.cc and padded.cc bind its
 // functions, arrays.h converts their arguments.

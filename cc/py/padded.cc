@@ -107,8 +107,7 @@ py::tuple MaskPaddedBatchPy(const py::handle& input_ids_h, const py::object& spe
   selection.max_selections = max_selections;
   selection.selection_rate = static_cast<float>(selection_rate);
   selection.mode = ParseMode(selection_mode);
-  // As the dense TF op: no row records more than pad_to selections.
-  if (pad_to >= 0) selection.max_selections = std::min(max_selections, pad_to);
+  selection.cap_name = "max_selections";
   if (pad_to < -1) throw py::value_error("pad_to must be >= 0 (or -1 for no dense outputs)");
   OwnedReplacement replacement;
   ParseReplacement(excluded_ids, alias_prob, alias_index, &replacement);
