@@ -40,7 +40,8 @@ class LibraryMismatchError(ImportError):
 def source_root() -> Optional[Path]:
     """Directory holding ``cc/`` (the repository, or the installed copy)."""
     for root in (_PACKAGE_DIR.parent, _PACKAGE_DIR / "_src"):
-        if all((root / f).is_file() for f in _build.TF_SOURCES + _build.CORE_HEADERS):
+        sources = _build.TF_SOURCES + _build.TF_HEADERS + _build.CORE_HEADERS
+        if all((root / f).is_file() for f in sources):
             return root
     return None
 
