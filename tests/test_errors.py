@@ -1,5 +1,6 @@
 """Bad input gets a clear error naming the argument, never a crash."""
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -248,3 +249,40 @@ def test_raw_span_ops_validate_every_input(span_args, match, dense):
         mask_token=3,
     )
     op(tf.constant([1, 2, 3], tf.int32), [tf.constant([0, 3], tf.int64)], **kwargs)
+
+
+REPLACEMENT = dict(
+    vocab_size=tf.constant(5, tf.int64),
+    ids=tf.constant([[3, 9], [0, 3]], tf.int64),
+    weights=tf.constant([1.0, 5.0, 1.0, 2.0, 1.0]),
+    weighted=True,
+)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (dict(vocab_size=tf.constant([5], tf.int64)), "vocab_size must be a scalar"),
+        (dict(weights=tf.zeros([0])), "must not be empty"),
+        (dict(weights=tf.constant([1.0, -1.0, 1.0, 1.0, 1.0])), "finite and >= 0"),
+        (dict(weights=tf.constant([1.0, np.nan, 1.0, 1.0, 1.0])), "finite and >= 0"),
+        # ids 0 and 3 weigh 0: inf * 0 stays non-finite, and the sum is 0
+        (dict(weights=tf.constant([np.inf, 1.0, 1.0, 1.0, 1.0])), "finite and >= 0"),
+        (dict(weights=tf.constant([1.0, 0.0, 0.0, 1.0, 0.0])), "positive, finite sum"),
+        (dict(weighted=False), "weights must be empty unless weighted"),
+    ],
+)
+def test_raw_replacement_tables_op_validates_every_input(args, match):
+    op = _library.ops().tfmlm_build_replacement_tables
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        op(**{**REPLACEMENT, **args})
+    # The same call with valid arguments runs: ids of any shape, normalised.
+    t = op(**REPLACEMENT)
+    assert t.excluded_ids.numpy().tolist() == []
+    assert t.alias_prob.shape == [5] and t.alias_index.shape == [5]
+    t = op(**dict(REPLACEMENT, weights=tf.zeros([0]), weighted=False))
+    assert t.excluded_ids.numpy().tolist() == [0, 3]
+    assert t.alias_prob.shape == [0] and t.alias_index.shape == [0]
+    # Sizes are checked when masking: any vocab_size, any number of weights.
+    t = op(**dict(REPLACEMENT, vocab_size=tf.constant(0, tf.int64), weights=tf.ones([2])))
+    assert t.excluded_ids.shape == [0] and t.alias_prob.shape == [2]

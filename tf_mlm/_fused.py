@@ -109,27 +109,16 @@ def uniform_replacement() -> Dict[str, tf.Tensor]:
 
 
 def replacement_tables(vocab_size, excluded_ids, frequencies) -> Dict[str, tf.Tensor]:
-    """Normalised kernel inputs: excluded ids sorted, unique and within the
-    vocabulary; alias tables for the frequencies (excluded ids weighted 0)."""
-    tables = uniform_replacement()
-    vocab = tf.cast(vocab_size, tf.int64)
-    if excluded_ids is not None:
-        ids = tf.reshape(tf.cast(excluded_ids, tf.int64), [-1])
-        ids = tf.boolean_mask(ids, (ids >= 0) & (ids < vocab))
-        tables["excluded_ids"] = tf.sort(tf.unique(ids).y)
-    if frequencies is not None:
-        weights = tf.reshape(tf.cast(frequencies, tf.float32), [-1])
-        if excluded_ids is not None:
-            keep = tf.scatter_nd(
-                tf.expand_dims(tables["excluded_ids"], 1),
-                tf.ones_like(tables["excluded_ids"], tf.float32),
-                tf.shape(weights, out_type=tf.int64),
-            )
-            weights = weights * (1.0 - tf.minimum(keep, 1.0))
-        prob, alias = _library.ops().tfmlm_build_alias_table(weights)
-        # The alias draw covers every id, so nothing is left to exclude.
-        tables.update(alias_prob=prob, alias_index=alias, excluded_ids=tf.zeros([0], tf.int64))
-    return tables
+    """Normalised kernel inputs (the core's BuildReplacementTables): excluded
+    ids sorted, unique and within the vocabulary; alias tables for the
+    frequencies (excluded ids weighted 0). Sizes are checked when masking."""
+    tables = _library.ops().tfmlm_build_replacement_tables(
+        tf.cast(vocab_size, tf.int64),
+        tf.zeros([0], tf.int64) if excluded_ids is None else tf.cast(excluded_ids, tf.int64),
+        tf.zeros([0], tf.float32) if frequencies is None else tf.cast(frequencies, tf.float32),
+        weighted=frequencies is not None,
+    )
+    return tables._asdict()
 
 
 def mask_with(

@@ -68,8 +68,8 @@ def replacement_tables(
     ``replacement_frequencies`` (``vocab_size`` finite weights >= 0, summing
     to more than 0 once the excluded ids weigh 0), drawn with probability
     proportional to the weights through Walker/Vose alias tables: O(V) once
-    here, O(1) per draw. Same normalisation as ``tf_mlm.MaskValuesChooser``,
-    hence the same masks for the same seed.
+    here, O(1) per draw. Same normalisation (the core's BuildReplacementTables)
+    as ``tf_mlm.MaskValuesChooser``, hence the same masks for the same seed.
 
     >>> t = replacement_tables(5, excluded_ids=[3, 0, 3, 9])
     >>> t.excluded_ids, t.alias_prob
@@ -79,36 +79,15 @@ def replacement_tables(
     (0, dtype('float32'), (4,))
     """
     vocab_size = int_arg("vocab_size", vocab_size)
-    if vocab_size < 1:
-        raise ValueError(f"`vocab_size` must be >= 1, got {vocab_size}")
-    excluded = np.zeros(0, np.int64)
-    if excluded_ids is not None:
-        ids = id_array("excluded_ids", excluded_ids).astype(np.int64, copy=False).reshape(-1)
-        excluded = np.unique(ids[(ids >= 0) & (ids < vocab_size)])
-        if excluded.size >= vocab_size:
-            raise ValueError("`excluded_ids` leave no id to draw random replacements from")
-    if replacement_frequencies is None:
-        return ReplacementTables(vocab_size, excluded, None, None)
-    weights = np.asarray(replacement_frequencies)
-    if weights.dtype == object or not (
-        np.issubdtype(weights.dtype, np.number) or weights.dtype == bool
+    ids = None if excluded_ids is None else id_array("excluded_ids", excluded_ids)
+    weights = None if replacement_frequencies is None else np.asarray(replacement_frequencies)
+    if weights is not None and (
+        weights.dtype == object
+        or not (np.issubdtype(weights.dtype, np.number) or weights.dtype == bool)
     ):
         raise TypeError(f"`replacement_frequencies` must be numbers, got dtype {weights.dtype}")
-    weights = weights.astype(np.float32).reshape(-1)  # float32, as the TF chooser
-    if weights.shape[0] != vocab_size:
-        raise ValueError(
-            f"`replacement_frequencies` must have vocab_size ({vocab_size}) "
-            f"entries, got {weights.shape[0]}"
-        )
-    if excluded.size:
-        keep = np.ones(vocab_size, np.float32)
-        keep[excluded] = 0.0
-        weights = weights * keep
-    try:
-        prob, alias = _core.build_alias_table(weights)
-    except ValueError as e:
-        raise ValueError(f"`replacement_frequencies`: {e}") from None
-    return ReplacementTables(vocab_size, np.zeros(0, np.int64), prob, alias)
+    excluded, prob, alias = _core.replacement_tables(vocab_size, ids, weights)
+    return ReplacementTables(vocab_size, excluded, prob, alias)
 
 
 @dataclasses.dataclass(frozen=True)

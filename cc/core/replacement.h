@@ -6,6 +6,7 @@
 #ifndef TF_MLM_CC_CORE_REPLACEMENT_H_
 #define TF_MLM_CC_CORE_REPLACEMENT_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -95,6 +96,76 @@ inline Status ValidateReplacementOptions(const ReplacementOptions& r, int64_t vo
     }
   }
   return Status::Ok();
+}
+
+// A replacement law's tables, owned: what BuildReplacementTables makes, and
+// what the Python module copies its arguments into.
+struct ReplacementTables {
+  std::vector<int64_t> excluded;
+  std::vector<float> alias_prob;
+  std::vector<int64_t> alias_index;
+
+  ReplacementOptions View() const {
+    ReplacementOptions r;
+    r.excluded = Span<int64_t>{excluded.data(), static_cast<int64_t>(excluded.size())};
+    r.alias_prob = Span<float>{alias_prob.data(), static_cast<int64_t>(alias_prob.size())};
+    r.alias_index = Span<int64_t>{alias_index.data(), static_cast<int64_t>(alias_index.size())};
+    return r;
+  }
+};
+
+// When BuildReplacementTables checks the law against vocab_size.
+enum class SizeChecks {
+  // Now, with messages naming replacement_tables' arguments: vocab_size >= 1,
+  // an id left to draw, vocab_size weights (tf_mlm.replacement_tables).
+  kNow,
+  // When masking (ValidateReplacementOptions): the tables are built for
+  // any vocab_size and any number of weights (MaskValuesChooser).
+  kWhenMasking,
+};
+
+// The replacement law of MaskValuesChooser(excluded_ids=,
+// replacement_frequencies=), normalised once: `excluded_ids` (any values)
+// filtered to [0, vocab_size), sorted and made unique; with `weights`
+// (non-null), the excluded ids weighted 0 (multiplied by 0: a non-finite
+// weight stays an error) and alias tables built, the excluded ids then left
+// empty (the alias draw covers every id).
+inline Status BuildReplacementTables(int64_t vocab_size, Span<int64_t> excluded_ids,
+                                     const Span<float>* weights, SizeChecks checks,
+                                     ReplacementTables* out) {
+  const bool now = checks == SizeChecks::kNow;
+  if (now && vocab_size < 1) {
+    return Status::Invalid("`vocab_size` must be >= 1, got " + std::to_string(vocab_size));
+  }
+  std::vector<int64_t>& excluded = out->excluded;
+  excluded.clear();
+  for (int64_t i = 0; i < excluded_ids.size; ++i) {
+    if (excluded_ids[i] >= 0 && excluded_ids[i] < vocab_size) excluded.push_back(excluded_ids[i]);
+  }
+  std::sort(excluded.begin(), excluded.end());
+  excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+  if (now && static_cast<int64_t>(excluded.size()) >= vocab_size) {
+    return Status::Invalid("`excluded_ids` leave no id to draw random replacements from");
+  }
+  out->alias_prob.clear();
+  out->alias_index.clear();
+  if (weights == nullptr) return Status::Ok();
+  const int64_t n = weights->size;
+  if (now && n != vocab_size) {
+    return Status::Invalid("`replacement_frequencies` must have vocab_size (" +
+                           std::to_string(vocab_size) + ") entries, got " + std::to_string(n));
+  }
+  std::vector<float> w(weights->data, weights->data + n);
+  for (const int64_t id : excluded) {
+    if (id < n) w[static_cast<size_t>(id)] *= 0.0f;
+  }
+  excluded.clear();
+  out->alias_prob.resize(static_cast<size_t>(n));
+  out->alias_index.resize(static_cast<size_t>(n));
+  const Status s =
+      BuildAliasTable(Span<float>{w.data(), n}, out->alias_prob.data(), out->alias_index.data());
+  if (!s.ok() && now) return Status::Invalid("`replacement_frequencies`: " + s.message());
+  return s;
 }
 
 // Draws one replacement id.

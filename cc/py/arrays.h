@@ -162,22 +162,6 @@ inline IntType ParseSplitsList(const py::handle& row_splits, std::vector<py::arr
   return s;
 }
 
-// The replacement law's tables, copied (vocabulary-sized at most) so that
-// the checks hold while the core runs without the GIL.
-struct OwnedReplacement {
-  std::vector<int64_t> excluded;
-  std::vector<float> alias_prob;
-  std::vector<int64_t> alias_index;
-
-  ReplacementOptions View() const {
-    ReplacementOptions r;
-    r.excluded = Span<int64_t>{excluded.data(), static_cast<int64_t>(excluded.size())};
-    r.alias_prob = Span<float>{alias_prob.data(), static_cast<int64_t>(alias_prob.size())};
-    r.alias_index = Span<int64_t>{alias_index.data(), static_cast<int64_t>(alias_index.size())};
-    return r;
-  }
-};
-
 // None, or a 1-D int32/int64 array copied as int64.
 inline void CopyIds(const py::object& h, const std::string& name, std::vector<int64_t>* out) {
   if (h.is_none()) return;
@@ -191,8 +175,10 @@ inline void CopyIds(const py::object& h, const std::string& name, std::vector<in
   }
 }
 
+// The replacement law's tables, copied (vocabulary-sized at most) so that
+// the checks hold while the core runs without the GIL.
 inline void ParseReplacement(const py::object& excluded_ids, const py::object& alias_prob,
-                             const py::object& alias_index, OwnedReplacement* out) {
+                             const py::object& alias_index, ReplacementTables* out) {
   CopyIds(excluded_ids, "excluded_ids", &out->excluded);
   if (alias_prob.is_none() != alias_index.is_none()) {
     throw py::value_error("alias_prob and alias_index must be given together");
@@ -212,7 +198,7 @@ inline void ParseReplacement(const py::object& excluded_ids, const py::object& a
 // core validates them.
 inline ValueOptions ParseValueOptions(int64_t vocab_size, int64_t mask_token,
                                       double mask_token_rate, double random_token_rate,
-                                      const OwnedReplacement& replacement) {
+                                      const ReplacementTables& replacement) {
   ValueOptions o;
   o.vocab_size = vocab_size;
   o.mask_token = mask_token;

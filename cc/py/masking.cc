@@ -44,7 +44,7 @@ struct MaskArgs {
   IdSet unselectable;
   SelectionOptions selection;
   ValueOptions value_opts;  // its replacement view is made from `replacement` when used
-  OwnedReplacement replacement;
+  ReplacementTables replacement;
   Seed seed;
   int axis = 1;
   int64_t pad_to = -1;
@@ -232,6 +232,36 @@ py::tuple BuildAliasTablePy(const py::handle& weights_h) {
                        std::string(py::str(weights.dtype())));
 }
 
+template <typename T>
+py::array_t<T> ToArray(const std::vector<T>& v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+// replacement_tables: ids of any shape (int32/int64) and weights of any
+// shape (numbers, as float32), flattened; the core normalises and checks.
+py::tuple ReplacementTablesPy(int64_t vocab_size, const py::object& excluded_ids,
+                              const py::object& frequencies) {
+  using Ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+  using Weights = py::array_t<float, py::array::c_style | py::array::forcecast>;
+  Ids ids = excluded_ids.is_none() ? Ids(0) : Ids::ensure(excluded_ids);
+  if (!ids) throw py::type_error("excluded_ids must be an integer array");
+  Weights weights;
+  Span<float> weight_span;
+  if (!frequencies.is_none()) {
+    weights = Weights::ensure(frequencies);
+    if (!weights) throw py::type_error("replacement_frequencies must be numbers");
+    weight_span = Span<float>{weights.data(), static_cast<int64_t>(weights.size())};
+  }
+  ReplacementTables t;
+  Check(BuildReplacementTables(
+      vocab_size, Span<int64_t>{ids.data(), static_cast<int64_t>(ids.size())},
+      frequencies.is_none() ? nullptr : &weight_span, SizeChecks::kNow, &t));
+  if (frequencies.is_none()) return py::make_tuple(ToArray(t.excluded), py::none(), py::none());
+  return py::make_tuple(ToArray(t.excluded), ToArray(t.alias_prob), ToArray(t.alias_index));
+}
+
 template <typename T, typename S>
 py::tuple GroupWordsTyped(const py::array& values, const py::array& splits,
                           const py::array& table) {
@@ -327,6 +357,14 @@ data: raises ValueError with the core's message.)doc");
         R"doc(Walker/Vose alias tables of 1-D float32/float64 weights (finite, >= 0,
 positive sum): (prob float32, alias int64), for drawing i with probability
 weights[i] / sum(weights) in O(1).)doc");
+  m.def("replacement_tables", &tf_mlm::ReplacementTablesPy, py::arg("vocab_size"),
+        py::arg("excluded_ids") = py::none(), py::arg("replacement_frequencies") = py::none(),
+        R"doc(The replacement law, normalised (as tf_mlm.replacement_tables): excluded_ids
+(int32/int64, any shape) filtered to [0, vocab_size), sorted and unique;
+with replacement_frequencies (vocab_size numbers, as float32) the excluded
+ids weighted 0 and Walker/Vose alias tables built. Returns (excluded_ids
+int64, alias_prob float32 or None, alias_index int64 or None; excluded_ids
+then empty). Raises ValueError naming the arguments.)doc");
   m.def("group_words", &tf_mlm::GroupWordsPy, py::arg("values"), py::arg("row_splits"),
         py::arg("continues_word"),
         R"doc(Groups a rank-2 batch of wordpieces into words: a piece starts a word if

@@ -109,7 +109,7 @@ py::tuple MaskPaddedBatchPy(const py::handle& input_ids_h, const py::object& spe
   selection.mode = ParseMode(selection_mode);
   selection.cap_name = "max_selections";
   if (pad_to < -1) throw py::value_error("pad_to must be >= 0 (or -1 for no dense outputs)");
-  OwnedReplacement replacement;
+  ReplacementTables replacement;
   ParseReplacement(excluded_ids, alias_prob, alias_index, &replacement);
   const ValueOptions value_opts =
       ParseValueOptions(vocab_size, mask_token, mask_token_rate, random_token_rate, replacement);

@@ -47,7 +47,8 @@ using ::tensorflow::shape_inference::ShapeHandle;
 // (TF_MLM_DECLARE_INPUT) and into the table its shape function checks
 // (TF_MLM_INPUT_SPEC, CheckInputs); kernels read them by name.
 
-enum class InputShape { kVector, kScalar, kSeed, kScalarOrVector };
+// kAny: any shape, read flat.
+enum class InputShape { kVector, kScalar, kSeed, kScalarOrVector, kAny };
 
 struct InputSpec {
   const char* name;
@@ -87,6 +88,8 @@ inline absl::Status CheckInputs(InferenceContext* c, std::initializer_list<Input
           break;
         case InputShape::kScalarOrVector:
           TF_RETURN_IF_ERROR(c->WithRankAtMost(shape, 1, &unused));
+          break;
+        case InputShape::kAny:
           break;
         case InputShape::kSeed: {
           TF_RETURN_IF_ERROR(c->WithRank(shape, 1, &unused));

@@ -1,9 +1,12 @@
 // The value ops of the composed path: ChooseMaskValues (what each selected
 // token becomes), GatherMasked and ScatterMasked (selected tokens out of a
-// batch and new values into it), and BuildAliasTable (the replacement law's
-// tables), each a kernel calling the core (cc/core/values.h,
+// batch and new values into it), and BuildReplacementTables (the replacement
+// law's tables), each a kernel calling the core (cc/core/values.h,
 // cc/core/composed.h, cc/core/replacement.h).
+#include <algorithm>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "cc/core/composed.h"
 #include "cc/core/replacement.h"
@@ -25,7 +28,10 @@
   X(masked_positions, "Tpositions", kVector)         \
   X(masked_positions_row_splits, "Tsplits", kVector) \
   X(new_ids, "T", kVector)
-#define TF_MLM_ALIAS_INPUTS(X) X(weights, "float", kVector)
+#define TF_MLM_REPLACEMENT_INPUTS(X) \
+  X(vocab_size, "int64", kScalar)    \
+  X(ids, "int64", kAny)              \
+  X(weights, "float", kAny)
 
 namespace tf_mlm {
 namespace tf_adapter {
@@ -69,15 +75,21 @@ TF_MLM_SCATTER_INPUTS(TF_MLM_DECLARE_INPUT)
     })
     .Doc("values with the tokens at the given row positions replaced by new_ids.");
 
-REGISTER_OP("TFMLM>BuildAliasTable")
-TF_MLM_ALIAS_INPUTS(TF_MLM_DECLARE_INPUT)
+REGISTER_OP("TFMLM>BuildReplacementTables")
+TF_MLM_REPLACEMENT_INPUTS(TF_MLM_DECLARE_INPUT)
+    .Output("excluded_ids: int64")
     .Output("alias_prob: float")
     .Output("alias_index: int64")
+    .Attr("weighted: bool = false")
     .SetShapeFn([](InferenceContext* c) {
-      TF_RETURN_IF_ERROR(CheckInputs(c, {TF_MLM_ALIAS_INPUTS(TF_MLM_INPUT_SPEC)}));
-      return SetOutputsLike(c, "weights", {"alias_prob", "alias_index"});
+      TF_RETURN_IF_ERROR(CheckInputs(c, {TF_MLM_REPLACEMENT_INPUTS(TF_MLM_INPUT_SPEC)}));
+      return SetOutputs(c, {"excluded_ids", "alias_prob", "alias_index"},
+                        c->Vector(c->UnknownDim()));
     })
-    .Doc("Alias tables for drawing ids with probability proportional to weights.");
+    .Doc(
+        "The replacement law's kernel inputs: the excluded ids (any values and shape) "
+        "within [0, vocab_size), sorted and unique, or, if weighted, alias tables of the "
+        "weights (any shape) with the excluded ids weighted 0 and no excluded ids.");
 
 namespace {
 
@@ -157,26 +169,50 @@ class ScatterMaskedOp : public OpKernel {
   }
 };
 
-class BuildAliasTableOp : public OpKernel {
+// Sizes are checked against vocab_size when masking (SizeChecks::kWhenMasking).
+class BuildReplacementTablesOp : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit BuildReplacementTablesOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("weighted", &weighted_));
+  }
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor* weights;
-    OP_REQUIRES_OK(ctx, VectorInput(ctx, "weights", &weights));
-    Tensor *prob, *alias;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output("alias_prob", weights->shape(), &prob));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output("alias_index", weights->shape(), &alias));
-    OP_REQUIRES_OK(ctx, ToTf(BuildAliasTable(AsSpan<float>(*weights), prob->flat<float>().data(),
-                                             alias->flat<int64_t>().data())));
+    int64_t vocab_size;
+    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "vocab_size", &vocab_size));
+    const Tensor *ids, *weights;
+    OP_REQUIRES_OK(ctx, ctx->input("ids", &ids));
+    OP_REQUIRES_OK(ctx, ctx->input("weights", &weights));
+    OP_REQUIRES(ctx, weighted_ || weights->NumElements() == 0,
+                absl::InvalidArgumentError("weights must be empty unless weighted, got " +
+                                           std::to_string(weights->NumElements())));
+    const Span<float> w = AsSpan<float>(*weights);
+    ReplacementTables t;
+    OP_REQUIRES_OK(
+        ctx, ToTf(BuildReplacementTables(vocab_size, AsSpan<int64_t>(*ids),
+                                         weighted_ ? &w : nullptr, SizeChecks::kWhenMasking, &t)));
+    Output(ctx, "excluded_ids", t.excluded);
+    Output(ctx, "alias_prob", t.alias_prob);
+    Output(ctx, "alias_index", t.alias_index);
   }
+
+ private:
+  template <typename T>
+  static void Output(OpKernelContext* ctx, const char* name, const std::vector<T>& v) {
+    if (!ctx->status().ok()) return;  // an earlier output failed
+    Tensor* out;
+    OP_REQUIRES_OK(ctx,
+                   ctx->allocate_output(name, TensorShape({static_cast<int64_t>(v.size())}), &out));
+    std::copy(v.begin(), v.end(), out->flat<T>().data());
+  }
+
+  bool weighted_;
 };
 
 TF_MLM_REGISTER_KERNELS_T_S("TFMLM>ChooseMaskValues", ChooseMaskValuesOp);
 TF_MLM_REGISTER_KERNELS_T_S("TFMLM>GatherMasked", GatherMaskedOp);
 TF_MLM_REGISTER_KERNELS_T_S("TFMLM>ScatterMasked", ScatterMaskedOp);
-REGISTER_KERNEL_BUILDER(Name("TFMLM>BuildAliasTable").Device(::tensorflow::DEVICE_CPU),
-                        BuildAliasTableOp);
+REGISTER_KERNEL_BUILDER(Name("TFMLM>BuildReplacementTables").Device(::tensorflow::DEVICE_CPU),
+                        BuildReplacementTablesOp);
 
 }  // namespace
 }  // namespace tf_adapter

@@ -251,6 +251,62 @@ TEST(ExcludedIds, Validation) {
   EXPECT_FALSE(ValidateReplacementOptions(r, 2).ok());
 }
 
+TEST(ReplacementTables, NormaliseTheExcludedIdsAndWeighThemZero) {
+  const std::vector<int64_t> raw = {9, 3, -1, 0, 3, 5, 42};
+  const Span<int64_t> ids{raw.data(), 7};
+  ReplacementTables t;
+  for (SizeChecks checks : {SizeChecks::kNow, SizeChecks::kWhenMasking}) {
+    ASSERT_TRUE(BuildReplacementTables(6, ids, nullptr, checks, &t).ok());
+    EXPECT_EQ(t.excluded, (std::vector<int64_t>{0, 3, 5}));
+    EXPECT_TRUE(t.alias_prob.empty() && t.alias_index.empty());
+    EXPECT_TRUE(ValidateReplacementOptions(t.View(), 6).ok());
+  }
+  // Weighted: the excluded ids weigh 0, and the alias draw replaces them.
+  const std::vector<float> weights = {1, 2, 3, 4, 5, 6};
+  const Span<float> w{weights.data(), 6};
+  ASSERT_TRUE(BuildReplacementTables(6, ids, &w, SizeChecks::kNow, &t).ok());
+  EXPECT_TRUE(t.excluded.empty());
+  const std::vector<float> zeroed = {0, 2, 3, 0, 5, 0};
+  std::vector<float> prob(6);
+  std::vector<int64_t> alias(6);
+  ASSERT_TRUE(BuildAliasTable(Span<float>{zeroed.data(), 6}, prob.data(), alias.data()).ok());
+  EXPECT_EQ(t.alias_prob, prob);
+  EXPECT_EQ(t.alias_index, alias);
+  EXPECT_TRUE(ValidateReplacementOptions(t.View(), 6).ok());
+}
+
+TEST(ReplacementTables, CheckSizesNowOrWhenMasking) {
+  const std::vector<int64_t> all = {0, 1, 1};
+  const std::vector<float> two = {1, 1}, zero = {0, 0}, inf = {INFINITY, 1};
+  const Span<int64_t> none{nullptr, 0}, both{all.data(), 3};
+  const Span<float> w2{two.data(), 2}, w0{zero.data(), 2}, winf{inf.data(), 2}, empty;
+  ReplacementTables t;
+  const auto now = [&](int64_t vocab, Span<int64_t> ids, const Span<float>* w) {
+    return BuildReplacementTables(vocab, ids, w, SizeChecks::kNow, &t).message();
+  };
+  const auto later = [&](int64_t vocab, Span<int64_t> ids, const Span<float>* w) {
+    return BuildReplacementTables(vocab, ids, w, SizeChecks::kWhenMasking, &t);
+  };
+  EXPECT_EQ(now(0, none, nullptr), "`vocab_size` must be >= 1, got 0");
+  EXPECT_EQ(now(2, both, nullptr), "`excluded_ids` leave no id to draw random replacements from");
+  EXPECT_EQ(now(2, both, &w2), "`excluded_ids` leave no id to draw random replacements from");
+  EXPECT_EQ(now(3, none, &w2), "`replacement_frequencies` must have vocab_size (3) entries, got 2");
+  EXPECT_EQ(now(2, none, &w0),
+            "`replacement_frequencies`: the frequency table must have a positive, finite sum");
+  // When masking: any vocab_size and any number of weights; ValidateReplacementOptions
+  // then rejects them.
+  ASSERT_TRUE(later(0, both, nullptr).ok());
+  EXPECT_TRUE(t.excluded.empty());
+  ASSERT_TRUE(later(2, both, nullptr).ok());
+  EXPECT_FALSE(ValidateReplacementOptions(t.View(), 2).ok());
+  ASSERT_TRUE(later(3, none, &w2).ok());
+  EXPECT_FALSE(ValidateReplacementOptions(t.View(), 3).ok());
+  EXPECT_EQ(later(3, both, &w2).message(), "the frequency table must have a positive, finite sum");
+  // An excluded weight is multiplied by 0: infinity stays an error.
+  EXPECT_FALSE(later(2, Span<int64_t>{all.data(), 1}, &winf).ok());
+  EXPECT_EQ(later(0, none, &empty).message(), "the frequency table must not be empty");
+}
+
 TEST(GroupWords, StartsAWordAtRowStartsAndNonContinuationIds) {
   // ids: 0 = [CLS], 1 = "play", 2 = "##ing", 3 = "##s"
   const std::vector<int64_t> values = {0, 1, 2, 3, 1, 2, 2, 1};
