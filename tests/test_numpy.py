@@ -870,21 +870,23 @@ def test_invalid_options(kwargs, error, match):
             "row 0 has 3 values",
         ),
         (
-            lambda: _core.pad_sequences([[1, 2]], 2, 0, out=np.zeros((1, 2), np.int64)),
+            lambda: _core.pad_sequences(
+                [[1, 2.5]], 2, 0, out=np.zeros((1, 2), np.int64), integers_only=True
+            ),
             TypeError,
-            "numpy.ndarray",
+            "sequences\\[0\\] must hold integers",
         ),
         (
             lambda: _core.pad_sequences(
-                [np.arange(2), np.arange(2, dtype=np.int32)], 2, 0, out=np.zeros((2, 2), np.int64)
+                [np.arange(2), np.zeros((1, 2), np.int64)], 2, 0, out=np.zeros((2, 2), np.int64)
             ),
-            TypeError,
-            "one dtype",
+            ValueError,
+            "sequences\\[1\\] must be 1-D",
         ),
         (
-            lambda: _core.pad_sequences([], 2, 0, out=np.zeros((0, 2), np.int64)),
+            lambda: _core.pad_sequences(np.arange(2), 2, 0, out=np.zeros((2, 2), np.int64)),
             TypeError,
-            "non-empty",
+            "list or tuple",
         ),
         (
             lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((2, 2), np.int64)),
@@ -892,7 +894,7 @@ def test_invalid_options(kwargs, error, match):
             "shape",
         ),
         (
-            lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((1, 2), np.int32)),
+            lambda: _core.pad_sequences([np.arange(2)], 2, 0, out=np.zeros((1, 2), np.complex64)),
             TypeError,
             "dtype",
         ),

@@ -1,10 +1,13 @@
 // The collation bindings of tf_mlm._core: ragged rows to dense arrays,
-// sequence lengths and padding, for MLMCollator.
+// sequence lengths and padding, for tf_mlm._batching (MLMCollator and
+// tf_mlm.hf).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -29,15 +32,15 @@ T FillValue(int64_t fill) {
 
 // The caller's [rows, width] output array `out_h` (a batch recycling the
 // array of an earlier one): it must be exactly that, C-contiguous, writable,
-// dtype T, shape [rows, width], and overlap none of `inputs`. Returns its data.
-template <typename T>
-T* CheckedOut(const py::object& out_h, int64_t rows, int64_t width,
-              const std::vector<const py::array*>& inputs, const std::string& name) {
+// of `dtype`, shape [rows, width], and overlap none of `inputs`. Returns it.
+py::array CheckedOutput(const py::object& out_h, const py::dtype& dtype, int64_t rows,
+                        int64_t width, const std::vector<const py::array*>& inputs,
+                        const std::string& name) {
   if (!py::isinstance<py::array>(out_h)) throw py::type_error(name + " must be a NumPy array");
   py::array given = py::reinterpret_borrow<py::array>(out_h);
-  if (!given.dtype().equal(py::dtype::of<T>())) {
-    throw py::type_error(name + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
-                         ", got " + std::string(py::str(given.dtype())));
+  if (!given.dtype().equal(dtype)) {
+    throw py::type_error(name + " must have dtype " + std::string(py::str(dtype)) + ", got " +
+                         std::string(py::str(given.dtype())));
   }
   if (given.ndim() != 2 || given.shape(0) != rows || given.shape(1) != width) {
     throw py::value_error(name + " must have shape (" + std::to_string(rows) + ", " +
@@ -53,21 +56,35 @@ T* CheckedOut(const py::object& out_h, int64_t rows, int64_t width,
     const char* i1 = i0 + in->nbytes();
     if (o0 < i1 && i0 < o1) throw py::value_error(name + " must not overlap the inputs");
   }
-  return static_cast<T*>(given.mutable_data());
+  return given;
+}
+
+template <typename T>
+T* CheckedOut(const py::object& out_h, int64_t rows, int64_t width,
+              const std::vector<const py::array*>& inputs, const std::string& name) {
+  return static_cast<T*>(
+      CheckedOutput(out_h, py::dtype::of<T>(), rows, width, inputs, name).mutable_data());
 }
 
 // The optional attention-mask output `mask_h` (None: nullptr): checked as
-// CheckedOut, and against `out_h` too when that is given.
-template <typename T>
-T* CheckedMaskOut(const py::object& mask_h, int64_t rows, int64_t width,
-                  std::vector<const py::array*> inputs, const py::object& out_h) {
+// CheckedOutput, and against `out_h` too when that is given.
+void* CheckedMaskOutput(const py::object& mask_h, const py::dtype& dtype, int64_t rows,
+                        int64_t width, std::vector<const py::array*> inputs,
+                        const py::object& out_h) {
   if (mask_h.is_none()) return nullptr;
   py::array out_array;
   if (!out_h.is_none()) {
-    out_array = py::reinterpret_borrow<py::array>(out_h);  // CheckedOut checked it is one
+    out_array = py::reinterpret_borrow<py::array>(out_h);  // CheckedOutput checked it is one
     inputs.push_back(&out_array);
   }
-  return CheckedOut<T>(mask_h, rows, width, inputs, "mask_out");
+  return CheckedOutput(mask_h, dtype, rows, width, inputs, "mask_out").mutable_data();
+}
+
+template <typename T>
+T* CheckedMaskOut(const py::object& mask_h, int64_t rows, int64_t width,
+                  std::vector<const py::array*> inputs, const py::object& out_h) {
+  return static_cast<T*>(
+      CheckedMaskOutput(mask_h, py::dtype::of<T>(), rows, width, std::move(inputs), out_h));
 }
 
 // A [rows, width] array of T, written by fn(fill, data, mask) -> Status
@@ -187,42 +204,195 @@ py::object SequenceLengthsPy(const py::handle& sequences) {
   return py::make_tuple(lengths, arrays.front().dtype());
 }
 
-template <typename T>
-void PadSequencesTyped(const std::vector<py::array>& arrays, int64_t width, int64_t fill,
-                       const py::object& out_h, const py::object& mask_h) {
-  const int64_t rows = static_cast<int64_t>(arrays.size());
-  Check(ValidateDenseShape(rows, width, "width"));
-  const T fill_value = FillValue<T>(fill);
-  std::vector<const py::array*> inputs;
-  std::vector<const T*> data;
-  std::vector<int64_t> lengths;
-  for (const py::array& a : arrays) {
-    inputs.push_back(&a);
-    data.push_back(static_cast<const T*>(a.data()));
-    lengths.push_back(static_cast<int64_t>(a.size()));
+// ---------------------------------------------------------------------------
+// Padding: rows of ids (arrays, lists, tensors, dicts of them) into one
+// [rows, width] array of any bool / integer / floating dtype, on either side.
+// Elements are copied as bit patterns, so one loop per element size serves
+// every dtype of that size.
+
+// The bit pattern of `value` as an element of `dtype`; ValueError naming
+// `name` when it does not fit (NumPy's conversion of a Python int decides).
+template <typename U>
+U ElementBits(int64_t value, const py::dtype& dtype, const std::string& name) {
+  py::object element;
+  try {
+    element = py::module_::import("numpy").attr("array")(value, dtype);
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_OverflowError)) throw;
+    throw py::value_error(name + " " + std::to_string(value) + " does not fit the dtype " +
+                          std::string(py::str(dtype)));
   }
-  T* out = CheckedOut<T>(out_h, rows, width, inputs, "out");
-  T* mask = CheckedMaskOut<T>(mask_h, rows, width, inputs, out_h);
-  Status status;
-  {
-    py::gil_scoped_release release;
-    status = PadRows(data.data(), lengths.data(), rows, width, fill_value, out, mask);
-  }
-  Check(status);
+  U bits;
+  std::memcpy(&bits, py::reinterpret_borrow<py::array>(element).data(), sizeof(U));
+  return bits;
 }
 
-void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill, const py::object& out,
-                    const py::object& mask_out) {
-  const std::vector<py::array> arrays = SequenceArrays(sequences);
-  if (arrays.empty()) {
-    throw py::type_error(
-        "sequences must be a non-empty list or tuple of 1-D C-contiguous int32 or int64 "
-        "numpy.ndarray of one dtype, or of dicts holding one under 'input_ids'");
+// Row b (lengths[b] <= width elements) at the start (right padding) or the
+// end (left padding) of row b of the [rows.size(), width] `out`, the rest
+// `fill`; `mask`, when non-null, gets `one` on the copied cells, else `zero`.
+template <typename U>
+void PadRowsOnSide(const std::vector<const void*>& rows, const std::vector<int64_t>& lengths,
+                   int64_t width, bool left, U fill, U one, U zero, U* out, U* mask) {
+  for (size_t b = 0; b < rows.size(); ++b) {
+    const int64_t len = lengths[b];
+    const int64_t begin = left ? width - len : 0;
+    U* row = out + static_cast<int64_t>(b) * width;
+    std::fill(row, row + begin, fill);
+    if (len > 0) std::memcpy(row + begin, rows[b], static_cast<size_t>(len) * sizeof(U));
+    std::fill(row + begin + len, row + width, fill);
+    if (mask == nullptr) continue;
+    U* m = mask + static_cast<int64_t>(b) * width;
+    std::fill(m, m + width, zero);
+    std::fill(m + begin, m + begin + len, one);
   }
-  WithIntType(IntDtype(arrays.front(), "sequences"), [&](auto t) {
-    PadSequencesTyped<decltype(t)>(arrays, width, fill, out, mask_out);
-    return 0;
-  });
+}
+
+bool IsIntegerKind(char kind) { return kind == 'b' || kind == 'i' || kind == 'u'; }
+
+// The rows of a padded batch as pointers to their elements (of the output's
+// dtype) and lengths, with what holds those elements: the caller's arrays
+// (read in place when they already are C-contiguous and of that dtype),
+// NumPy conversions, or buffers of ints read straight from Python lists.
+struct PaddingRows {
+  std::vector<const void*> data;
+  std::vector<int64_t> lengths;
+  std::vector<py::array> arrays;
+  std::vector<std::vector<char>> buffers;
+};
+
+// The items of a list or tuple, when every one is a Python int (bools
+// included) that fits T, as T in `out`; false otherwise (NumPy then
+// converts the row, with its own rules and errors).
+template <typename T>
+bool IntsOfList(const py::handle& seq, std::vector<char>* out) {
+  PyObject* const* items = PySequence_Fast_ITEMS(seq.ptr());
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq.ptr());
+  out->resize(static_cast<size_t>(n) * sizeof(T));
+  T* dst = reinterpret_cast<T*>(out->data());
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (!PyLong_Check(items[i])) return false;
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(items[i], &overflow);
+    if (overflow != 0 || v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
+      return false;
+    }
+    dst[i] = static_cast<T>(v);
+  }
+  return true;
+}
+
+// Adds row `b` of the sequences to `rows`, as elements of `dtype`: a dict
+// (exactly dict) gives its "input_ids"; Python ints of a list or tuple are
+// read directly into int32/int64; anything else is converted by NumPy,
+// as numpy.asarray(row, dtype) (integers_only: numpy.asarray(row), which
+// must hold bools or integers, then cast), and must be 1-D.
+void AddPaddingRow(const py::module_& numpy, py::handle row, size_t b, const py::dtype& dtype,
+                   bool integers_only, PaddingRows* rows) {
+  const std::string name = "sequences[" + std::to_string(b) + "]";
+  if (PyDict_CheckExact(row.ptr())) {
+    row = PyDict_GetItemString(row.ptr(), "input_ids");  // borrowed; null when missing
+    if (!row) throw py::type_error(name + " is a dict without an 'input_ids' key");
+  }
+  if (py::type::of(row).is(numpy.attr("ndarray"))) {
+    const py::array a = py::reinterpret_borrow<py::array>(row);
+    if (a.ndim() == 1 && (a.flags() & py::array::c_style) && a.dtype().equal(dtype) &&
+        (!integers_only || IsIntegerKind(dtype.kind()))) {
+      rows->data.push_back(a.data());
+      rows->lengths.push_back(static_cast<int64_t>(a.size()));
+      rows->arrays.push_back(a);
+      return;
+    }
+  }
+  if (PyList_Check(row.ptr()) || PyTuple_Check(row.ptr())) {
+    std::vector<char> buffer;
+    const bool read = py::dtype::of<int64_t>().equal(dtype)   ? IntsOfList<int64_t>(row, &buffer)
+                      : py::dtype::of<int32_t>().equal(dtype) ? IntsOfList<int32_t>(row, &buffer)
+                                                              : false;
+    if (read) {
+      rows->lengths.push_back(static_cast<int64_t>(PySequence_Fast_GET_SIZE(row.ptr())));
+      rows->buffers.push_back(std::move(buffer));
+      rows->data.push_back(rows->buffers.back().data());
+      return;
+    }
+  }
+  py::array a;
+  if (integers_only) {
+    a = numpy.attr("asarray")(row);
+    if (!IsIntegerKind(a.dtype().kind())) {
+      throw py::type_error(name + " must hold integers, got dtype " +
+                           std::string(py::str(a.dtype())));
+    }
+  }
+  a = numpy.attr("asarray")(integers_only ? a : py::reinterpret_borrow<py::object>(row), dtype,
+                            py::arg("order") = "C");
+  if (a.ndim() != 1) {
+    throw py::value_error(name + " must be 1-D, got " + std::to_string(a.ndim()) + " dimensions");
+  }
+  rows->data.push_back(a.data());
+  rows->lengths.push_back(static_cast<int64_t>(a.size()));
+  rows->arrays.push_back(std::move(a));
+}
+
+template <typename U>
+void PadRowsOf(const PaddingRows& rows, int64_t width, bool left, int64_t fill,
+               const py::dtype& dtype, void* out, void* mask) {
+  const U fill_bits = ElementBits<U>(fill, dtype, "fill");
+  const U one = ElementBits<U>(1, dtype, "1");
+  const U zero = ElementBits<U>(0, dtype, "0");
+  py::gil_scoped_release release;
+  PadRowsOnSide<U>(rows.data, rows.lengths, width, left, fill_bits, one, zero, static_cast<U*>(out),
+                   static_cast<U*>(mask));
+}
+
+void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill,
+                    const py::object& out_h, const py::object& mask_h,
+                    const std::string& padding_side, bool integers_only) {
+  if (!py::isinstance<py::list>(sequences) && !py::isinstance<py::tuple>(sequences)) {
+    throw py::type_error("sequences must be a list or tuple of rows, got " +
+                         std::string(py::str(py::type::of(sequences).attr("__name__"))));
+  }
+  if (padding_side != "right" && padding_side != "left") {
+    throw py::value_error("padding_side must be 'right' or 'left', got '" + padding_side + "'");
+  }
+  if (!py::isinstance<py::array>(out_h)) throw py::type_error("out must be a NumPy array");
+  const py::dtype dtype = py::reinterpret_borrow<py::array>(out_h).dtype();
+  const char kind = dtype.kind();
+  const py::ssize_t size = dtype.itemsize();
+  if ((!IsIntegerKind(kind) && kind != 'f') || (size != 1 && size != 2 && size != 4 && size != 8) ||
+      !dtype.attr("isnative").cast<bool>()) {
+    throw py::type_error(
+        "out must have a bool, integer or floating dtype in native byte order, got " +
+        std::string(py::str(dtype)));
+  }
+  const py::sequence items = py::reinterpret_borrow<py::sequence>(sequences);
+  const int64_t num_rows = static_cast<int64_t>(items.size());
+  Check(ValidateDenseShape(num_rows, width, "width"));
+  const py::module_ numpy = py::module_::import("numpy");
+  PaddingRows rows;
+  for (size_t b = 0; b < items.size(); ++b) {
+    AddPaddingRow(numpy, items[b], b, dtype, integers_only, &rows);
+  }
+  for (int64_t b = 0; b < num_rows; ++b) {
+    if (rows.lengths[b] > width) {
+      throw py::value_error("row " + std::to_string(b) + " has " + std::to_string(rows.lengths[b]) +
+                            " values, more than the width " + std::to_string(width));
+    }
+  }
+  std::vector<const py::array*> inputs;
+  for (const py::array& a : rows.arrays) inputs.push_back(&a);
+  void* out = CheckedOutput(out_h, dtype, num_rows, width, inputs, "out").mutable_data();
+  void* mask = CheckedMaskOutput(mask_h, dtype, num_rows, width, inputs, out_h);
+  const bool left = padding_side == "left";
+  switch (size) {
+    case 1:
+      return PadRowsOf<uint8_t>(rows, width, left, fill, dtype, out, mask);
+    case 2:
+      return PadRowsOf<uint16_t>(rows, width, left, fill, dtype, out, mask);
+    case 4:
+      return PadRowsOf<uint32_t>(rows, width, left, fill, dtype, out, mask);
+    default:
+      return PadRowsOf<uint64_t>(rows, width, left, fill, dtype, out, mask);
+  }
 }
 
 }  // namespace
@@ -245,14 +415,25 @@ for ragged_to_dense.)doc");
   m.def("sequence_lengths", &tf_mlm::SequenceLengthsPy, py::arg("sequences"),
         R"doc((lengths int64, dtype) of a list or tuple of 1-D C-contiguous int32/int64
 numpy.ndarray of one dtype (or of dicts holding one under "input_ids"): the
-input pad_sequences takes. None for anything else, or no sequences.)doc");
+input pad_sequences pads without converting it. None for anything else, or
+no sequences.)doc");
   m.def("pad_sequences", &tf_mlm::PadSequencesPy, py::arg("sequences"), py::arg("width"),
-        py::arg("fill"), py::arg("out"), py::arg("mask_out") = py::none(),
-        R"doc(Writes the sequences (as for sequence_lengths, else TypeError) into the rows
-of out, a C-contiguous writable [len(sequences), width] array of their dtype,
-padded with fill; mask_out (None or like out) gets 1 on the copied cells and
-0 on the padding. Raises ValueError if a sequence is longer than width or the
-outputs overlap an input or each other.)doc");
+        py::arg("fill"), py::arg("out"), py::arg("mask_out") = py::none(), py::kw_only(),
+        py::arg("padding_side") = "right", py::arg("integers_only") = false,
+        R"doc(Writes the rows of sequences (a list or tuple, possibly empty) into the rows
+of out, a C-contiguous writable [len(sequences), width] NumPy array of a bool,
+integer or floating dtype (native byte order), at the start of each row
+(padding_side="right") or at its end ("left"), the rest fill (ValueError if
+it does not fit out's dtype); mask_out (None or like out) gets 1 on the
+copied cells and 0 on the padding (an attention mask).
+
+A row is a 1-D array, list, tuple or tensor, or a dict holding one under
+"input_ids"; it is converted to out's dtype as numpy.asarray(row, dtype)
+converts it (NumPy arrays of that dtype and lists of Python ints are read
+directly). integers_only: a row numpy.asarray reads as anything but bools or
+integers is a TypeError (floats are not truncated). Raises ValueError if a
+row is not 1-D or longer than width, or the outputs overlap an input or
+each other.)doc");
 }
 
 }  // namespace tf_mlm
