@@ -25,11 +25,11 @@ import numpy as np
 from tf_mlm import _core
 from tf_mlm import numpy as _mlm
 from tf_mlm._args import int_arg, is_int, resolve_seed, vector
+from tf_mlm._batching import LABEL_IGNORE as LABEL_IGNORE  # importable from here, as before
+from tf_mlm._batching import convert_batch, pad_rows, padded_width, result_labels
 from tf_mlm.options import MASK_TOKEN_RATE, RANDOM_TOKEN_RATE, SELECTION_RATE, MaskingOptions
 
 __all__ = ["MLMCollator"]
-
-LABEL_IGNORE = -100  # PyTorch's CrossEntropyLoss ignore_index, HuggingFace's label pad
 
 
 class _Recycler:
@@ -209,10 +209,7 @@ class MLMCollator:
         )
 
     def _width(self, lengths) -> int:
-        width = int(lengths.max()) if lengths.shape[0] else 0
-        if self.pad_to_multiple_of:
-            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        return width
+        return padded_width(int(lengths.max(initial=0)), self.pad_to_multiple_of)
 
     def _collate_padded(self, examples, lengths, dtype):
         """Fast path (token-level masking, NumPy examples of one dtype): pads
@@ -225,7 +222,7 @@ class MLMCollator:
         shape = (rows, width)
         input_ids = self._buffers.array("input_ids", shape, dtype)
         attention_mask = self._buffers.array("attention_mask", shape, dtype)
-        _core.pad_sequences(examples, width, self.pad_token, out=input_ids, mask_out=attention_mask)
+        pad_rows(examples, width, self.pad_token, out=input_ids, mask_out=attention_mask)
         splits = np.arange(rows + 1, dtype=np.int64) * width
         result = self._mask(input_ids.reshape(-1), splits, resolve_seed(self._rng))
         return input_ids, attention_mask, result
@@ -279,23 +276,6 @@ class MLMCollator:
         return convert_batch(batch, self.return_tensors)
 
 
-def result_labels(result: _mlm.MaskResult, out: np.ndarray) -> np.ndarray:
-    """Writes into ``out`` ([rows, width], the ids' dtype) the labels of a
-    masking result over rows of that width: the original id at every
-    recorded position (ragged, or dense with weights), -100 elsewhere."""
-    if result.masked_weights is None:
-        positions, position_splits = result.masked_positions, result.masked_positions_row_splits
-        ids = result.masked_ids
-    else:  # dense: the recorded positions come first in each row
-        recorded = result.masked_weights > 0
-        position_splits = np.zeros(out.shape[0] + 1, dtype=np.int64)
-        np.cumsum(recorded.sum(axis=1), out=position_splits[1:])
-        positions, ids = result.masked_positions[recorded], result.masked_ids[recorded]
-    return _core.scatter_to_dense(
-        positions, position_splits, ids, out.shape[1], LABEL_IGNORE, out=out
-    )
-
-
 def _check_pad_to_multiple_of(pad_to_multiple_of) -> None:
     if pad_to_multiple_of is not None and int_arg("pad_to_multiple_of", pad_to_multiple_of) < 1:
         raise ValueError(f"`pad_to_multiple_of` must be >= 1, got {pad_to_multiple_of}")
@@ -330,17 +310,3 @@ def _input_ids(example, index):
             raise ValueError(f"examples[{index}] is a dict without an 'input_ids' key")
         return example["input_ids"]
     return example
-
-
-def convert_batch(batch: dict, return_tensors: str) -> dict:
-    """`batch` (a dict of NumPy arrays) as torch tensors ("pt", sharing memory),
-    jax arrays ("jax") or as it is ("np")."""
-    if return_tensors == "pt":
-        import torch
-
-        return {k: torch.from_numpy(v) for k, v in batch.items()}
-    if return_tensors == "jax":
-        import jax.numpy as jnp
-
-        return {k: jnp.asarray(v) for k, v in batch.items()}
-    return batch

@@ -33,6 +33,7 @@ import numpy as np
 
 from tf_mlm import _core
 from tf_mlm._args import ID_DTYPES, resolve_seed
+from tf_mlm._batching import LABEL_IGNORE, result_labels
 from tf_mlm._hf_padding import (
     PAD_FILL,
     as_numpy,
@@ -42,7 +43,6 @@ from tf_mlm._hf_padding import (
     pad_offsets,
     require_transformers,
 )
-from tf_mlm.collator import LABEL_IGNORE, result_labels
 from tf_mlm.numpy import MaskResult
 from tf_mlm.options import MAX_SPAN_LENGTH, MaskingOptions
 
