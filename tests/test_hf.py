@@ -643,6 +643,21 @@ def test_own_padding_equals_tokenizer_pad(
         np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
 
 
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_own_padding_of_empty_rows_equals_tokenizer_pad(vocab_file, padding_side):
+    tok = make_tokenizer(vocab_file, padding_side)
+    for features in (
+        [{"input_ids": []}, {"input_ids": [2, 5, 3]}],
+        [{"input_ids": np.zeros(0, np.int32), "attention_mask": []}],
+    ):
+        ours = pad_encodings(tok, features, 4)
+        theirs = tok.pad(features, pad_to_multiple_of=4, return_tensors="np")
+        assert list(ours) == list(theirs)
+        for key in theirs:
+            assert ours[key].dtype == theirs[key].dtype
+            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
 def test_own_padding_leaves_other_features_to_the_tokenizer(tok):
     plain = [{"input_ids": [2, 5, 3]}, {"input_ids": [2, 3]}]
     assert pad_encodings(tok, plain, None) is not None

@@ -1,7 +1,8 @@
 """Batching for :mod:`tf_mlm.hf`: examples padded into the batch that
 transformers' collator builds (``tokenizer.pad`` for dicts, its collate
-functions for id sequences), with the usual keys padded in NumPy instead of
-the tokenizer's per-token Python.
+functions for id sequences), the usual keys padded in C++ by the padding
+MLMCollator uses (:mod:`tf_mlm._batching`) instead of the tokenizer's
+per-token Python.
 
 transformers is imported when needed (``require_transformers``).
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
+from tf_mlm._batching import convert_batch, pad_rows, padded_width
 
 EXTRA_HINT = 'pip install "tf_mlm[hf]"'
 
@@ -35,14 +38,7 @@ def as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def to_tensors(batch: dict, return_tensors: str) -> dict:
-    """A dict of NumPy arrays as torch tensors sharing their memory ("pt"),
-    or as it is ("np")."""
-    if return_tensors == "pt":
-        import torch
-
-        return {k: torch.from_numpy(v) for k, v in batch.items()}
-    return batch
+to_tensors = convert_batch  # "pt": torch tensors sharing the arrays' memory; "np": as it is
 
 
 def collate_features(examples, tokenizer, pad_to_multiple_of, return_tensors) -> dict:
@@ -92,23 +88,8 @@ def pad_ids(examples, tokenizer, pad_to_multiple_of, return_tensors) -> np.ndarr
             "You are attempting to pad samples but the tokenizer you are using"
             f" ({tokenizer.__class__.__name__}) does not have a pad token."
         )
-    width = max(len(a) for a in arrays)
-    if pad_to_multiple_of is not None:
-        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
-    return _fill(arrays, width, tokenizer.pad_token_id, arrays[0].dtype, tokenizer.padding_side)
-
-
-def _fill(rows, width, fill, dtype, padding_side) -> np.ndarray:
-    """``rows`` (1-D, at most ``width`` long) in a [len(rows), width] array of
-    ``fill``, at the start (right padding) or the end (left padding)."""
-    out = np.full((len(rows), width), fill, dtype=dtype)
-    right = padding_side == "right"
-    for row, a in zip(out, rows):
-        if right:
-            row[: len(a)] = a
-        elif len(a):
-            row[-len(a) :] = a
-    return out
+    width = padded_width(max(len(a) for a in arrays), pad_to_multiple_of)
+    return pad_rows(arrays, width, tokenizer.pad_token_id, arrays[0].dtype, tokenizer.padding_side)
 
 
 # The keys tokenizer.pad pads, and their fill (None: the pad id).
@@ -149,26 +130,9 @@ def pad_encodings(tokenizer, features, pad_to_multiple_of, return_tensors="np"):
                 return None
             column.append(f[key])
         columns[key] = column
-    padded = {}
-    for key in keys:
-        if key in PAD_FILL:
-            arrays = [as_numpy(a) for a in columns[key]]
-            if any(a.ndim != 1 or a.dtype.kind not in "iub" for a in arrays):
-                return None
-            padded[key] = arrays
-    lengths = [len(a) for a in padded["input_ids"]]
-    if any([len(a) for a in column] != lengths for column in padded.values()):
+    padded = _pad_columns(tokenizer, columns, pad_to_multiple_of)
+    if padded is None:
         return None
-    if "attention_mask" not in padded:
-        padded["attention_mask"] = [np.ones(n, np.int64) for n in lengths]
-    width = max(lengths) if lengths else 0
-    if pad_to_multiple_of is not None and width % pad_to_multiple_of:
-        width = (width // pad_to_multiple_of + 1) * pad_to_multiple_of
-    fills = dict(
-        PAD_FILL, input_ids=tokenizer.pad_token_id, token_type_ids=tokenizer.pad_token_type_id
-    )
-    for key, column in padded.items():
-        padded[key] = _fill(column, width, fills[key], np.int64, tokenizer.padding_side)
     padded = to_tensors(padded, return_tensors)
     extras = {k: columns[k] for k in keys if k not in PAD_FILL}
     if extras:
@@ -177,6 +141,41 @@ def pad_encodings(tokenizer, features, pad_to_multiple_of, return_tensors="np"):
     from transformers import BatchEncoding
 
     return BatchEncoding({k: padded[k] if k in padded else extras[k] for k in order})
+
+
+def _pad_columns(tokenizer, columns: dict, pad_to_multiple_of):
+    """The columns of :data:`PAD_FILL`'s keys padded into int64 [batch,
+    width] arrays (``attention_mask`` made when missing), or None when one
+    is not 1-D integer rows of the lengths of ``input_ids``."""
+    keys = [k for k in columns if k in PAD_FILL]
+    try:
+        lengths = [len(a) for a in columns["input_ids"]]
+        if any([len(a) for a in columns[k]] != lengths for k in keys):
+            return None
+    except TypeError:  # a row without a length (a number)
+        return None
+    width = padded_width(max(lengths, default=0), pad_to_multiple_of)
+    fills = dict(
+        PAD_FILL, input_ids=tokenizer.pad_token_id, token_type_ids=tokenizer.pad_token_type_id
+    )
+    shape, side = (len(lengths), width), tokenizer.padding_side
+    padded = {k: np.empty(shape, np.int64) for k in keys + ["attention_mask"]}
+    mask = None if "attention_mask" in columns else padded["attention_mask"]
+    try:
+        for key in keys:
+            mask_out = mask if key == "input_ids" else None
+            pad_rows(
+                columns[key],
+                width,
+                fills[key],
+                padding_side=side,
+                out=padded[key],
+                mask_out=mask_out,
+                integers_only=True,
+            )
+    except (TypeError, ValueError):  # rows of floats, strings, more dimensions
+        return None
+    return padded
 
 
 def _convert_extras(extras: dict, first_ids, return_tensors) -> dict:
@@ -195,16 +194,13 @@ def pad_offsets(offsets, width, padding_side) -> np.ndarray:
     """The examples' ``offset_mapping`` ((start, end) per token, lists, arrays
     or tensors of any lengths) as an int64 [batch, width, 2] array aligned
     with the padded ids; 0 on the padding (special tokens, never words)."""
-    out = np.zeros((len(offsets), width, 2), np.int64)
-    for row, o in zip(out, offsets):
-        a = np.asarray(as_numpy(o), dtype=np.int64).reshape(-1, 2)
+    rows = [np.asarray(as_numpy(o), dtype=np.int64).reshape(-1, 2) for o in offsets]
+    for a in rows:
         if a.shape[0] > width:
             raise ValueError(
                 f"an example's offset_mapping has {a.shape[0]} entries, more than the "
                 f"{width} tokens of the padded batch"
             )
-        if padding_side == "right":
-            row[: a.shape[0]] = a
-        elif a.shape[0]:
-            row[-a.shape[0] :] = a
-    return out
+    # (start, end) pairs as rows of 2 * length ints, padded to 2 * width
+    flat = pad_rows([a.reshape(-1) for a in rows], 2 * width, 0, np.int64, padding_side)
+    return flat.reshape(len(rows), width, 2)
