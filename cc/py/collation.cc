@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -210,20 +211,21 @@ py::object SequenceLengthsPy(const py::handle& sequences) {
 // Elements are copied as bit patterns, so one loop per element size serves
 // every dtype of that size.
 
-// The bit pattern of `value` as an element of `dtype`; ValueError naming
-// `name` when it does not fit (NumPy's conversion of a Python int decides).
+// The bit patterns of fill, 1 and 0 as elements of `dtype` (U of its size);
+// ValueError when fill does not fit (NumPy's conversion of a Python int
+// decides).
 template <typename U>
-U ElementBits(int64_t value, const py::dtype& dtype, const std::string& name) {
-  py::object element;
+std::array<U, 3> FillOneZeroBits(const py::module_& numpy, int64_t fill, const py::dtype& dtype) {
+  py::object elements;
   try {
-    element = py::module_::import("numpy").attr("array")(value, dtype);
+    elements = numpy.attr("array")(py::make_tuple(fill, 1, 0), dtype);
   } catch (py::error_already_set& e) {
     if (!e.matches(PyExc_OverflowError)) throw;
-    throw py::value_error(name + " " + std::to_string(value) + " does not fit the dtype " +
+    throw py::value_error("fill " + std::to_string(fill) + " does not fit the dtype " +
                           std::string(py::str(dtype)));
   }
-  U bits;
-  std::memcpy(&bits, py::reinterpret_borrow<py::array>(element).data(), sizeof(U));
+  std::array<U, 3> bits;
+  std::memcpy(bits.data(), py::reinterpret_borrow<py::array>(elements).data(), sizeof(bits));
   return bits;
 }
 
@@ -242,8 +244,9 @@ void PadRowsOnSide(const std::vector<const void*>& rows, const std::vector<int64
     std::fill(row + begin + len, row + width, fill);
     if (mask == nullptr) continue;
     U* m = mask + static_cast<int64_t>(b) * width;
-    std::fill(m, m + width, zero);
+    std::fill(m, m + begin, zero);
     std::fill(m + begin, m + begin + len, one);
+    std::fill(m + begin + len, m + width, zero);
   }
 }
 
@@ -286,14 +289,14 @@ bool IntsOfList(const py::handle& seq, std::vector<char>* out) {
 // read directly into int32/int64; anything else is converted by NumPy,
 // as numpy.asarray(row, dtype) (integers_only: numpy.asarray(row), which
 // must hold bools or integers, then cast), and must be 1-D.
-void AddPaddingRow(const py::module_& numpy, py::handle row, size_t b, const py::dtype& dtype,
-                   bool integers_only, PaddingRows* rows) {
-  const std::string name = "sequences[" + std::to_string(b) + "]";
+void AddPaddingRow(const py::module_& numpy, const py::handle& ndarray, py::handle row, size_t b,
+                   const py::dtype& dtype, bool integers_only, PaddingRows* rows) {
+  const auto name = [b] { return "sequences[" + std::to_string(b) + "]"; };
   if (PyDict_CheckExact(row.ptr())) {
     row = PyDict_GetItemString(row.ptr(), "input_ids");  // borrowed; null when missing
-    if (!row) throw py::type_error(name + " is a dict without an 'input_ids' key");
+    if (!row) throw py::type_error(name() + " is a dict without an 'input_ids' key");
   }
-  if (py::type::of(row).is(numpy.attr("ndarray"))) {
+  if (py::type::of(row).is(ndarray)) {
     const py::array a = py::reinterpret_borrow<py::array>(row);
     if (a.ndim() == 1 && (a.flags() & py::array::c_style) && a.dtype().equal(dtype) &&
         (!integers_only || IsIntegerKind(dtype.kind()))) {
@@ -319,14 +322,14 @@ void AddPaddingRow(const py::module_& numpy, py::handle row, size_t b, const py:
   if (integers_only) {
     a = numpy.attr("asarray")(row);
     if (!IsIntegerKind(a.dtype().kind())) {
-      throw py::type_error(name + " must hold integers, got dtype " +
+      throw py::type_error(name() + " must hold integers, got dtype " +
                            std::string(py::str(a.dtype())));
     }
   }
   a = numpy.attr("asarray")(integers_only ? a : py::reinterpret_borrow<py::object>(row), dtype,
                             py::arg("order") = "C");
   if (a.ndim() != 1) {
-    throw py::value_error(name + " must be 1-D, got " + std::to_string(a.ndim()) + " dimensions");
+    throw py::value_error(name() + " must be 1-D, got " + std::to_string(a.ndim()) + " dimensions");
   }
   rows->data.push_back(a.data());
   rows->lengths.push_back(static_cast<int64_t>(a.size()));
@@ -334,14 +337,12 @@ void AddPaddingRow(const py::module_& numpy, py::handle row, size_t b, const py:
 }
 
 template <typename U>
-void PadRowsOf(const PaddingRows& rows, int64_t width, bool left, int64_t fill,
-               const py::dtype& dtype, void* out, void* mask) {
-  const U fill_bits = ElementBits<U>(fill, dtype, "fill");
-  const U one = ElementBits<U>(1, dtype, "1");
-  const U zero = ElementBits<U>(0, dtype, "0");
+void PadRowsOf(const py::module_& numpy, const PaddingRows& rows, int64_t width, bool left,
+               int64_t fill, const py::dtype& dtype, void* out, void* mask) {
+  const std::array<U, 3> bits = FillOneZeroBits<U>(numpy, fill, dtype);
   py::gil_scoped_release release;
-  PadRowsOnSide<U>(rows.data, rows.lengths, width, left, fill_bits, one, zero, static_cast<U*>(out),
-                   static_cast<U*>(mask));
+  PadRowsOnSide<U>(rows.data, rows.lengths, width, left, bits[0], bits[1], bits[2],
+                   static_cast<U*>(out), static_cast<U*>(mask));
 }
 
 void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill,
@@ -368,9 +369,10 @@ void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill,
   const int64_t num_rows = static_cast<int64_t>(items.size());
   Check(ValidateDenseShape(num_rows, width, "width"));
   const py::module_ numpy = py::module_::import("numpy");
+  const py::object ndarray = numpy.attr("ndarray");
   PaddingRows rows;
   for (size_t b = 0; b < items.size(); ++b) {
-    AddPaddingRow(numpy, items[b], b, dtype, integers_only, &rows);
+    AddPaddingRow(numpy, ndarray, items[b], b, dtype, integers_only, &rows);
   }
   for (int64_t b = 0; b < num_rows; ++b) {
     if (rows.lengths[b] > width) {
@@ -385,13 +387,13 @@ void PadSequencesPy(const py::handle& sequences, int64_t width, int64_t fill,
   const bool left = padding_side == "left";
   switch (size) {
     case 1:
-      return PadRowsOf<uint8_t>(rows, width, left, fill, dtype, out, mask);
+      return PadRowsOf<uint8_t>(numpy, rows, width, left, fill, dtype, out, mask);
     case 2:
-      return PadRowsOf<uint16_t>(rows, width, left, fill, dtype, out, mask);
+      return PadRowsOf<uint16_t>(numpy, rows, width, left, fill, dtype, out, mask);
     case 4:
-      return PadRowsOf<uint32_t>(rows, width, left, fill, dtype, out, mask);
+      return PadRowsOf<uint32_t>(numpy, rows, width, left, fill, dtype, out, mask);
     default:
-      return PadRowsOf<uint64_t>(rows, width, left, fill, dtype, out, mask);
+      return PadRowsOf<uint64_t>(numpy, rows, width, left, fill, dtype, out, mask);
   }
 }
 
