@@ -17,11 +17,18 @@ import numpy as np
 import pytest
 
 from tests._stats import P_FLOOR, binomial_z, law_p, same_law_p
-from tf_mlm.hf import DataCollatorForLanguageModeling, pad_encodings, require_transformers
 
+# tf_mlm.hf subclasses transformers' collator: it imports only where
+# transformers (the test extra, the peer these tests compare with) is installed.
 transformers = pytest.importorskip(
     "transformers", reason="transformers (the test extra) is not installed"
 )
+from tf_mlm.hf import (  # noqa: E402
+    DataCollatorForLanguageModeling,
+    pad_encodings,
+    require_transformers,
+)
+
 HFCollator = transformers.DataCollatorForLanguageModeling
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -15,12 +15,20 @@ import numpy as np
 import pytest
 
 from tests._stats import P_FLOOR, binomial_z, law_p
-from tests.test_hf import VOCAB, big_batch, encodings, make_tokenizer, to_numpy, torch_or_skip
-from tf_mlm.hf import DataCollatorForLanguageModeling, pad_encodings
 
 transformers = pytest.importorskip(
     "transformers", reason="transformers (the test extra) is not installed"
 )
+from tests.test_hf import (  # noqa: E402
+    VOCAB,
+    big_batch,
+    encodings,
+    make_tokenizer,
+    to_numpy,
+    torch_or_skip,
+)
+from tf_mlm.hf import DataCollatorForLanguageModeling, pad_encodings  # noqa: E402
+
 HFCollator = transformers.DataCollatorForLanguageModeling
 BOTH = [DataCollatorForLanguageModeling, HFCollator]
 V = len(VOCAB)

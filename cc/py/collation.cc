@@ -9,6 +9,7 @@
 #include <array>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -216,6 +217,18 @@ py::object SequenceLengthsPy(const py::handle& sequences) {
 // decides).
 template <typename U>
 std::array<U, 3> FillOneZeroBits(const py::module_& numpy, int64_t fill, const py::dtype& dtype) {
+  // Integer dtypes: checked here, whatever NumPy's version does with an
+  // out-of-range Python int (NumPy 1 wraps it around, NumPy 2 raises).
+  const int size_bits = 8 * static_cast<int>(dtype.itemsize());
+  const char kind = dtype.kind();
+  const int64_t half = size_bits >= 64 ? 0 : int64_t{1} << (size_bits - 1);
+  const bool fits = (kind == 'i' && (size_bits >= 64 || (fill >= -half && fill < half))) ||
+                    (kind == 'u' && fill >= 0 && (size_bits >= 64 || fill / 2 < half)) ||
+                    (kind != 'i' && kind != 'u');
+  if (!fits) {
+    throw py::value_error("fill " + std::to_string(fill) + " does not fit the dtype " +
+                          std::string(py::str(dtype)));
+  }
   py::object elements;
   try {
     elements = numpy.attr("array")(py::make_tuple(fill, 1, 0), dtype);
@@ -264,8 +277,9 @@ struct PaddingRows {
 };
 
 // The items of a list or tuple, when every one is a Python int (bools
-// included) that fits T, as T in `out`; false otherwise (NumPy then
-// converts the row, with its own rules and errors).
+// included) within int64, as T in `out`; false otherwise (NumPy then
+// converts the row, with its own rules and errors). An int64 outside T's
+// range is an OverflowError, as NumPy 2 has it (NumPy 1 would wrap it around).
 template <typename T>
 bool IntsOfList(const py::handle& seq, std::vector<char>* out) {
   PyObject* const* items = PySequence_Fast_ITEMS(seq.ptr());
@@ -276,8 +290,10 @@ bool IntsOfList(const py::handle& seq, std::vector<char>* out) {
     if (!PyLong_Check(items[i])) return false;
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(items[i], &overflow);
-    if (overflow != 0 || v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
-      return false;
+    if (overflow != 0) return false;  // beyond int64: NumPy's rules and errors
+    if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
+      throw std::overflow_error("Python integer " + std::string(py::str(items[i])) +
+                                " out of bounds for int" + std::to_string(8 * sizeof(T)));
     }
     dst[i] = static_cast<T>(v);
   }
