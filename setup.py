@@ -6,7 +6,7 @@ Two binaries:
   environment that cannot see it, so tf_mlm/_build.py asks the target
   interpreter in a child process with the isolation variables removed. When
   no TensorFlow is found, nothing is compiled here and tf_mlm builds the
-  library on first import instead (see tf_mlm/_library.py).
+  library on first import instead (see tf_mlm/_tf/library.py).
 * ``tf_mlm/_core``: the pybind11 module over the same C++ core, no TensorFlow.
 """
 

@@ -113,8 +113,8 @@ def fused_op_fn(rt, ref: reference.Reference):
     prepared outside): what the single kernel costs, without the Python API,
     the stateful seed draw or the RaggedTensor assembly."""
     tf = _tf()
-    from tf_mlm import _library
-    from tf_mlm._fused import uniform_replacement
+    from tf_mlm._tf import library as _library
+    from tf_mlm._tf.fused import uniform_replacement
 
     ops = _library.ops()
     unselectable = tf.constant(ref.unselectable_ids, rt.dtype)

@@ -1,4 +1,4 @@
-"""The padding MLMCollator and tf_mlm.hf share (tf_mlm._batching over
+"""The padding MLMCollator and tf_mlm.hf share (tf_mlm._shared.batching over
 _core.pad_sequences): either side, pad_to_multiple_of, fills, dtypes, the
 attention mask, rows of every kind, and the argument checks; compared with
 the NumPy loop tf_mlm.hf padded with before."""
@@ -10,8 +10,10 @@ import types
 import numpy as np
 import pytest
 
-from tf_mlm import _batching, _core, _hf_padding
-from tf_mlm._batching import pad_rows, padded_width
+from tf_mlm import _core
+from tf_mlm._shared import batching as _batching
+from tf_mlm._shared import hf_padding as _hf_padding
+from tf_mlm._shared.batching import pad_rows, padded_width
 
 SIDES = ["right", "left"]
 DTYPES = [

@@ -165,7 +165,7 @@ def test_loaded_library_is_the_requested_one():
     path = os.environ.get("TF_MLM_OPS_LIBRARY")
     if not path:
         pytest.skip("TF_MLM_OPS_LIBRARY is not set")
-    from tf_mlm import _library
+    from tf_mlm._tf import library as _library
 
     assert os.path.realpath(_library.get_library_path()) == os.path.realpath(path)
 

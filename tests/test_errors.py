@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import tf_mlm
-from tf_mlm import _library
+from tf_mlm._tf import library as _library
 
 IDS = tf.ragged.constant([[1, 2, 3], [4]], tf.int64)
 SEL = tf_mlm.RandomItemSelector(5, 0.5)

@@ -503,7 +503,7 @@ def op_child():
 def _known_ops_and_params() -> dict:
     code = textwrap.dedent("""
         import inspect, json
-        from tf_mlm import _library
+        from tf_mlm._tf import library as _library
         ops = _library.ops()
         print(json.dumps({n: list(inspect.signature(getattr(ops, n)).parameters)
                           for n in dir(ops) if n.startswith("tfmlm_")}))
@@ -582,7 +582,7 @@ def test_regression_gather_masked_non_canonical_bools():
     return uninitialised heap memory (pointers) as positions and ids."""
     proc = _child("""
         import numpy as np, tensorflow as tf
-        from tf_mlm import _library
+        from tf_mlm._tf import library as _library
         ops = _library.ops()
         sel = tf.constant(np.array([2, 7, 0, 255], np.uint8).view(np.bool_))
         for t in (tf.int32, tf.int64):
@@ -624,7 +624,8 @@ def test_regression_vocab_size_beyond_int32_ids():
     replacement ids were truncated into other, even negative, ids."""
     proc = _child("""
         import numpy as np, tensorflow as tf
-        from tf_mlm import _core, _library
+        from tf_mlm import _core
+        from tf_mlm._tf import library as _library
         ops = _library.ops()
         extra = {}
         import inspect
@@ -669,7 +670,7 @@ def test_regression_empty_outputs_memset_null():
     op the empty cases must simply work."""
     proc = _child("""
         import tensorflow as tf
-        from tf_mlm import _library
+        from tf_mlm._tf import library as _library
         ops = _library.ops()
         e = tf.constant([], tf.int64)
         print(ops.tfmlm_selectable(e, [tf.constant([0], tf.int64)], e, axis=1).shape)
@@ -686,7 +687,7 @@ def test_regression_span_token_counts_overflow():
     accepted with a wrapped budget."""
     proc = _child("""
         import tensorflow as tf
-        from tf_mlm import _library
+        from tf_mlm._tf import library as _library
         ops = _library.ops()
         for counts in ([2**62, 2**62, 2**62], [2**63 - 1, 1, 0]):
             try:
@@ -713,7 +714,7 @@ def test_regression_span_length_tiny_p():
     spans now follow the limit law (uniform lengths in [1, max_span_length])."""
     proc = _child("""
         import numpy as np, tensorflow as tf
-        from tf_mlm import _library
+        from tf_mlm._tf import library as _library
         ops = _library.ops()
         out = ops.tfmlm_select_spans(tf.constant([True] * 40), tf.constant([0, 40], tf.int64),
                                      tf.constant([], tf.int64), 40, 0.5, 1e-17, 5,
@@ -733,8 +734,9 @@ def test_regression_dense_output_beyond_memory():
     proc = _child("""
         import numpy as np
         import tensorflow as tf
-        from tf_mlm import _core, _library
-        from tf_mlm._fused import uniform_replacement
+        from tf_mlm import _core
+        from tf_mlm._tf import library as _library
+        from tf_mlm._tf.fused import uniform_replacement
         ops = _library.ops()
         try:
             ops.tfmlm_mask_language_model_dense(

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import tf_mlm
-from tf_mlm import _build, _library
+from tf_mlm import _build
+from tf_mlm._tf import library as _library
 
 # Multi-process, compiler or sanitizer work: the main CI job runs these;
 # the Bazel and TensorFlow-matrix jobs deselect them (-m 'not slow').

@@ -66,7 +66,20 @@ def test_tensorflow_blocked_entirely():
     assert proc.stdout.strip() == "tf api needs tensorflow"
 
 
-@pytest.mark.parametrize("module", ["tf_mlm.numpy", "tf_mlm.collator", "tf_mlm._core"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "tf_mlm.numpy",
+        "tf_mlm.collator",
+        "tf_mlm._core",
+        "tf_mlm.options",
+        "tf_mlm.vocab",
+        "tf_mlm._shared.args",
+        "tf_mlm._shared.seeds",
+        "tf_mlm._shared.layouts",
+        "tf_mlm._shared.batching",
+    ],
+)
 def test_modules_import_alone(module):
     proc = run_python(f"import {module}, sys; assert 'tensorflow' not in sys.modules")
     assert proc.returncode == 0, proc.stderr

@@ -459,8 +459,8 @@ def test_bit_identical_with_tf_op(ids, splits, mode, shape):
 def test_pad_to_bit_identical_with_dense_tf_op(mode):
     import tensorflow as tf
 
-    from tf_mlm import _library
-    from tf_mlm._fused import uniform_replacement
+    from tf_mlm._tf import library as _library
+    from tf_mlm._tf.fused import uniform_replacement
 
     rng = np.random.default_rng(12)
     values, splits = word_batch(rng)

@@ -189,7 +189,7 @@ def test_replacement_laws_in_mask_ragged_equal_the_tf_path(tfm, chooser, mode):
 
 
 def test_replacement_tables_equal_the_choosers(tfm):
-    from tf_mlm import _fused
+    from tf_mlm._tf import fused as _fused
 
     ch = tfm.MaskValuesChooser(VOCAB, MASK, excluded_ids=[9, 4, 4, 100])
     t = mlm.replacement_tables(VOCAB, excluded_ids=[9, 4, 4, 100])

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tf_mlm
-from tf_mlm.masking import _fused_kernel
+from tf_mlm.text.masking import _fused_kernel
 
 text = pytest.importorskip("tensorflow_text")
 from tensorflow_text.python.ops import item_selector_ops as text_selectors  # noqa: E402

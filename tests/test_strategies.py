@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import tf_mlm
 from tests import _stats
-from tf_mlm import _fused
+from tf_mlm._tf import fused as _fused
 
 CONTINUES = np.array([False, False, True, True, False, True])  # ids 2, 3, 5 continue a word
 

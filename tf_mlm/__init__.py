@@ -10,36 +10,76 @@ TensorFlow is imported on first use of a TensorFlow-facing name, so that
 """
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
 # public name -> module defining it
 _EXPORTS = {
-    "FirstNItemSelector": "tf_mlm.item_selector",
-    "ItemSelector": "tf_mlm.item_selector",
-    "LastNItemSelector": "tf_mlm.item_selector",
-    "NothingSelector": "tf_mlm.item_selector",
-    "RandomItemSelector": "tf_mlm.item_selector",
-    "MaskValuesChooser": "tf_mlm.mask_values_chooser",
-    "SpanItemSelector": "tf_mlm.span_selector",
-    "group_words": "tf_mlm.words",
-    "sentencepiece_continuation_table": "tf_mlm.words",
-    "wordpiece_continuation_table": "tf_mlm.words",
-    "mask_language_model": "tf_mlm.masking",
-    "get_library_path": "tf_mlm._library",
-    "load_ops": "tf_mlm._library",
+    "FirstNItemSelector": "tf_mlm.text.item_selector",
+    "ItemSelector": "tf_mlm.text.item_selector",
+    "LastNItemSelector": "tf_mlm.text.item_selector",
+    "NothingSelector": "tf_mlm.text.item_selector",
+    "RandomItemSelector": "tf_mlm.text.item_selector",
+    "MaskValuesChooser": "tf_mlm.text.mask_values_chooser",
+    "SpanItemSelector": "tf_mlm.text.span_selector",
+    "group_words": "tf_mlm.text.words",
+    "sentencepiece_continuation_table": "tf_mlm.text.words",
+    "wordpiece_continuation_table": "tf_mlm.text.words",
+    "mask_language_model": "tf_mlm.text.masking",
+    "get_library_path": "tf_mlm._tf.library",
+    "load_ops": "tf_mlm._tf.library",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
 # subpackages / modules reachable as attributes without an explicit import
-_SUBMODULES = ("collator", "hf", "layers", "numpy", "pretraining")
+_SUBMODULES = (
+    "cli",
+    "collator",
+    "hf",
+    "layers",
+    "numpy",
+    "options",
+    "pretraining",
+    "text",
+    "vocab",
+)
+
+# Module paths of the tensorflow_text front end and the demo before they
+# moved into `tf_mlm.text` and `tf_mlm.cli`: each stays importable
+# (`from tf_mlm.masking import mask_language_model`) as an alias of its new
+# home, imported on first use.
+_MOVED = {
+    "item_selector": "tf_mlm.text.item_selector",
+    "mask_values_chooser": "tf_mlm.text.mask_values_chooser",
+    "masking": "tf_mlm.text.masking",
+    "span_selector": "tf_mlm.text.span_selector",
+    "words": "tf_mlm.text.words",
+    "demo": "tf_mlm.cli.demo",
+}
+
+
+class _MovedModule(types.ModuleType):
+    def __getattr__(self, name):
+        return getattr(importlib.import_module(_MOVED[self.__name__[len("tf_mlm.") :]]), name)
+
+    def __dir__(self):
+        return dir(importlib.import_module(_MOVED[self.__name__[len("tf_mlm.") :]]))
+
+
+for _old in _MOVED:
+    sys.modules.setdefault(f"tf_mlm.{_old}", _MovedModule(f"tf_mlm.{_old}"))
+del _old
 
 
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"tf_mlm.{name}")
+    if name in _MOVED:
+        return importlib.import_module(_MOVED[name])
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tf_mlm' has no attribute {name!r}")
@@ -49,14 +89,12 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES) | set(_MOVED))
 
 
 # With TensorFlow already imported, register the ops right away, so that
 # `import tensorflow as tf; import tf_mlm; tf.saved_model.load(...)` works.
 # Without it, nothing is imported here: `tf_mlm.numpy` stays TensorFlow-free
 # (call `tf_mlm.load_ops()` once TensorFlow is imported).
-import sys as _sys  # noqa: E402
-
-if _sys.modules.get("tensorflow") is not None:
+if sys.modules.get("tensorflow") is not None:
     __getattr__("load_ops")()

@@ -2,7 +2,7 @@
 
 This module is the single source of truth for what the op library is made
 of (sources, flags) and how it is compiled. It is used by ``setup.py`` at
-install time and by :mod:`tf_mlm._library` at import time when the installed
+install time and by :mod:`tf_mlm._tf.library` at import time when the installed
 TensorFlow is not the one the library was built against. It must not import
 TensorFlow itself: the TensorFlow to build against is described by a
 :class:`TFInfo`, which may come from another interpreter (pip's isolated

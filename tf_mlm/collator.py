@@ -24,9 +24,10 @@ import numpy as np
 
 from tf_mlm import _core
 from tf_mlm import numpy as _mlm
-from tf_mlm._args import int_arg, is_int, resolve_seed, vector
-from tf_mlm._batching import LABEL_IGNORE as LABEL_IGNORE  # importable from here, as before
-from tf_mlm._batching import convert_batch, pad_rows, padded_width, result_labels
+from tf_mlm._shared.args import int_arg, is_int, vector
+from tf_mlm._shared.batching import LABEL_IGNORE as LABEL_IGNORE  # importable from here, as before
+from tf_mlm._shared.batching import convert_batch, pad_rows, padded_width, result_labels
+from tf_mlm._shared.seeds import philox_key
 from tf_mlm.options import MASK_TOKEN_RATE, RANDOM_TOKEN_RATE, SELECTION_RATE, MaskingOptions
 
 __all__ = ["MLMCollator"]
@@ -224,7 +225,7 @@ class MLMCollator:
         attention_mask = self._buffers.array("attention_mask", shape, dtype)
         pad_rows(examples, width, self.pad_token, out=input_ids, mask_out=attention_mask)
         splits = np.arange(rows + 1, dtype=np.int64) * width
-        result = self._mask(input_ids.reshape(-1), splits, resolve_seed(self._rng))
+        result = self._mask(input_ids.reshape(-1), splits, philox_key(self._rng))
         return input_ids, attention_mask, result
 
     def _collate_ragged(self, examples):
@@ -235,7 +236,7 @@ class MLMCollator:
         if len(nested) != 1:
             raise ValueError("examples must be 1-D sequences of token ids")
         splits = nested[0]
-        result = self._mask(values, splits, resolve_seed(self._rng))
+        result = self._mask(values, splits, philox_key(self._rng))
         lengths = np.diff(splits)
         shape, dtype = (lengths.shape[0], self._width(lengths)), values.dtype
         input_ids = self._buffers.array("input_ids", shape, dtype)

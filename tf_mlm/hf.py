@@ -5,7 +5,7 @@ tf_mlm's C++ core.
 class of that name: the same dataclass fields (and tf_mlm's keyword-only
 extensions after them), the same checks, methods and hooks, the same inputs
 and batch. Change the import, keep the rest. Each batch is padded by
-``tf_mlm._hf_padding`` (as ``tokenizer.pad`` pads) and masked in C++ (whole words too) by the
+``tf_mlm._shared.hf_padding`` (as ``tokenizer.pad`` pads) and masked in C++ (whole words too) by the
 ``torch_mask_tokens`` / ``numpy_mask_tokens`` hooks; a subclass that
 overrides a hook gets it called where transformers calls it, with the same
 arguments. The masks follow transformers' law (each non-special token
@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from tf_mlm import _core
-from tf_mlm._args import ID_DTYPES, resolve_seed
-from tf_mlm._batching import LABEL_IGNORE, result_labels
-from tf_mlm._hf_padding import (
+from tf_mlm._shared import seeds
+from tf_mlm._shared.args import ID_DTYPES
+from tf_mlm._shared.batching import LABEL_IGNORE, result_labels
+from tf_mlm._shared.hf_padding import (
     PAD_FILL,
     as_numpy,
     collate_features,
@@ -263,7 +264,7 @@ class DataCollatorForLanguageModeling(_Peer):
         if not (ids.dtype in ID_DTYPES and ids.flags.c_contiguous and ids.flags.writeable):
             work = np.ascontiguousarray(ids, dtype=np.int64)
         labels, positions, mask_ids, weights = self._mask(
-            work, special, offsets, seed=self._philox_key(kind)
+            work, special, offsets, seed=seeds.generator_key(self.generator, kind)
         )
         if work is not ids:
             ids[...] = work
@@ -287,24 +288,6 @@ class DataCollatorForLanguageModeling(_Peer):
             for row in ids.tolist()
         ]
         return np.asarray(rows, dtype=bool).reshape(ids.shape)
-
-    # -- seeding ---------------------------------------------------------------
-
-    def _philox_key(self, kind):
-        """The batch's Philox key: two draws from ``self.generator`` (a torch or
-        NumPy generator, as ``get_generator`` made it), else from torch's
-        (``"pt"``) or NumPy's global generator, as transformers draws."""
-        generator = self.generator
-        if generator is None and kind == "np":
-            return tuple(int(x) for x in np.random.randint(0, 2**62, size=2, dtype=np.int64))
-        if isinstance(generator, np.random.Generator):
-            return resolve_seed(generator)
-        import torch
-
-        # Two int64 draws over [0, 2**63).
-        return tuple(
-            int(x) for x in torch.empty(2, dtype=torch.int64).random_(generator=generator).tolist()
-        )
 
     # -- the plan: the core's options, cached by what they derive from ----------
 

@@ -44,8 +44,9 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from tf_mlm import _core
-from tf_mlm._args import resolve_seed, splits_list, vector
-from tf_mlm._layouts import _unpad, ragged_from_padded, ragged_from_sequences
+from tf_mlm._shared.args import splits_list, vector
+from tf_mlm._shared.layouts import _unpad, ragged_from_padded, ragged_from_sequences
+from tf_mlm._shared.seeds import philox_key as resolve_seed
 from tf_mlm.options import (
     MASK_TOKEN_RATE,
     MAX_SPAN_LENGTH,

@@ -24,7 +24,7 @@ from typing import Any, Mapping, NamedTuple, Optional
 import numpy as np
 
 from tf_mlm import _core
-from tf_mlm._args import NO_CAP, id_array, int_arg, rate_arg, vector
+from tf_mlm._shared.args import NO_CAP, id_array, int_arg, rate_arg, vector
 
 #: Probability (Bernoulli) or fraction (exact) of the selectable items selected.
 SELECTION_RATE = 0.15

@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tf_mlm import _library  # noqa: E402
+from tf_mlm._tf import library as _library  # noqa: E402
 
 
 def build(spec):

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tf_mlm._args import id_list, whole_number
+from tf_mlm._shared.args import id_list, whole_number
 
-INT64_RANGE = (-(2**63), 2**63 - 1)
-INT32_RANGE = (-(2**31), 2**31 - 1)
 # The core's names of the options -> the layer's (keras_hub's and tf_mlm's
 # extensions') names, for tf_mlm.options.MaskingOptions' messages.
 ARGUMENT_NAMES = {

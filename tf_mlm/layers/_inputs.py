@@ -10,8 +10,9 @@ import sys
 import keras
 import numpy as np
 
-from tf_mlm._args import is_int
-from tf_mlm.layers._arguments import INT32_RANGE
+from tf_mlm._shared.args import is_int
+
+_INT32 = np.iinfo(np.int32)
 
 
 def tf_module():
@@ -65,7 +66,7 @@ def small_ints(arr, name):
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"`{name}` must hold integer token ids, got dtype {arr.dtype}")
     if arr.dtype == np.int64 and (
-        arr.size == 0 or (arr.min() >= INT32_RANGE[0] and arr.max() <= INT32_RANGE[1])
+        arr.size == 0 or (arr.min() >= _INT32.min and arr.max() <= _INT32.max)
     ):
         return arr.astype(np.int32)
     return arr

@@ -27,7 +27,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from tf_mlm._args import NO_CAP, id_list, seed_pair
+from tf_mlm._shared.args import NO_CAP, id_list
+from tf_mlm._shared.seeds import stateless_pair
 from tf_mlm.layers import _arguments as _arg
 from tf_mlm.layers import _inputs as _in
 from tf_mlm.layers import _outputs as _out
@@ -227,7 +228,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self.excluded_token_ids = excluded
         self.replacement_frequencies = None if frequencies is None else frequencies.tolist()
         self._tf_masking = None  # (kind, selector, chooser), made on first TF use
-        self._stateless_seed = seed_pair(seed)
+        self._stateless_seed = stateless_pair(seed)
         self.seed = (
             seed if not isinstance(seed, (tuple, np.ndarray)) else list(self._stateless_seed)
         )
@@ -259,7 +260,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     def _call_tf(self, inputs, seed):
         import tensorflow as tf
 
-        from tf_mlm import _library, _seed
+        from tf_mlm._shared import seeds as _seed
+        from tf_mlm._tf import library as _library
 
         with tf.device("cpu"):
             x = _in.to_tf(inputs)
@@ -283,7 +285,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 seed_tensor = (
                     _seed.as_stateless_seed(seed)
                     if isinstance(seed, tf.Tensor)
-                    else tf.constant(seed_pair(seed), tf.int64)
+                    else tf.constant(stateless_pair(seed), tf.int64)
                 )
             elif self._stateless_seed is not None:
                 seed_tensor = tf.constant(self._stateless_seed, tf.int64)
@@ -341,10 +343,10 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         builds its replacement tables once), and the fused kernel
         ``mask_language_model`` would run for them."""
         if self._tf_masking is None:
-            from tf_mlm.item_selector import RandomItemSelector
-            from tf_mlm.mask_values_chooser import MaskValuesChooser
-            from tf_mlm.masking import _fused_kernel
-            from tf_mlm.span_selector import SpanItemSelector
+            from tf_mlm.text.item_selector import RandomItemSelector
+            from tf_mlm.text.mask_values_chooser import MaskValuesChooser
+            from tf_mlm.text.masking import _fused_kernel
+            from tf_mlm.text.span_selector import SpanItemSelector
 
             o = self._options
             cap = NO_CAP if o.max_selections is None else o.max_selections
@@ -372,7 +374,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     def _continuation_tf(self):
         import tensorflow as tf
 
-        from tf_mlm import _constants
+        from tf_mlm._tf import constants as _constants
 
         return _constants.cached(self, "continuation", lambda: tf.constant(self._continuation))
 
@@ -382,7 +384,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         ``mask_selection_length`` (for spans: a token budget, so padding
         never cuts a span). -> (new values, dense outputs or None, ragged or
         None)."""
-        from tf_mlm import _fused
+        from tf_mlm._tf import fused as _fused
 
         length = self.mask_selection_length
         kind, selector, chooser = self._masking_tf()
@@ -408,7 +410,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         return tf.constant(self._unselectable_array(dtype.name), dtype)
 
     def _unselectable_array(self, dtype_name):
-        lo, hi = _arg.INT32_RANGE if dtype_name == "int32" else _arg.INT64_RANGE
+        lo, hi = np.iinfo(dtype_name).min, np.iinfo(dtype_name).max
         # An id outside the dtype's range cannot occur in the input.
         return np.asarray(
             [i for i in self.unselectable_token_ids if lo <= i <= hi], dtype=dtype_name
@@ -421,7 +423,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
 
         values, splits, shape, ragged = _in.to_numpy(inputs)
         _in.check_id_dtype(values.dtype.name)
-        seed = seed_pair(seed) if seed is not None else self._stateless_seed
+        seed = stateless_pair(seed) if seed is not None else self._stateless_seed
         nested = (
             splits
             if self._continuation is None

@@ -8,6 +8,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from tf_mlm._shared.seeds import INT64_MAX, INT64_MIN
 from tf_mlm.options import (
     MASK_TOKEN_RATE,
     MAX_SPAN_LENGTH,
@@ -113,7 +114,7 @@ class MaskingConfig:
             self.selection_mode in SELECTION_MODES,
             f"selection mode must be one of {SELECTION_MODES}, got {self.selection_mode!r}",
         )
-        check(-(2**63) <= self.seed < 2**63, "seed must fit in int64")
+        check(INT64_MIN <= self.seed <= INT64_MAX, "seed must fit in int64")
         check(
             not (self.span and self.selection_mode != "exact"),
             "span masking draws exact budgets; selection mode 'bernoulli' does not apply",

@@ -9,7 +9,7 @@ from typing import Tuple
 
 import numpy as np
 
-from tf_mlm._args import ID_DTYPES, id_array, int_arg, is_int
+from tf_mlm._shared.args import ID_DTYPES, id_array, int_arg, is_int
 
 
 def ragged_from_sequences(sequences, dtype=None) -> Tuple[np.ndarray, list]:

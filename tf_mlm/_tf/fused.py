@@ -14,8 +14,9 @@ from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from tf_mlm import _constants, _library
-from tf_mlm._args import is_int
+from tf_mlm._shared.args import is_int
+from tf_mlm._tf import constants as _constants
+from tf_mlm._tf import library as _library
 
 
 def unselectable_ids(selector, dtype: tf.DType) -> tf.Tensor:
@@ -136,7 +137,7 @@ def mask_with(
     """:func:`mask` with an unmodified built-in selector's inputs: ``kind``
     ``"items"`` (a ``RandomItemSelector``, its ``selection_mode``) or
     ``"spans"`` (a ``SpanItemSelector``, its ``p`` and ``max_span_length``),
-    as ``tf_mlm.masking`` decides for ``mask_language_model`` and the Keras
+    as ``tf_mlm.text.masking`` decides for ``mask_language_model`` and the Keras
     layer."""
     cap, rate = cap_and_rate(selector)
     if kind == "spans":

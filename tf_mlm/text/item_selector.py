@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_mlm import _fused, _library, _ragged, _seed
+from tf_mlm._shared import seeds as _seed
+from tf_mlm._tf import fused as _fused
+from tf_mlm._tf import library as _library
+from tf_mlm._tf import ragged as _ragged
 
 
 class ItemSelector:
@@ -191,7 +194,7 @@ class RandomItemSelector(RateCapSelector):
                 splits,
                 cap,
                 rate,
-                _seed.resolve(None),
+                _seed.tf_seed(None),
                 selection_mode=self._selection_mode,
             )
         else:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_mlm import _fused, _library, _ragged, _seed
-from tf_mlm.item_selector import RateCapSelector
+from tf_mlm._shared import seeds as _seed
+from tf_mlm._tf import fused as _fused
+from tf_mlm._tf import library as _library
+from tf_mlm._tf import ragged as _ragged
 from tf_mlm.options import MAX_SPAN_LENGTH, SPAN_P
+from tf_mlm.text.item_selector import RateCapSelector
 
 
 class SpanItemSelector(RateCapSelector):
@@ -73,6 +76,6 @@ class SpanItemSelector(RateCapSelector):
             rate,
             tf.cast(self._p, tf.float32),
             tf.cast(self._max_span_length, tf.int64),
-            _seed.resolve(None),
+            _seed.tf_seed(None),
         )
         return _ragged.items_ragged(rt, axis, chosen)

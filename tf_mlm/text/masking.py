@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_mlm import _fused, _library, _ragged, _seed
-from tf_mlm.item_selector import ItemSelector, RandomItemSelector
-from tf_mlm.mask_values_chooser import MaskValuesChooser
-from tf_mlm.span_selector import SpanItemSelector
+from tf_mlm._shared import seeds as _seed
+from tf_mlm._tf import fused as _fused
+from tf_mlm._tf import library as _library
+from tf_mlm._tf import ragged as _ragged
+from tf_mlm.text.item_selector import ItemSelector, RandomItemSelector
+from tf_mlm.text.mask_values_chooser import MaskValuesChooser
+from tf_mlm.text.span_selector import SpanItemSelector
 
 
 def _fused_kernel(item_selector, mask_values_chooser):
@@ -100,7 +103,7 @@ def mask_language_model(
         )
     rt, restore = _ragged.to_ragged(input_ids)
     axis = _ragged.check_axis(rt, axis)
-    seed_tensor = _seed.resolve(seed)
+    seed_tensor = _seed.tf_seed(seed)
     ops = _library.ops()
     fused = _fused_kernel(item_selector, mask_values_chooser)
     if fused is not None:

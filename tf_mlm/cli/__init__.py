@@ -18,7 +18,7 @@ import subprocess
 import sys
 from typing import List, Optional, Sequence
 
-from tf_mlm import _cli_args
+from tf_mlm.cli import arguments as _cli_args
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def _exit_status(interrupt: BaseException) -> int:
 
 
 def _run_mask(args) -> int:
-    from tf_mlm import _cli_mask
+    from tf_mlm.cli import mask as _cli_mask
 
     return _cli_mask.run(args)
 
@@ -171,7 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _run_bench(argv[1:])
     args = _build_parser().parse_args(argv)
     if args.command == "demo":
-        from tf_mlm import demo as demo_module
+        from tf_mlm.cli import demo as demo_module
 
         demo_module.run(rows=args.rows, seed=args.seed)
         return 0

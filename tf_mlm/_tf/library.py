@@ -28,7 +28,8 @@ import tensorflow as tf
 
 from tf_mlm import _build
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# The package directory (tf_mlm/), where the build puts the op library.
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _ops = None
 _path: Optional[Path] = None
 

@@ -1,22 +1,19 @@
 """Argument normalisation shared by tf_mlm's Python entry points (the NumPy
-API, the collator, the Keras layer): ints, rates, id arrays, row splits,
-seeds and the no-cap value. Types are checked here; ranges are checked by
-the C++ core, the one owner of those rules and their messages.
+API, the collator, the Keras layer): ints, rates, id arrays, row splits and
+the no-cap value (seeds: :mod:`tf_mlm._shared.seeds`). Types are checked
+here; ranges are checked by the C++ core, the one owner of those rules and
+their messages.
 """
 
 from __future__ import annotations
 
 import numbers
-import os
-from typing import Optional, Tuple
 
 import numpy as np
 
 ID_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 # The cap meaning "no cap" (int64's largest value).
 NO_CAP = 2**63 - 1
-_U64 = 2**64
-_INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
 def is_int(x) -> bool:
@@ -69,50 +66,6 @@ def splits_list(row_splits) -> list:
     return [vector(f"row_splits[{i}]", s) for i, s in enumerate(row_splits)]
 
 
-def resolve_seed(seed) -> Tuple[int, int]:
-    """The 128-bit Philox seed ``(s0, s1)`` (each in ``[0, 2**64)``) of a
-    ``seed`` argument.
-
-    * ``None``: fresh entropy from the operating system.
-    * an int ``s``: ``(s, 0)``, the TF ops' stateless seed ``[s, 0]``.
-    * a pair ``(a, b)``: the TF ops' stateless seed ``[a, b]``.
-    * a ``numpy.random.Generator``: two uint64 drawn from it (advancing it).
-
-    Negative ints are taken modulo ``2**64``, as the TF kernels reinterpret
-    their int64 seed.
-
-    >>> resolve_seed(7), resolve_seed((-1, 2))
-    ((7, 0), (18446744073709551615, 2))
-    """
-    if seed is None:
-        raw = np.frombuffer(os.urandom(16), dtype=np.uint64)
-        return int(raw[0]), int(raw[1])
-    if isinstance(seed, np.random.Generator):
-        raw = seed.integers(0, _U64, size=2, dtype=np.uint64)
-        return int(raw[0]), int(raw[1])
-    if is_int(seed):
-        return _seed_word(int(seed)), 0
-    if isinstance(seed, (tuple, list, np.ndarray)):
-        if isinstance(seed, np.ndarray) and seed.ndim != 1:
-            raise ValueError(f"`seed` must be a pair of ints, got an array of shape {seed.shape}")
-        items = list(seed)
-        if len(items) != 2:
-            raise ValueError(f"`seed` must be a pair of ints, got {len(items)} values")
-        if not all(is_int(x) for x in items):
-            raise TypeError(f"`seed` must be a pair of ints, got {seed!r}")
-        return _seed_word(int(items[0])), _seed_word(int(items[1]))
-    raise TypeError(
-        "`seed` must be None, an int, a pair of ints or a numpy.random.Generator, "
-        f"got {type(seed).__name__}"
-    )
-
-
-def _seed_word(x: int) -> int:
-    if not -(2**63) <= x < _U64:
-        raise ValueError(f"`seed` values must be in [-2**63, 2**64), got {x}")
-    return x % _U64
-
-
 def whole_number(name: str, x) -> int:
     """An int, from an int or an integral float (keras_hub's graph path
     takes ``2.0`` for 2): ``TypeError`` for a non-number, ``ValueError`` for
@@ -133,25 +86,3 @@ def id_list(name: str, value) -> list:
     if not isinstance(value, (list, tuple)) or not all(is_int(i) for i in value):
         raise TypeError(f"`{name}` must be a list of ints, got {value!r}")
     return [int(i) for i in value]
-
-
-def seed_pair(seed, name: str = "seed") -> Optional[Tuple[int, int]]:
-    """None, or a stateless seed as two Python ints in int64's range; an int
-    ``s`` stands for the pair ``(s, 0)`` (as ``[s, 0]`` for the TF ops)."""
-    if seed is None:
-        return None
-    if is_int(seed):
-        pair = (int(seed), 0)
-    else:
-        try:
-            arr = np.asarray(seed)
-        except (TypeError, ValueError):
-            arr = None
-        if arr is None or arr.shape != (2,) or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(
-                f"`{name}` must be None, an int or a pair of ints (shape [2]), got {seed!r}"
-            )
-        pair = (int(arr[0]), int(arr[1]))
-    if not all(_INT64_RANGE[0] <= s <= _INT64_RANGE[1] for s in pair):
-        raise ValueError(f"`{name}` must fit in int64, got {seed!r}")
-    return pair

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tf_mlm import _fused, _library, _ragged, _seed
+from tf_mlm._shared import seeds as _seed
+from tf_mlm._tf import fused as _fused
+from tf_mlm._tf import library as _library
+from tf_mlm._tf import ragged as _ragged
 from tf_mlm.options import MASK_TOKEN_RATE, RANDOM_TOKEN_RATE
 
 
@@ -96,6 +99,6 @@ class MaskValuesChooser:
         splits = _ragged.item_row_splits(rt, rt.ragged_rank)
         scalars, replacement = _fused.value_inputs(self)
         values = _library.ops().tfmlm_choose_mask_values(
-            rt.flat_values, splits, *scalars, _seed.resolve(None), **replacement
+            rt.flat_values, splits, *scalars, _seed.tf_seed(None), **replacement
         )
         return restore(rt.with_flat_values(values))

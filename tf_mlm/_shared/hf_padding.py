@@ -1,7 +1,7 @@
 """Batching for :mod:`tf_mlm.hf`: examples padded into the batch that
 transformers' collator builds (``tokenizer.pad`` for dicts, its collate
 functions for id sequences), the usual keys padded in C++ by the padding
-MLMCollator uses (:mod:`tf_mlm._batching`) instead of the tokenizer's
+MLMCollator uses (:mod:`tf_mlm._shared.batching`) instead of the tokenizer's
 per-token Python.
 
 transformers is imported when needed (``require_transformers``).
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tf_mlm._batching import convert_batch, pad_rows, padded_width
+from tf_mlm._shared.batching import convert_batch, pad_rows, padded_width
 
 EXTRA_HINT = 'pip install "tf_mlm[hf]"'
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_mlm import _library, _ragged
+from tf_mlm._tf import library as _library
+from tf_mlm._tf import ragged as _ragged
 
 # The table builders need no TensorFlow; re-exported here (tf_mlm's API).
 from tf_mlm.vocab import sentencepiece_continuation_table, wordpiece_continuation_table  # noqa: F401
