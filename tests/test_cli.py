@@ -139,6 +139,20 @@ def test_strategy_options(files, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["--masked-lm-prob", "1.5"], r"--masked-lm-prob: must be in \[0, 1\], got 1\.5"),
+        (["--random-token-rate", "abc"], r"must be a number in \[0, 1\], got 'abc'"),
+    ],
+)
+def test_rates_are_probabilities_at_parse_time(files, tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        _mask(files, tmp_path / "out", *args)
+    assert exc.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
         (["--mask-token", "[NOPE]"], r"token '\[NOPE\]' is not in the vocabulary"),
         (["--mask-token-rate", "0.95"], r"mask token rate \+ random token rate must be <= 1"),
         (["--vocab-size", "100"], "smaller than the vocabulary"),

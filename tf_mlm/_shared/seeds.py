@@ -12,7 +12,8 @@ resolver               front ends                          ``None`` / int ``s`` 
 :func:`philox_key`     ``tf_mlm.numpy``, ``MLMCollator``,  OS entropy / ``(s, 0)`` /
                        the layer's NumPy path, ``hf``      ``(a, b)``; a NumPy
                        with a NumPy generator              ``Generator`` is drawn from
-:func:`stateless_pair` the Keras layer (int64 range)       None / ``(s, 0)`` / ``(a, b)``
+:func:`stateless_pair` the Keras layer (int64 range; on    None / ``(s, 0)`` / ``(a, b)``
+:func:`tf_layer_seed`  its TensorFlow path, as a tensor)
 :func:`generator_key`  ``tf_mlm.hf`` (transformers'        a draw from the collator's
                        generators)                         generator or the global one
 :func:`tf_seed`        ``mask_language_model`` and the     stateful draw / **op seed**
@@ -190,6 +191,21 @@ def tf_seed(seed):
     if _is_int(seed):
         return fresh_seed(seed)
     return as_stateless_seed(seed)
+
+
+def tf_layer_seed(seed, layer_pair):
+    """The Keras layer's seed tensor on its TensorFlow path: the call's
+    ``seed`` (a shape-[2] tensor, an int or a pair), else the layer's
+    stateless pair, else a fresh draw from TensorFlow's stateful RNG."""
+    import tensorflow as tf
+
+    if seed is not None:
+        if isinstance(seed, tf.Tensor):
+            return as_stateless_seed(seed)
+        return tf.constant(stateless_pair(seed), tf.int64)
+    if layer_pair is not None:
+        return tf.constant(layer_pair, tf.int64)
+    return fresh_seed()
 
 
 @contextlib.contextmanager

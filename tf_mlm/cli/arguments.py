@@ -7,17 +7,21 @@ from __future__ import annotations
 import argparse
 
 from tf_mlm import options
+from tf_mlm.pretraining.config import check_probability
 
 
 def _probability(text: str) -> float:
-    # The command's contract: every rate it takes is a probability, so a
-    # value outside [0, 1] is a usage error at parse time. (The core allows a
-    # selection rate above 1; the rates' other rules, such as their sum, are
-    # the core's, run by MaskingConfig.validate.)
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+    # The command's narrower contract (pretraining.config.check_probability),
+    # a usage error at parse time; the rates' other rules, such as their sum,
+    # are the core's, run by MaskingConfig.validate.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
+    try:
+        return check_probability("value", value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("value must be", "must be")) from None
 
 
 def _positive(text: str) -> int:

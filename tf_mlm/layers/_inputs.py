@@ -149,3 +149,22 @@ def to_numpy(inputs):
     rows, width = (1, arr.shape[0]) if arr.ndim == 1 else arr.shape
     splits = np.arange(rows + 1, dtype=np.int64) * width
     return np.ascontiguousarray(arr).reshape(-1), splits, arr.shape, False
+
+
+def tf_rows(x):
+    """``(values, row splits, unbatched)`` of the layer's TensorFlow input:
+    a ragged ``[batch, (tokens)]`` batch, or a dense rank-1 / rank-2 one."""
+    tf = tf_module()
+    check_id_dtype(x.dtype.name)
+    if isinstance(x, tf.RaggedTensor):
+        if x.shape.rank != 2 or x.flat_values.shape.rank != 1:
+            raise ValueError(
+                "ragged `inputs` must be a batch of sequences, [batch, (tokens)], "
+                f"got shape {x.shape}"
+            )
+        return x.flat_values, x.row_splits, False
+    check_rank(x.shape.rank)
+    unbatched = x.shape.rank == 1
+    shape = tf.shape(x, out_type=tf.int64)
+    rows, width = (1, shape[0]) if unbatched else (shape[0], shape[1])
+    return tf.reshape(x, [-1]), tf.range(rows + 1, dtype=tf.int64) * width, unbatched

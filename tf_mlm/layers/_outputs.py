@@ -1,6 +1,7 @@
-"""The Keras layer's outputs on its NumPy path (JAX, PyTorch, Grain): the
-masking result as the backend's tensors (NumPy arrays inside Grain), ragged
-outputs as lists of lists, in keras_hub's layout.
+"""The Keras layer's output dict, in keras_hub's layout: on its TensorFlow
+path (tensors, RaggedTensors) and on its NumPy path (JAX, PyTorch, Grain:
+the backend's tensors, NumPy arrays inside Grain, ragged outputs as lists
+of lists).
 """
 
 from __future__ import annotations
@@ -49,6 +50,48 @@ def numpy_outputs(result, splits, shape, ragged, length, weight_dtype) -> dict:
         positions = rows(result.masked_positions, pos_splits)
         ids = rows(result.masked_ids, pos_splits)
         weights = rows(np.ones(np.shape(result.masked_positions)), pos_splits, np.float64)
+    return {
+        "token_ids": token_ids,
+        "mask_positions": positions,
+        "mask_ids": ids,
+        "mask_weights": weights,
+    }
+
+
+def tf_outputs(x, new_values, rest, length, unbatched, weight_dtype) -> dict:
+    """The layer's output dict of a fused kernel call on input ``x``:
+    ``rest`` is ``(positions, ids, weights)`` padded to ``length``, or
+    ``(position values, position splits, id values)`` when ``length`` is
+    None."""
+    tf = _in.tf_module()
+    if length is not None:
+        positions, ids, weights = rest
+        if weights.dtype != weight_dtype:
+            weights = tf.cast(weights, weight_dtype)
+        if unbatched:
+            positions, ids, weights = (tf.reshape(t, [length]) for t in (positions, ids, weights))
+        elif not tf.executing_eagerly():
+            # keras_hub's static shape: [None, length] (its padding forgets
+            # the batch size), so that element specs match.
+            positions, ids, weights = (
+                tf.compat.v1.placeholder_with_default(t, [None, length])
+                for t in (positions, ids, weights)
+            )
+    else:
+        pos_values, pos_splits, id_values = rest
+        weight_values = tf.ones_like(pos_values, dtype=weight_dtype)
+        if unbatched:  # one row: its values are the row
+            positions, ids, weights = pos_values, id_values, weight_values
+        else:
+            positions, ids, weights = (
+                tf.RaggedTensor.from_row_splits(v, pos_splits, validate=False)
+                for v in (pos_values, id_values, weight_values)
+            )
+    if isinstance(x, tf.RaggedTensor):
+        token_ids = x.with_flat_values(new_values)
+    else:
+        token_ids = tf.reshape(new_values, tf.shape(x))
+        token_ids.set_shape(x.shape)
     return {
         "token_ids": token_ids,
         "mask_positions": positions,

@@ -260,81 +260,21 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     def _call_tf(self, inputs, seed):
         import tensorflow as tf
 
-        from tf_mlm._shared import seeds as _seed
-        from tf_mlm._tf import library as _library
+        from tf_mlm._shared import seeds
+        from tf_mlm._tf import library
 
         with tf.device("cpu"):
             x = _in.to_tf(inputs)
-            _in.check_id_dtype(x.dtype.name)
-            if isinstance(x, tf.RaggedTensor):
-                if x.shape.rank != 2 or x.flat_values.shape.rank != 1:
-                    raise ValueError(
-                        "ragged `inputs` must be a batch of sequences, "
-                        f"[batch, (tokens)], got shape {x.shape}"
-                    )
-                values, splits, unbatched = x.flat_values, x.row_splits, False
-            else:
-                _in.check_rank(x.shape.rank)
-                unbatched = x.shape.rank == 1
-                shape = tf.shape(x, out_type=tf.int64)
-                rows, width = (1, shape[0]) if unbatched else (shape[0], shape[1])
-                values = tf.reshape(x, [-1])
-                splits = tf.range(rows + 1, dtype=tf.int64) * width
-
-            if seed is not None:
-                seed_tensor = (
-                    _seed.as_stateless_seed(seed)
-                    if isinstance(seed, tf.Tensor)
-                    else tf.constant(stateless_pair(seed), tf.int64)
-                )
-            elif self._stateless_seed is not None:
-                seed_tensor = tf.constant(self._stateless_seed, tf.int64)
-            else:
-                seed_tensor = _seed.fresh_seed()
-            length = self.mask_selection_length
+            values, splits, unbatched = _in.tf_rows(x)
+            seed_tensor = seeds.tf_layer_seed(seed, self._stateless_seed)
             nested = [splits]
             if self._continuation is not None:  # [batch, (words), (wordpieces)]
-                nested = list(
-                    _library.ops().tfmlm_group_words(values, splits, self._continuation_tf())
-                )
-            new_values, dense, ragged = self._fused_tf(values, nested, x.dtype, seed_tensor)
-            if length is not None:
-                positions, ids, weights = dense
-                if weights.dtype != self.compute_dtype:
-                    weights = tf.cast(weights, self.compute_dtype)
-                if unbatched:
-                    positions, ids, weights = (
-                        tf.reshape(t, [length]) for t in (positions, ids, weights)
-                    )
-                elif not tf.executing_eagerly():
-                    # keras_hub's static shape: [None, length] (its padding
-                    # forgets the batch size), so that element specs match.
-                    positions, ids, weights = (
-                        tf.compat.v1.placeholder_with_default(t, [None, length])
-                        for t in (positions, ids, weights)
-                    )
-            else:
-                pos_values, pos_splits, id_values = ragged
-                weight_values = tf.ones_like(pos_values, dtype=self.compute_dtype)
-                if unbatched:  # one row: its values are the row
-                    positions, ids, weights = pos_values, id_values, weight_values
-                else:
-                    positions, ids, weights = (
-                        tf.RaggedTensor.from_row_splits(v, pos_splits, validate=False)
-                        for v in (pos_values, id_values, weight_values)
-                    )
-
-            if isinstance(x, tf.RaggedTensor):
-                token_ids = x.with_flat_values(new_values)
-            else:
-                token_ids = tf.reshape(new_values, tf.shape(x))
-                token_ids.set_shape(x.shape)
-        return {
-            "token_ids": token_ids,
-            "mask_positions": positions,
-            "mask_ids": ids,
-            "mask_weights": weights,
-        }
+                words = library.ops().tfmlm_group_words(values, splits, self._continuation_tf())
+                nested = list(words)
+            new_values, *rest = self._fused_tf(values, nested, x.dtype, seed_tensor)
+            return _out.tf_outputs(
+                x, new_values, rest, self.mask_selection_length, unbatched, self.compute_dtype
+            )
 
     def _masking_tf(self):
         """``(kind, selector, chooser)``: the layer's options as tf_mlm's
@@ -382,8 +322,9 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         """One fused kernel call: items are tokens, or words with two levels
         of splits; SpanBERT spans of them with ``span_p``. The cap is
         ``mask_selection_length`` (for spans: a token budget, so padding
-        never cuts a span). -> (new values, dense outputs or None, ragged or
-        None)."""
+        never cuts a span). -> ``(new values, positions, ids, weights)``
+        with ``mask_selection_length``, else ``(new values, position values,
+        position splits, id values)``."""
         from tf_mlm._tf import fused as _fused
 
         length = self.mask_selection_length
@@ -399,10 +340,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             axis=1,
             output_length=length,
         )
-        if length is not None:
-            return new_values, tuple(rest), None
-        pos_values, pos_splits, id_values = rest
-        return new_values, None, (pos_values, pos_splits, id_values)
+        return (new_values, *rest)
 
     def _unselectable_tf(self, dtype):
         import tensorflow as tf

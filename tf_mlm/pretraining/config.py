@@ -34,6 +34,15 @@ CONFIG_NAMES = {
 }
 
 
+def check_probability(name: str, value: float) -> float:
+    """The command's contract for each rate it takes: a probability, in
+    ``[0, 1]`` (the core allows a selection rate above 1). ``ValueError``
+    otherwise; the command line runs it at parse time."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
 @dataclasses.dataclass
 class MaskingConfig:
     """Every option of the masking, as ``tf-mlm mask`` exposes it.
@@ -103,10 +112,7 @@ class MaskingConfig:
             0 <= self.mask_token < self.vocab_size,
             f"mask token {self.mask_token} is outside the vocabulary [0, {self.vocab_size})",
         )
-        check(
-            0.0 <= self.selection_rate <= 1.0,
-            f"selection rate must be in [0, 1], got {self.selection_rate}",
-        )
+        check_probability("selection rate", self.selection_rate)
         check(self.max_predictions_per_seq > 0, "max predictions per sequence must be positive")
         check(self.max_seq_length > 0, "max sequence length must be positive")
         check(self.dupe_factor >= 1, f"dupe factor must be >= 1, got {self.dupe_factor}")
