@@ -1,11 +1,9 @@
 """The `tf-mlm` command line.
 
-  tf-mlm demo                      mask built-in sentences, time a batch
-  tf-mlm mask INPUT... -o DIR      create masked pretraining data (TFRecords / JSON Lines)
-  tf-mlm inspect DIR_OR_FILE       show records and statistics of `mask` output
-  tf-mlm bench [ARGS...]           the benchmark suite (python -m benchmarks)
-
-The logic lives in tf_mlm.pretraining; this module only parses arguments.
+tf-mlm demo                      mask built-in sentences, time a batch
+tf-mlm mask INPUT... -o DIR      create masked pretraining data (TFRecords / JSON Lines)
+tf-mlm inspect DIR_OR_FILE       show records and statistics of `mask` output
+tf-mlm bench [ARGS...]           the benchmark suite (python -m benchmarks)
 """
 
 from __future__ import annotations
@@ -18,19 +16,22 @@ import subprocess
 import sys
 from typing import List, Optional, Sequence
 
-from tf_mlm.cli import arguments as _cli_args
+from tf_mlm.cli import arguments, quiet
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = arguments.Parser(
         prog="tf-mlm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = sub.add_parser("demo", help="mask built-in sentences and time a larger batch")
-    demo.add_argument("--rows", type=int, default=4096, help="rows of the timed batch")
-    demo.add_argument("--seed", type=int, default=42)
-    _cli_args.add_mask_parser(sub)
-    _cli_args.add_inspect_parser(sub)
+    demo.add_argument(
+        "--rows", type=arguments.positive_int, default=4096, help="rows of the timed batch"
+    )
+    demo.add_argument("--seed", type=arguments.integer, default=42)
+    arguments.add_verbose(demo)
+    arguments.add_mask_parser(sub)
+    arguments.add_inspect_parser(sub)
     sub.add_parser(
         "bench",
         help="run the benchmark suite (python -m benchmarks); "
@@ -38,6 +39,17 @@ def _build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     return parser
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of ``argv``; an unknown option is reported by the
+    command it was given to (``tf-mlm mask: error: unrecognized ...``)."""
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _error(command: str, message: str, status: int = 2) -> int:
@@ -93,6 +105,7 @@ def _run_inspect(args) -> int:
         ),
         mask_token=mask_token,
         max_seq_length=meta.get("max_seq_length"),
+        masking=meta.get("masking") if isinstance(meta.get("masking"), dict) else None,
     )
     if (
         args.verify
@@ -166,11 +179,15 @@ def _run_bench(argv: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if argv and argv[0] == "bench":
+        quiet.configure(verbose=False)
         return _run_bench(argv[1:])
-    args = _build_parser().parse_args(argv)
+    # Arguments, inputs and the output directory are checked before
+    # TensorFlow is imported; it is imported (quietly) once work needs it.
+    args = _parse(argv)
+    quiet.configure(args.verbose)
     if args.command == "demo":
+        quiet.import_tensorflow(args.verbose)
         from tf_mlm.cli import demo as demo_module
 
         demo_module.run(rows=args.rows, seed=args.seed)
@@ -193,8 +210,6 @@ def _guarded(command: str, fn) -> int:
     one line on stderr and an exit status: 2 for bad input or options, 1
     for the environment (disk, permissions, file system) and for a dataset
     that fails verification, 130/143 for SIGINT/SIGTERM."""
-    import tensorflow as tf
-
     from tf_mlm.pretraining.inspect import DatasetError
     from tf_mlm.pretraining.readers import InputError
     from tf_mlm.pretraining.writers import OutputError, os_reason
@@ -212,7 +227,11 @@ def _guarded(command: str, fn) -> int:
     except OSError as e:
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         return _error(command, f"{where}{os_reason(e)}", 1)
-    except tf.errors.OpError as e:
+    except Exception as e:
+        # TensorFlow's runtime errors (tf.errors.OpError), when it is loaded.
+        tf = sys.modules.get("tensorflow")
+        if tf is None or not isinstance(e, tf.errors.OpError):
+            raise
         return _error(command, (e.message or str(e)).splitlines()[0], 1)
     except KeyboardInterrupt as e:
         print(
@@ -284,6 +303,3 @@ def _cancel_and_exit(interrupt: BaseException) -> None:
     # process now rather than wait for it at interpreter shutdown.
     os._exit(_exit_status(interrupt))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

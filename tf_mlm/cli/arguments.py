@@ -10,7 +10,7 @@ from tf_mlm import options
 from tf_mlm.pretraining.config import check_probability
 
 
-def _probability(text: str) -> float:
+def probability(text: str) -> float:
     # The command's narrower contract (pretraining.config.check_probability),
     # a usage error at parse time; the rates' other rules, such as their sum,
     # are the core's, run by MaskingConfig.validate.
@@ -24,11 +24,45 @@ def _probability(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e).replace("value must be", "must be")) from None
 
 
-def _positive(text: str) -> int:
-    value = int(text)
+def integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
     return value
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with tf-mlm's usage errors: one line on stderr, ``tf-mlm
+    COMMAND: error: ...`` and where the help is, exit status 2 (no usage
+    block). Sub-parsers are made of the same class."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_verbose(p) -> None:
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up log lines (hidden by default)",
+    )
 
 
 def add_mask_parser(sub) -> None:
@@ -49,6 +83,7 @@ def add_mask_parser(sub) -> None:
         help="files, directories or globs; '-' reads stdin (jsonl or text)",
     )
     p.add_argument("-o", "--output-dir", required=True, help="directory for the shards")
+    add_verbose(p)
     for add_group in (
         _input_group,
         _vocabulary_group,
@@ -88,7 +123,7 @@ def _vocabulary_group(p) -> None:
         "tokens ([PAD] [UNK] [CLS] [SEP] [MASK] ...)",
     )
     g.add_argument(
-        "--vocab-size", type=_positive, help="size of the vocabulary (required without --vocab)"
+        "--vocab-size", type=positive_int, help="size of the vocabulary (required without --vocab)"
     )
     g.add_argument(
         "--mask-token",
@@ -104,20 +139,20 @@ def _masking_group(p) -> None:
     g.add_argument(
         "--selection-rate",
         "--masked-lm-prob",
-        type=_probability,
+        type=probability,
         default=options.SELECTION_RATE,
         help="fraction of each sequence's selectable tokens (or words) to mask "
         "(default: %(default)s)",
     )
     g.add_argument(
         "--max-predictions-per-seq",
-        type=_positive,
+        type=positive_int,
         default=20,
         help="most masked tokens per record; predictions are padded to it (default: %(default)s)",
     )
     g.add_argument(
         "--max-selections",
-        type=int,
+        type=integer,
         default=None,
         help="cap on selected items per sequence (words with --whole-word); default "
         "--max-predictions-per-seq. Whole items over the token budget are "
@@ -125,13 +160,13 @@ def _masking_group(p) -> None:
     )
     g.add_argument(
         "--mask-token-rate",
-        type=_probability,
+        type=probability,
         default=options.MASK_TOKEN_RATE,
         help="probability a selected token becomes the mask token (default: %(default)s)",
     )
     g.add_argument(
         "--random-token-rate",
-        type=_probability,
+        type=probability,
         default=options.RANDOM_TOKEN_RATE,
         help="probability a selected token becomes a random id (default: %(default)s)",
     )
@@ -151,13 +186,13 @@ def _masking_group(p) -> None:
     )
     g.add_argument(
         "--seed",
-        type=int,
+        type=integer,
         default=12345,
         help="the output is a function of the seed and the input (default: %(default)s)",
     )
     g.add_argument(
         "--dupe-factor",
-        type=_positive,
+        type=positive_int,
         default=1,
         help="number of differently masked copies of each sequence (default: %(default)s)",
     )
@@ -189,13 +224,13 @@ def _strategy_group(p) -> None:
     )
     g.add_argument(
         "--span-p",
-        type=float,
+        type=number,
         default=options.SPAN_P,
         help="parameter of the geometric span-length law (default: %(default)s)",
     )
     g.add_argument(
         "--max-span-length",
-        type=_positive,
+        type=positive_int,
         default=options.MAX_SPAN_LENGTH,
         help="span lengths are clipped to this (default: %(default)s)",
     )
@@ -220,7 +255,7 @@ def _length_group(p) -> None:
     g = p.add_argument_group("length")
     g.add_argument(
         "--max-seq-length",
-        type=_positive,
+        type=positive_int,
         default=128,
         help="input_ids are padded to this length (default: %(default)s)",
     )
@@ -243,11 +278,11 @@ def _output_group(p) -> None:
         "masked_lm_positions, masked_lm_ids, masked_lm_weights; jsonl: unpadded "
         "input_ids, masked_lm_positions, masked_lm_ids",
     )
-    g.add_argument("--num-shards", type=_positive, default=1, help="default: %(default)s")
+    g.add_argument("--num-shards", type=positive_int, default=1, help="default: %(default)s")
     g.add_argument("--compression", choices=("none", "gzip"), default="none")
     g.add_argument(
         "--shuffle-buffer",
-        type=int,
+        type=integer,
         default=0,
         help="shuffle the output records with a buffer this large, seeded by --seed "
         "(default: no shuffling; records come in input order, copy after copy)",
@@ -264,7 +299,7 @@ def _running_group(p) -> None:
     g = p.add_argument_group("running")
     g.add_argument(
         "--num-parallel-calls",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="parallelism of the masking map (default: tf.data AUTOTUNE); does not "
         "change the output",
@@ -294,7 +329,11 @@ def add_inspect_parser(sub) -> None:
         "output's metadata, when it still exists)",
     )
     p.add_argument(
-        "-n", "--num-records", type=int, default=3, help="records to show (default: %(default)s)"
+        "-n",
+        "--num-records",
+        type=integer,
+        default=3,
+        help="records to show (default: %(default)s)",
     )
     p.add_argument(
         "--mask-token",
@@ -303,7 +342,7 @@ def add_inspect_parser(sub) -> None:
     )
     p.add_argument(
         "--limit",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="compute statistics over the first N records only",
     )
@@ -317,3 +356,4 @@ def add_inspect_parser(sub) -> None:
         "fails with exit status 1",
     )
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    add_verbose(p)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Tuple
 
-from tf_mlm.pretraining import pipeline, progress, readers
+from tf_mlm.cli import quiet
+from tf_mlm.pretraining import pipeline, progress, readers, writers
 from tf_mlm.pretraining import vocab as vocab_lib
 
 DEFAULT_MASK_TOKENS = ("[MASK]", "<mask>")
@@ -27,6 +28,9 @@ def run(args) -> int:
         max_seq_length=args.max_seq_length,
         long_sequences=args.long_sequences,
     )
+    writers.check_output_dir(args.output_dir, args.overwrite)
+    # Every argument, input and the output checked: now TensorFlow.
+    quiet.import_tensorflow(args.verbose)
     summary = pipeline.run_mask(
         reader,
         config,

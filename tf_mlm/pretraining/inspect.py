@@ -13,6 +13,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from tf_mlm.pretraining import tfrecords
 from tf_mlm.pretraining.readers import InputError
 from tf_mlm.pretraining.records import METADATA, feature_spec, is_shard_name
 
@@ -179,17 +180,11 @@ def read_tfrecords(
 
 
 def _lengths_from_first_record(path: str) -> Tuple[int, int]:
-    import tensorflow as tf
-
-    ds = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz") else "")
     try:
-        for serialized in ds.take(1):
-            features = tf.train.Example.FromString(serialized.numpy()).features.feature
-            return (
-                len(features["input_ids"].int64_list.value),
-                len(features["masked_lm_positions"].int64_list.value),
-            )
-    except (tf.errors.OpError, KeyError) as e:
+        for data in tfrecords.iter_records(path):
+            features = tfrecords.parse_example(data)
+            return len(features["input_ids"]), len(features["masked_lm_positions"])
+    except (tfrecords.RecordError, ValueError, KeyError) as e:
         raise InputError(f"{path} is not a tf-mlm TFRecord shard: {e}") from None
     raise InputError(f"{path} is empty")
 
@@ -200,9 +195,8 @@ def read_records(
     """The records of an output, unpadded: dicts with ``input_ids`` (masked),
     ``masked_lm_positions`` and ``masked_lm_ids``, in write order within
     each shard (shard after shard). ``require_metadata``: see
-    :func:`resolve_output`."""
-    import tensorflow as tf
-
+    :func:`resolve_output`. TensorFlow is not needed (TFRecords are read by
+    :mod:`tf_mlm.pretraining.tfrecords`)."""
     files, _ = resolve_output(path, require_metadata=require_metadata)
     count = 0
     for f in files:
@@ -227,23 +221,30 @@ def read_records(
                 raise InputError(f"cannot read {f}: {e.strerror or e}") from e
             continue
         try:
-            ds = read_tfrecords(f).batch(512)
-            for batch in ds.as_numpy_iterator():
-                lengths = batch["input_mask"].sum(axis=1)
-                npred = (batch["masked_lm_weights"] > 0).sum(axis=1)
-                for row in range(len(lengths)):
-                    if limit is not None and count >= limit:
-                        return
-                    count += 1
-                    yield {
-                        "input_ids": batch["input_ids"][row, : lengths[row]],
-                        "masked_lm_positions": batch["masked_lm_positions"][row, : npred[row]],
-                        "masked_lm_ids": batch["masked_lm_ids"][row, : npred[row]],
-                    }
-        except tf.errors.OpError as e:
-            raise InputError(
-                f"cannot read {f} as tf-mlm TFRecords: {e.message.splitlines()[0]}"
-            ) from None
+            for index, data in enumerate(tfrecords.iter_records(f), 1):
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                yield _unpadded(tfrecords.parse_example(data), f"{f}: record {index}")
+        except tfrecords.RecordError as e:
+            raise InputError(f"cannot read {f} as tf-mlm TFRecords: {e}") from None
+        except OSError as e:
+            raise InputError(f"cannot read {f}: {e.strerror or e}") from e
+
+
+def _unpadded(features: Dict, where: str) -> Dict[str, np.ndarray]:
+    """A padded TFRecord output record, unpadded (lengths from its input
+    mask and its weights)."""
+    try:
+        length = int(features["input_mask"].sum())
+        npred = int((features["masked_lm_weights"] > 0).sum())
+        return {
+            "input_ids": features["input_ids"][:length],
+            "masked_lm_positions": features["masked_lm_positions"][:npred],
+            "masked_lm_ids": features["masked_lm_ids"][:npred],
+        }
+    except (KeyError, AttributeError, TypeError) as e:
+        raise InputError(f"{where}: not a tf-mlm record (feature {e} missing)") from None
 
 
 def classify(record: Dict[str, np.ndarray], mask_token: Optional[int]) -> List[str]:
@@ -288,8 +289,40 @@ def check_record(record: Dict[str, np.ndarray]) -> Optional[str]:
     return None
 
 
+def expected_masked(record: Dict[str, np.ndarray], masking: Dict) -> Optional[float]:
+    """The number of masked tokens that ``masking`` (the ``masking`` object
+    of ``metadata.json``) gives ``record`` on average, or None where it
+    depends on more than the record (whole words, spans). The exact mode
+    masks ``ceil(rate * selectable)`` tokens per sequence, computed in
+    float32 as the kernels do, so short sequences get more than ``rate``.
+
+    >>> rec = {"input_ids": np.array([101, 5, 6, 7, 102]),
+    ...        "masked_lm_positions": np.array([2]), "masked_lm_ids": np.array([6])}
+    >>> masking = {"selection_mode": "exact", "selection_rate": 0.15,
+    ...            "unselectable_ids": [101, 102], "max_predictions_per_seq": 20}
+    >>> expected_masked(rec, masking)  # ceil(3 * 0.15) = 1 of 5 tokens
+    1.0
+    """
+    if masking.get("whole_word") or masking.get("span"):
+        return None
+    ids = original_ids(record)
+    selectable = int(np.count_nonzero(~np.isin(ids, masking.get("unselectable_ids") or [])))
+    caps = [c for c in (masking.get("max_selections"), masking.get("max_predictions_per_seq")) if c]
+    cap = min(caps) if caps else selectable
+    rate = np.float32(masking.get("selection_rate", 0.0))
+    if masking.get("selection_mode") == "bernoulli":
+        want = float(selectable * rate)
+    else:
+        want = float(np.ceil(np.float32(selectable) * rate))
+    return float(min(want, cap, selectable))
+
+
 def summarize(
-    records, mask_token: Optional[int] = None, max_seq_length: Optional[int] = None, bins: int = 8
+    records,
+    mask_token: Optional[int] = None,
+    max_seq_length: Optional[int] = None,
+    bins: int = 8,
+    masking: Optional[Dict] = None,
 ) -> Dict:
     """Summary statistics of output records (see :func:`read_records`).
 
@@ -303,6 +336,7 @@ def summarize(
     npred: List[int] = []
     split = collections.Counter({"mask": 0, "random": 0, "keep": 0})
     problems: List[str] = []
+    expected: Optional[float] = 0.0 if masking else None
     for i, rec in enumerate(records):
         lengths.append(len(rec["input_ids"]))
         npred.append(len(rec["masked_lm_positions"]))
@@ -312,6 +346,9 @@ def summarize(
                 problems.append(f"record {i}: {problem}")
             continue
         split.update(classify(rec, mask_token))
+        if expected is not None:
+            one = expected_masked(rec, masking)
+            expected = None if one is None else expected + one
     tokens, masked = int(sum(lengths)), int(sum(npred))
     top = max_seq_length or (max(lengths) if lengths else 1)
     edges = np.unique(np.linspace(0, top, bins + 1).round().astype(int))
@@ -321,6 +358,9 @@ def summarize(
         "tokens": tokens,
         "masked": masked,
         "masked_fraction": masked / tokens if tokens else 0.0,
+        "expected_masked_fraction": (
+            expected / tokens if expected is not None and tokens else None
+        ),
         "split": dict(split)
         if mask_token is not None
         else {"keep": split["keep"], "changed": split["mask"] + split["random"]},
@@ -371,6 +411,12 @@ def format_summary(stats: Dict, width: int = 40) -> str:
         f"records: {stats['records']}, tokens: {stats['tokens']}, masked: "
         f"{stats['masked']} ({stats['masked_fraction']:.2%})"
     ]
+    if stats.get("expected_masked_fraction") is not None:
+        lines.append(
+            f"expected masked share: {stats['expected_masked_fraction']:.2%} (each sequence "
+            "masks its rate times its selectable tokens, rounded up, up to the cap; "
+            "short sequences round up most)"
+        )
     split = stats["split"]
     total = sum(split.values()) or 1
     if "mask" in split:

@@ -83,6 +83,28 @@ def cancel_all(timeout: float = 1.0) -> List[str]:
     return [w.cancel(timeout) for w in active]
 
 
+def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
+    """Raises :class:`InputError` when ``output_dir`` cannot take a new
+    dataset: a file, a mount point, or (without ``overwrite``) a non-empty
+    directory. :class:`ShardedWriter` checks this when it opens; the command
+    line also checks it first, before any work."""
+    out = os.path.realpath(output_dir)
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise InputError(f"output {output_dir} exists and is not a directory")
+    if not os.path.isdir(out):
+        return
+    if os.path.ismount(out):
+        raise InputError(
+            f"output directory {output_dir} is a mount point: the dataset is published by "
+            "renaming a directory onto it; give a directory inside it"
+        )
+    if not overwrite and publishing.visible_entries(out):
+        raise InputError(
+            f"output directory {output_dir} already exists and is not empty (use "
+            "--overwrite to replace its shards)"
+        )
+
+
 class ShardedWriter:
     """Writes records round-robin to ``num_shards`` files in a temporary
     directory; use as a context manager, and call :meth:`commit` inside it
@@ -159,22 +181,9 @@ class ShardedWriter:
 
     def _open(self) -> None:
         out = self._out
-        if os.path.lexists(out) and not os.path.isdir(out):
-            raise InputError(f"output {self.output_dir} exists and is not a directory")
+        check_output_dir(self.output_dir, self.overwrite)
         for path in stale_temporaries(out):
             publishing.remove_path(path)
-        if os.path.isdir(out):
-            if os.path.ismount(out):
-                raise InputError(
-                    f"output directory {self.output_dir} is a mount point: the "
-                    "dataset is published by renaming a directory onto it; give "
-                    "a directory inside it"
-                )
-            if not self.overwrite and publishing.visible_entries(out):
-                raise InputError(
-                    f"output directory {self.output_dir} already exists and is not "
-                    "empty (use --overwrite to replace its shards)"
-                )
         with _ACTIVE_LOCK:
             if _CANCELLED:
                 raise KeyboardInterrupt
