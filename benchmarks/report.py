@@ -1,4 +1,4 @@
-"""Ratios, targets, the printed table, the JSON and the Markdown summary."""
+"""Ratios, the printed table, the JSON and the Markdown summary."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 from typing import Iterable, List, Optional
 
 from benchmarks import masking, memory
-from benchmarks import scaling as scaling_mod
 
 PEER = "tensorflow_text"
 OURS = "tf_mlm"
@@ -33,151 +32,6 @@ def add_ratios(rows: List[dict]) -> List[dict]:
         r["vs_peer"] = peer / r["ms"] if peer and r.get("ms") else None
         r["vs_floor"] = r["ms"] / floor if floor and r.get("ms") else None
     return rows
-
-
-def _find(rows, system, mode) -> Optional[dict]:
-    return next((r for r in rows if r["system"] == system and r["mode"] == mode), None)
-
-
-def _target(issue, what, measured, ok, goal, unit="") -> dict:
-    return {
-        "issue": issue,
-        "target": what,
-        "goal": goal,
-        "measured": None if measured is None else round(float(measured), 3),
-        "unit": unit,
-        "status": "n/a"
-        if measured is None or (isinstance(measured, float) and math.isnan(measured))
-        else ("PASS" if ok(measured) else "MISS"),
-    }
-
-
-def targets(results: dict) -> List[dict]:
-    rows = results.get("rows", [])
-
-    def speedup(mode):
-        r = _find(rows, OURS, mode)
-        return r["vs_peer"] if r else None
-
-    fused = _find(rows, OURS, masking.FUSED_OP)
-    tfdata = _find(rows, OURS, "tf.data (AUTOTUNE map, prefetch)")
-    out = [
-        _target(
-            2,
-            "tf.function speed-up vs tensorflow_text",
-            speedup("tf.function"),
-            lambda v: v >= 20,
-            ">= 20",
-            "x",
-        ),
-        _target(
-            2,
-            "eager speed-up vs tensorflow_text",
-            speedup("eager"),
-            lambda v: v >= 200,
-            ">= 200",
-            "x",
-        ),
-        _target(
-            7,
-            "tf.function speed-up vs tensorflow_text",
-            speedup("tf.function"),
-            lambda v: v >= 50,
-            ">= 50",
-            "x",
-        ),
-        _target(
-            7,
-            "whole-word tf.function speed-up",
-            speedup("whole-word tf.function"),
-            lambda v: v >= 40,
-            ">= 40",
-            "x",
-        ),
-        _target(
-            2,
-            "tf.function speed-up, in graph (16 batches per call)",
-            speedup(masking.IN_GRAPH),
-            lambda v: v >= 20,
-            ">= 20",
-            "x",
-        ),
-        _target(
-            7,
-            "tf.function speed-up, in graph (16 batches per call)",
-            speedup(masking.IN_GRAPH),
-            lambda v: v >= 50,
-            ">= 50",
-            "x",
-        ),
-        _target(
-            7,
-            "whole-word tf.function speed-up, in graph",
-            speedup(masking.WHOLE_WORD_IN_GRAPH),
-            lambda v: v >= 40,
-            ">= 40",
-            "x",
-        ),
-        _target(
-            7,
-            "eager speed-up vs tensorflow_text",
-            speedup("eager"),
-            lambda v: v >= 500,
-            ">= 500",
-            "x",
-        ),
-        _target(
-            7,
-            "fused kernel time / single-op floor",
-            fused["vs_floor"] if fused else None,
-            lambda v: v <= 2,
-            "<= 2",
-            "x",
-        ),
-        _target(
-            7,
-            "tf.data pipeline throughput",
-            tfdata["mtok_s"] if tfdata else None,
-            lambda v: v >= 100,
-            ">= 100",
-            "M tokens/s",
-        ),
-    ]
-    scaling = results.get("scaling") or {}
-    for system, how in ((OURS, "per call"), (scaling_mod.IN_GRAPH_SYSTEM, "in graph")):
-        for sweep in ("batch_size", "sequence_length"):
-            fit = (scaling.get(sweep) or {}).get("fit", {}).get(system)
-            for key, label in (("slope", "all points"), ("slope_upper_half", "larger half")):
-                out.append(
-                    _target(
-                        7,
-                        f"log-log slope vs tokens, {how}, {sweep} sweep ({label})",
-                        fit[key] if fit else None,
-                        lambda v: 0.9 <= v <= 1.1,
-                        "0.9-1.1",
-                    )
-                )
-    mem = next(
-        (
-            m
-            for m in results.get("memory") or []
-            if m.get("system") == OURS
-            and "error" not in m
-            and m.get("rows") == results.get("reference", {}).get("rows")
-        ),
-        None,
-    )
-    out.append(
-        _target(
-            7,
-            "peak memory / output size (TF allocator, reference batch)",
-            memory.ratio(mem, "tf_allocator") if mem else None,
-            lambda v: v <= 3,
-            "<= 3",
-            "x",
-        )
-    )
-    return out
 
 
 def _fmt(v, spec) -> str:
@@ -225,22 +79,6 @@ def markdown_table(header, body) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in b) + " |" for b in body]
     return "\n".join(out)
-
-
-def _target_body(ts):
-    return [
-        [
-            f"#{t['issue']}",
-            t["target"],
-            t["goal"],
-            "-" if t["measured"] is None else f"{t['measured']:g}",
-            t["status"],
-        ]
-        for t in ts
-    ]
-
-
-TARGET_COLUMNS = ("issue", "target", "goal", "measured", "")
 
 
 def _scaling_body(scaling):
@@ -304,14 +142,33 @@ MEMORY_COLUMNS = (
 )
 
 
+def _peer_line(key: str, ext: dict) -> str:
+    """One line per external benchmark: each system's median ms and how many
+    times slower than tf_mlm each peer is (its `ratio`). tf_mlm.hf's result
+    holds one such comparison per case (input kind, return type)."""
+    what = ext.get("what", key)
+    if ext.get("skipped"):
+        return f"{what}: skipped ({ext['skipped']})"
+    result = ext.get("result") or {}
+    ms, ratio = result.get("ms") or {}, result.get("ratio") or {}
+    if ms and all(isinstance(v, dict) for v in ms.values()):  # per case
+        cases = [
+            f"{case}: "
+            + ", ".join(f"{system} {_fmt(t, '.2f')} ms" for system, t in times.items())
+            + (f" ({ratio[case]:.1f}x)" if ratio.get(case) else "")
+            for case, times in ms.items()
+        ]
+        return f"{what}: " + "; ".join(cases)
+    systems = [
+        f"{system} {_fmt(t, '.2f')} ms"
+        + (f" ({ratio[system]:.1f}x tf_mlm's time)" if ratio.get(system) else "")
+        for system, t in ms.items()
+    ]
+    return f"{what}: " + ", ".join(systems)
+
+
 def _external_lines(results) -> List[str]:
-    lines = []
-    for key, ext in (results.get("external") or {}).items():
-        if ext.get("skipped"):
-            lines.append(f"{key}: skipped ({ext['skipped']})")
-        else:
-            lines.append(f"{key}: " + json.dumps(ext.get("result"), default=str)[:2000])
-    return lines
+    return [_peer_line(key, ext) for key, ext in (results.get("external") or {}).items()]
 
 
 def render_text(results: dict) -> str:
@@ -329,8 +186,9 @@ def render_text(results: dict) -> str:
             "Peak memory of one eager call:",
             text_table(MEMORY_COLUMNS, _memory_body(results["memory"])),
         ]
-    parts += _external_lines(results)
-    parts += ["Targets:", text_table(TARGET_COLUMNS, _target_body(results.get("targets", [])))]
+    ext = _external_lines(results)
+    if ext:
+        parts += ["Other peers (median ms per batch):\n" + "\n".join(f"  {line}" for line in ext)]
     parts += results.get("notes", [])
     return "\n\n".join(parts)
 
@@ -358,11 +216,7 @@ def render_markdown(results: dict) -> str:
         ]
     ext = _external_lines(results)
     if ext:
-        parts += ["## Other peers"] + [f"- {line}" for line in ext]
-    parts += [
-        "## Targets",
-        markdown_table(TARGET_COLUMNS, _target_body(results.get("targets", []))),
-    ]
+        parts += ["## Other peers (median ms per batch)", "\n".join(f"- {line}" for line in ext)]
     parts += [f"- {n}" for n in results.get("notes", [])]
     return "\n\n".join(parts) + "\n"
 

@@ -165,7 +165,7 @@ def run(
     systems: Optional[Dict[str, object]] = None,
 ) -> dict:
     """All requested sections; returns the results dict (rows with ratios,
-    scaling, memory, external peers, targets, machine, notes)."""
+    scaling, memory, external peers, machine, notes)."""
     wanted = set(only or SECTIONS)
     unknown = wanted - set(SECTIONS)
     if unknown:
@@ -240,7 +240,6 @@ def run(
                 results, section, lambda s=section: run_external(s, settings.external_repeats), log
             )
     results["load_average_end"] = _load()
-    results["targets"] = report.targets(results)
     results["notes"].append(
         f"{results['machine'].get('nproc')} CPU cores shared with other jobs; load average "
         f"{_fmt_load(results['load_average_start'])} at start, "

@@ -136,14 +136,11 @@ def test_scaling_has_points_and_fits(results):
     assert ms["tf_mlm, in graph"] < ms["tf_mlm"]
 
 
-def test_targets_table_json_markdown(results, tmp_path):
-    statuses = {t["status"] for t in results["targets"]}
-    assert statuses <= {"PASS", "MISS", "n/a"}
-    assert {t["issue"] for t in results["targets"]} == {2, 7}
-    assert any(t["status"] == "n/a" for t in results["targets"])  # no peer, no memory
+def test_table_json_markdown(results, tmp_path):
     text = report.render_text(results)
-    for column in report.TABLE_COLUMNS + ("Targets:",):
+    for column in report.TABLE_COLUMNS:
         assert column in text
+    assert "Targets" not in text and "targets" not in results
     path = tmp_path / "latest.json"
     report.write_json(results, str(path))
     loaded = json.loads(path.read_text())  # strict JSON: no NaN

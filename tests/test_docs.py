@@ -36,7 +36,13 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-markdown = pytest.importorskip("markdown")  # a TensorFlow (tensorboard) dependency
+try:
+    import markdown  # the `test` extra's (pyproject.toml)
+except ImportError as e:  # a failure, not a skip: the test environment is incomplete
+    raise ImportError(
+        "tests/test_docs.py needs `markdown`, a dependency of tf_mlm's `test` extra: "
+        'pip install -e ".[test]"'
+    ) from e
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB_PAGES = ("README.md", "CHANGELOG.md")  # rendered by GitHub / PyPI

@@ -1,6 +1,6 @@
 """A masked-LM batch collator for PyTorch / JAX / NumPy pipelines.
 
-:class:`MLMCollator` does the job of HuggingFace's
+[MLMCollator][tf_mlm.collator.MLMCollator] does the job of HuggingFace's
 ``DataCollatorForLanguageModeling`` (pad a list of examples, mask them,
 return ``input_ids`` / ``labels`` / ``attention_mask``) on tf_mlm's C++
 core, with no TensorFlow and no tokenizer. It is named ``MLMCollator``

@@ -1,17 +1,18 @@
 """A drop-in for transformers' ``DataCollatorForLanguageModeling`` on
 tf_mlm's C++ core.
 
-:class:`DataCollatorForLanguageModeling` is a subclass of transformers 5.x's
-class of that name: the same dataclass fields (and tf_mlm's keyword-only
-extensions after them), the same checks, methods and hooks, the same inputs
-and batch. Change the import, keep the rest. Each batch is padded by
-``tf_mlm._shared.hf_padding`` (as ``tokenizer.pad`` pads) and masked in C++ (whole words too) by the
-``torch_mask_tokens`` / ``numpy_mask_tokens`` hooks; a subclass that
-overrides a hook gets it called where transformers calls it, with the same
-arguments. The masks follow transformers' law (each non-special token
-selected with probability ``mlm_probability``, then ``mask_replace_prob``
-``[MASK]``, ``random_replace_prob`` random id, the rest kept) but come from
-tf_mlm's Philox streams, so they are not transformers' draws.
+[DataCollatorForLanguageModeling][tf_mlm.hf.DataCollatorForLanguageModeling] is
+a subclass of transformers 5.x's class of that name: the same dataclass fields
+(and tf_mlm's keyword-only extensions after them), the same checks, methods and
+hooks, the same inputs and batch. Change the import, keep the rest. Each batch
+is padded by ``tf_mlm._shared.hf_padding`` (as ``tokenizer.pad`` pads) and
+masked in C++ (whole words too) by the ``torch_mask_tokens`` /
+``numpy_mask_tokens`` hooks; a subclass that overrides a hook gets it called
+where transformers calls it, with the same arguments. The masks follow
+transformers' law (each non-special token selected with probability
+``mlm_probability``, then ``mask_replace_prob`` ``[MASK]``,
+``random_replace_prob`` random id, the rest kept) but come from tf_mlm's Philox
+streams, so they are not transformers' draws.
 
 Every field is read when a batch is made, so a field changed between
 batches (an annealed ``mlm_probability``, ``mlm`` switched on) takes effect

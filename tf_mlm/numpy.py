@@ -7,11 +7,12 @@ non-TensorFlow backend.
 
 A batch is *ragged*: flat ``values`` plus ``row_splits`` (row ``b`` owns
 ``values[row_splits[b]:row_splits[b + 1]]``), or nested splits, outermost
-first, for ``[batch, (words), (wordpieces)]`` whole-word masking. The
-helpers :func:`mask_sequences` and :func:`mask_padded` take a list of
-sequences or a padded 2-D array instead.
+first, for ``[batch, (words), (wordpieces)]`` whole-word masking. The helpers
+[mask_sequences][tf_mlm.numpy.mask_sequences] and
+[mask_padded][tf_mlm.numpy.mask_padded] take a list of sequences or a padded
+2-D array instead.
 
-Same semantics as :func:`tf_mlm.mask_language_model` with the built-in
+Same semantics as [tf_mlm.mask_language_model][tf_mlm.mask_language_model] with the built-in
 ``RandomItemSelector`` and ``MaskValuesChooser``, and for the same seed the
 very same masks: ``seed=s`` here equals ``seed=[s, 0]`` there, and
 ``seed=(a, b)`` equals ``seed=[a, b]``.
@@ -28,13 +29,15 @@ array([101, 103, 103, 103, 102, 101, 103, 102])
 >>> r.masked_positions, r.masked_positions_row_splits, r.masked_ids
 (array([1, 2, 3, 1]), array([0, 3, 4]), array([7, 8, 9, 5]))
 
-The masking strategies of the README ("Masking strategies") have NumPy forms too:
-whole words from a continuation table (:func:`group_words`, then
-``mask_ragged(..., axis=1)``), SpanBERT spans (:func:`mask_spans`, the same
-masks as a ``tf_mlm.SpanItemSelector`` for the same seed), and the
-replacement law of ``MaskValuesChooser`` (``excluded_ids=`` and
-``replacement_frequencies=`` of :func:`mask_ragged` and :func:`mask_spans`,
-or tables built once with :func:`replacement_tables`).
+The masking strategies of the README ("Masking strategies") have NumPy forms
+too: whole words from a continuation table
+([group_words][tf_mlm.numpy.group_words], then ``mask_ragged(..., axis=1)``),
+SpanBERT spans ([mask_spans][tf_mlm.numpy.mask_spans], the same masks as a
+``tf_mlm.SpanItemSelector`` for the same seed), and the replacement law of
+``MaskValuesChooser`` (``excluded_ids=`` and ``replacement_frequencies=`` of
+[mask_ragged][tf_mlm.numpy.mask_ragged] and
+[mask_spans][tf_mlm.numpy.mask_spans], or tables built once with
+[replacement_tables][tf_mlm.numpy.replacement_tables]).
 """
 
 from __future__ import annotations
@@ -189,7 +192,7 @@ def mask_ragged(
         1 with ``[rows, words]`` splits for whole words, 2 for wordpieces.
       selection_mode: ``"exact"`` (default) or ``"bernoulli"``.
       seed: None, an int, a pair of ints or a ``numpy.random.Generator``
-        (see :func:`resolve_seed`).
+        (see [resolve_seed][tf_mlm.numpy.resolve_seed]).
       pad_to: None for ragged positions / ids; an int ``L`` for dense
         ``[rows, L]`` positions, ids and weights, masking at most ``L``
         tokens per row (the cap becomes ``min(max_selections, L)``).
@@ -201,11 +204,13 @@ def mask_ragged(
         (fairseq's ``freq_weighted_replacement``; excluded ids weigh 0), as
         ``MaskValuesChooser(replacement_frequencies=...)``. The alias tables
         are rebuilt on every call: build them once with
-        :func:`replacement_tables` and pass ``replacement=`` instead.
-      replacement: a :class:`ReplacementTables`, instead of the two above.
+        [replacement_tables][tf_mlm.numpy.replacement_tables] and pass
+        ``replacement=`` instead.
+      replacement: a [ReplacementTables][tf_mlm.numpy.ReplacementTables],
+        instead of the two above.
 
     Returns:
-      a :class:`MaskResult`.
+      a [MaskResult][tf_mlm.numpy.MaskResult].
 
     Raises:
       TypeError: wrong argument types or dtypes.
@@ -231,9 +236,9 @@ def mask_ragged(
 
 
 def mask_with_options(values, row_splits, options: MaskingOptions, *, seed=None) -> MaskResult:
-    """Masks a ragged batch (as :func:`mask_ragged`) with the options of a
-    :class:`tf_mlm.options.MaskingOptions`: SpanBERT spans when its
-    ``span_p`` is set (as :func:`mask_spans`), items otherwise."""
+    """Masks a ragged batch (as [mask_ragged][tf_mlm.numpy.mask_ragged]) with the options of a
+    [tf_mlm.options.MaskingOptions][tf_mlm.options.MaskingOptions]: SpanBERT spans when its
+    ``span_p`` is set (as [mask_spans][tf_mlm.numpy.mask_spans]), items otherwise."""
     values = vector("values", values)
     splits = splits_list(row_splits)
     run = _core.mask_spans if options.span_p is not None else _core.mask_language_model
@@ -264,7 +269,7 @@ def mask_spans(
 ) -> MaskResult:
     """SpanBERT span masking (Joshi et al., 2020) of a ragged batch.
 
-    A separate entry point rather than a ``strategy=`` of :func:`mask_ragged`
+    A separate entry point rather than a ``strategy=`` of [mask_ragged][tf_mlm.numpy.mask_ragged]
     because spans have their own parameters (``p``, ``max_span_length``) and
     their own budget unit (tokens), as ``tf_mlm.SpanItemSelector`` is its own
     class. For the same seed the result equals
@@ -279,7 +284,7 @@ def mask_spans(
     over that many items, stopping at an unselectable or already chosen item,
     the row's end or the budget. With ``[rows, words]`` splits and ``axis=1``
     the items are whole words, never split. The chosen tokens then get their
-    values as in :func:`mask_ragged`.
+    values as in [mask_ragged][tf_mlm.numpy.mask_ragged].
 
     >>> ids = np.array([101] + list(range(1000, 1040)) + [102])
     >>> r = mask_spans(ids, np.array([0, 42]), vocab_size=30522, mask_token=103,
@@ -290,7 +295,7 @@ def mask_spans(
     Args:
       values, row_splits, vocab_size, mask_token, unselectable_ids,
       mask_token_rate, random_token_rate, axis, seed, excluded_ids,
-      replacement_frequencies, replacement: as :func:`mask_ragged`.
+      replacement_frequencies, replacement: as [mask_ragged][tf_mlm.numpy.mask_ragged].
       selection_rate: fraction of each row's selectable *tokens* to mask.
       max_selections: cap on the tokens masked per row; None for no cap.
       p: geometric parameter of the span lengths, in ``(0, 1]`` (used as
@@ -301,7 +306,7 @@ def mask_spans(
         ``min(max_selections, L)``, so nothing is cut).
 
     Returns:
-      a :class:`MaskResult`.
+      a [MaskResult][tf_mlm.numpy.MaskResult].
     """
     options = MaskingOptions(
         vocab_size=vocab_size,
@@ -341,8 +346,8 @@ def group_words(values, row_splits, continuation_table) -> list:
       row_splits: the batch's 1-D int32/int64 row splits (or a list holding
         just that vector).
       continuation_table: 1-D bools (or 0/1 numbers) over the vocabulary,
-        e.g. from :func:`wordpiece_continuation_table` or
-        :func:`sentencepiece_continuation_table`.
+        e.g. from [wordpiece_continuation_table][tf_mlm.numpy.wordpiece_continuation_table] or
+        [sentencepiece_continuation_table][tf_mlm.numpy.sentencepiece_continuation_table].
 
     Returns:
       ``[row_splits, word_splits]``, both of the dtype of ``row_splits``.
@@ -364,7 +369,8 @@ def group_words(values, row_splits, continuation_table) -> list:
 
 
 def mask_sequences(sequences, **kwargs) -> MaskResult:
-    """:func:`mask_ragged` on a list of rows (see :func:`ragged_from_sequences`):
+    """[mask_ragged][tf_mlm.numpy.mask_ragged] on a list of rows (see
+    [ragged_from_sequences][tf_mlm.numpy.ragged_from_sequences]):
     ``masked_values`` is a list of 1-D arrays, one per row holding the row's
     tokens (for rows given as lists of words, their pieces in order, as
     ``tf_mlm.mask_language_model`` merges them).
@@ -382,9 +388,10 @@ def mask_sequences(sequences, **kwargs) -> MaskResult:
 
 
 def mask_padded(ids, *, pad_id, **kwargs) -> MaskResult:
-    """:func:`mask_ragged` on a right-padded 2-D array (see
-    :func:`ragged_from_padded`): ``masked_values`` has the shape of ``ids``,
-    with the padding untouched; positions count from the start of each row.
+    """[mask_ragged][tf_mlm.numpy.mask_ragged] on a right-padded 2-D array (see
+    [ragged_from_padded][tf_mlm.numpy.ragged_from_padded]): ``masked_values``
+    has the shape of ``ids``, with the padding untouched; positions count from
+    the start of each row.
 
     >>> ids = np.array([[101, 7, 102, 0], [101, 102, 0, 0]])
     >>> mask_padded(ids, pad_id=0, vocab_size=200, mask_token=103, selection_rate=1.0,

@@ -1,16 +1,18 @@
 """The options of a masking run, described once for every front end.
 
 tf_mlm's front ends (``tf_mlm.numpy``, ``MLMCollator``, ``tf_mlm.hf``, the
-Keras layer, ``tf-mlm mask``) each take their own, peer-compatible
-arguments and map them onto :class:`MaskingOptions`: what is selected (the
-rate, the cap, the unselectable ids, exact or Bernoulli counts, tokens,
-words or SpanBERT spans), what the selected tokens become (the mask id, the
-rates of the mask id and of random ids, the replacement law) and the dense
-output length. The defaults below are tf_mlm's only Python defaults of
-these options; front ends' signatures name them. The C++ core owns the
-rules (ranges, sums, sizes) and their messages: :meth:`MaskingOptions.validate`
-runs its checks, and :meth:`MaskingOptions.core_kwargs` checks only types.
-Messages name the front end's arguments (``names``).
+Keras layer, ``tf-mlm mask``) each take their own, peer-compatible arguments
+and map them onto [MaskingOptions][tf_mlm.options.MaskingOptions]: what is
+selected (the rate, the cap, the unselectable ids, exact or Bernoulli counts,
+tokens, words or SpanBERT spans), what the selected tokens become (the mask id,
+the rates of the mask id and of random ids, the replacement law) and the dense
+output length. The defaults below are tf_mlm's only Python defaults of these
+options; front ends' signatures name them. The C++ core owns the rules (ranges,
+sums, sizes) and their messages:
+[MaskingOptions.validate][tf_mlm.options.MaskingOptions.validate] runs its
+checks, and
+[MaskingOptions.core_kwargs][tf_mlm.options.MaskingOptions.core_kwargs] checks
+only types. Messages name the front end's arguments (``names``).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ MAX_SPAN_LENGTH = 10
 
 class ReplacementTables(NamedTuple):
     """The law of random replacement ids, normalised once (see
-    :func:`replacement_tables`): what ``MaskValuesChooser`` builds from its
-    ``excluded_ids`` and ``replacement_frequencies``.
+    [replacement_tables][tf_mlm.options.replacement_tables]): what
+    ``MaskValuesChooser`` builds from its ``excluded_ids`` and
+    ``replacement_frequencies``.
 
     Attributes:
       vocab_size: the vocabulary the tables are for.
@@ -113,7 +116,8 @@ class MaskingOptions:
         that become ``mask_token`` and a random id.
       excluded_ids: ids never drawn as random replacements.
       replacement_frequencies: ``vocab_size`` weights of random ids.
-      replacement: built :class:`ReplacementTables`, instead of the two above.
+      replacement: built [ReplacementTables][tf_mlm.options.ReplacementTables],
+        instead of the two above.
       pad_to: None (ragged outputs), or the length ``L`` of dense
         ``[rows, L]`` positions, ids and weights (the core caps the count
         at ``L``).
@@ -215,7 +219,7 @@ class MaskingOptions:
     @contextlib.contextmanager
     def named(self):
         """Re-raises ``ValueError`` / ``TypeError`` with the core's names of
-        the options replaced by the front end's (:attr:`names`)."""
+        the options replaced by the front end's (`names`)."""
         try:
             yield
         except (ValueError, TypeError) as e:

@@ -1,8 +1,9 @@
 """Per-vocabulary-id tables for whole-word masking, without TensorFlow.
 
 ``table[id]`` is True for the ids that continue the previous word; both
-:func:`tf_mlm.group_words` (TensorFlow) and :func:`tf_mlm.numpy.group_words`
-group wordpieces into words from such a table.
+[tf_mlm.group_words][tf_mlm.group_words] (TensorFlow) and
+[tf_mlm.numpy.group_words][tf_mlm.numpy.group_words] group wordpieces into
+words from such a table.
 """
 
 from __future__ import annotations

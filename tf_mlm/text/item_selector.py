@@ -22,9 +22,11 @@ class ItemSelector:
     """Base class: selects every item none of whose ids is unselectable.
 
     Subclasses implement a selection algorithm by overriding
-    :meth:`get_selection_mask`, and may override :meth:`get_selectable` to
-    change which items are candidates; :func:`tf_mlm.mask_language_model`
-    calls both through the instance, so overrides are honoured.
+    [get_selection_mask][tf_mlm.ItemSelector.get_selection_mask], and may
+    override [get_selectable][tf_mlm.ItemSelector.get_selectable] to change
+    which items are candidates;
+    [tf_mlm.mask_language_model][tf_mlm.mask_language_model] calls both through
+    the instance, so overrides are honoured.
 
     >>> selector = tf_mlm.ItemSelector(unselectable_ids=[0])
     >>> selector.get_selection_mask(tf.ragged.constant([[0, 5, 6], [7, 0]]), axis=1)

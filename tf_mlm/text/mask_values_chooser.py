@@ -15,7 +15,8 @@ class MaskValuesChooser:
     ``[0, vocab_size)`` with probability ``random_token_rate``, and the
     original id otherwise (BERT's 80/10/10 by default).
 
-    Subclasses customise the values by overriding :meth:`get_mask_values`.
+    Subclasses customise the values by overriding
+    [get_mask_values][tf_mlm.MaskValuesChooser.get_mask_values].
 
     >>> chooser = tf_mlm.MaskValuesChooser(vocab_size=100, mask_token=3, mask_token_rate=1.0,
     ...                                    random_token_rate=0.0)
@@ -93,7 +94,9 @@ class MaskValuesChooser:
           masked_lm_ids: a RaggedTensor (or dense Tensor) of int32/int64 ids,
             one row per batch row.
         Returns:
-          the same shape and dtype, each id replaced or kept.
+          tf.RaggedTensor | tf.Tensor: the new ids, in the shape, dtype and
+          kind (ragged or dense) of ``masked_lm_ids``, each id replaced or
+          kept.
         """
         rt, restore = _ragged.to_ragged(masked_lm_ids, name="masked_lm_ids")
         splits = _ragged.item_row_splits(rt, rt.ragged_rank)

@@ -63,8 +63,8 @@ def mask_language_model(
     Args:
       input_ids: int32/int64 ids, rank >= 2: a RaggedTensor, a dense Tensor
         or NumPy array, or nested Python lists.
-      item_selector: an :class:`ItemSelector`.
-      mask_values_chooser: a :class:`MaskValuesChooser`.
+      item_selector: an [ItemSelector][tf_mlm.ItemSelector].
+      mask_values_chooser: a [MaskValuesChooser][tf_mlm.MaskValuesChooser].
       axis: the dimension whose elements are masked as a whole
         (1 <= axis <= ragged rank); dimensions 1..axis are merged.
       seed: (tf_mlm extension) ``None`` for fresh randomness that honours
@@ -77,8 +77,8 @@ def mask_language_model(
         nesting (``[batch, (words), (wordpieces)]`` in, the same out).
 
     Returns:
-      ``(masked_input_ids, masked_positions, masked_ids)``: the ids with the
-      selected tokens replaced, ``[batch, (tokens)]`` (dtype and row-splits
+      tuple: ``(masked_input_ids, masked_positions, masked_ids)``: the ids with
+      the selected tokens replaced, ``[batch, (tokens)]`` (dtype and row-splits
       dtype of ``input_ids``; dense in, dense ``[batch, tokens]`` out; see
       ``keep_structure``); ``[batch, (num_masked)]`` ascending positions in
       each row's tokens (dtype of the row splits); and ``[batch,
