@@ -4,64 +4,16 @@ Markdown and charts."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import os
-import re
 import shutil
 import sys
-import tempfile
 
-# TensorFlow's C++ logging: errors and above only, unless the user chose.
-QUIET = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow without its start-up lines (unless TF_CPP_MIN_LOG_LEVEL is set).
+from tf_mlm.cli import quiet
 
-# What TensorFlow's C++ libraries print while they load, before absl's
-# logging is initialised (TF_CPP_MIN_LOG_LEVEL does not reach it): absl's
-# notice and INFO / WARNING lines. Errors and anything else pass.
-_STARTUP_NOISE = re.compile(
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*"
-)
+quiet.import_tensorflow()
 
-
-@contextlib.contextmanager
-def _startup_noise_filtered():
-    """Holds back stderr (file descriptor 2) while TensorFlow loads, then
-    writes it out without the start-up noise above."""
-    if not QUIET:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            lines = held.read().decode("utf-8", "replace").splitlines(keepends=True)
-            sys.stderr.write("".join(l for l in lines if not _STARTUP_NOISE.fullmatch(l.strip())))
-            sys.stderr.flush()
-
-
-class _NoJaxProfilerNotice(logging.Filter):
-    """absl's "Failed to load jax profiler" warning (keras with jax
-    installed): the benchmark uses no profiler."""
-
-    def filter(self, record):
-        return not record.getMessage().startswith("Failed to load jax profiler")
-
-
-logging.getLogger("absl").addFilter(_NoJaxProfilerNotice())
-
-with _startup_noise_filtered():
-    import tensorflow  # noqa: E402, F401
-
-    from benchmarks import report, suite  # noqa: E402
+from benchmarks import report, suite  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)

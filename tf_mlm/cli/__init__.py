@@ -302,4 +302,3 @@ def _cancel_and_exit(interrupt: BaseException) -> None:
     # The worker may be blocked in a read or inside TensorFlow: end the
     # process now rather than wait for it at interpreter shutdown.
     os._exit(_exit_status(interrupt))
-

@@ -1,24 +1,38 @@
-"""TensorFlow for the command line, imported when the work needs it and
-without its start-up lines.
+"""TensorFlow for the command line and the benchmark suite, imported when
+the work needs it and without its start-up lines.
 
 Importing TensorFlow prints lines on a machine without a GPU that are noise
-to a user of ``tf-mlm`` (``WARNING: All log messages before
-absl::InitializeLog() ...``, ``Could not find cuda drivers``, oneDNN notes,
-``failed call to cuInit``). Some are written before TensorFlow's log level
-applies, so besides ``TF_CPP_MIN_LOG_LEVEL=3`` the import runs with the
-process's stderr (file descriptor 2) sent to a temporary file; if the import
-fails, what it wrote is shown. ``--verbose``, or a ``TF_CPP_MIN_LOG_LEVEL``
-of the user's own, keeps every line.
+to a user (``WARNING: All log messages before absl::InitializeLog() ...``,
+``Could not find cuda drivers``, oneDNN and CPU-feature notes, ``failed
+call to cuInit``). Some are written before TensorFlow's log level applies,
+so besides ``TF_CPP_MIN_LOG_LEVEL=3`` the import runs with the process's
+stderr (file descriptor 2) held in a temporary file, which is then written
+out without those INFO / WARNING lines: errors and anything else pass.
+``--verbose``, or a ``TF_CPP_MIN_LOG_LEVEL`` of the user's own, keeps every
+line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import sys
 import tempfile
 
 # TF_CPP_MIN_LOG_LEVEL as the user's environment had it before tf-mlm ran.
 _USER_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+
+# What TensorFlow's C++ libraries print while they load: absl's notice and
+# absl-format INFO / WARNING lines (I1207 05:31:02.123456  1234 file.cc:31] ...),
+# and the continuation line of the CPU-feature notice.
+_STARTUP_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*"
+    r"|To enable the following instructions: .*, in other operations, rebuild TensorFlow "
+    r"with the appropriate compiler flags\."
+)
 
 
 def quiet_requested(verbose: bool) -> bool:
@@ -33,38 +47,44 @@ def configure(verbose: bool) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 
+@contextlib.contextmanager
+def startup_noise_filtered():
+    """Holds back stderr (file descriptor 2) for the block, then writes it
+    out without TensorFlow's start-up noise."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", "replace").splitlines(keepends=True)
+            sys.stderr.write("".join(x for x in lines if not _STARTUP_NOISE.fullmatch(x.strip())))
+            sys.stderr.flush()
+
+
+class _NoJaxProfilerNotice(logging.Filter):
+    """absl's "Failed to load jax profiler" warning (Keras with JAX
+    installed): tf_mlm uses no profiler."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith("Failed to load jax profiler")
+
+
 def import_tensorflow(verbose: bool = False):
-    """``import tensorflow``, silently unless ``verbose`` (see the module
-    docstring); returns the module."""
+    """``import tensorflow``, without its start-up lines unless ``verbose``
+    (see the module docstring); returns the module."""
     if "tensorflow" in sys.modules or not quiet_requested(verbose):
         import tensorflow
 
         return tensorflow
     configure(verbose)
-    with tempfile.TemporaryFile() as captured:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    _quiet_absl()
+    logging.getLogger("absl").addFilter(_NoJaxProfilerNotice())
+    with startup_noise_filtered():
+        import tensorflow
     return tensorflow
-
-
-def _quiet_absl() -> None:
-    # absl's Python logger (TensorFlow's Python warnings go through it):
-    # errors only, as for the C++ side.
-    try:
-        from absl import logging as absl_logging
-    except ImportError:  # pragma: no cover - absl comes with TensorFlow
-        return
-    absl_logging.set_verbosity(absl_logging.ERROR)
