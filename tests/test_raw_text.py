@@ -501,3 +501,44 @@ def test_raw_text_errors_name_file_and_line(data, tmp_path, capsys):
         "raw text input needs --vocab",
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_copies_are_masked_from_one_tokenization(data, tmp_path, monkeypatch):
+    from tf_mlm.pretraining import pipeline
+
+    calls = []
+    encode = raw_text.WordPieceTokenizer.encode
+    monkeypatch.setattr(
+        raw_text.WordPieceTokenizer,
+        "encode",
+        lambda self, lines: calls.append(1) or encode(self, lines),
+    )
+    args = ("--dupe-factor", "3", "--output-format", "jsonl", "--max-seq-length", "32")
+    assert _mask(data, tmp_path / "a", *args) == 0
+    assert len(calls) == 1  # one block of lines, tokenized once for the three copies
+    monkeypatch.setattr(pipeline, "_CACHE_TOKENS", 100)  # too small: read again per copy
+    assert _mask(data, tmp_path / "b", *args) == 0
+    assert len(calls) == 4
+    name = "masked-00000-of-00001.jsonl"
+    assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_reading_ahead_stops_when_closed():
+    import threading
+
+    produced = []
+
+    def items():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    ahead = raw_text._ahead(items(), depth=2)
+    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+    ahead.close()
+    for _ in range(50):
+        if not any(t.name == "tf-mlm-tokenize" for t in threading.enumerate()):
+            break
+        threading.Event().wait(0.05)
+    assert not any(t.name == "tf-mlm-tokenize" for t in threading.enumerate())
+    assert len(produced) < 10

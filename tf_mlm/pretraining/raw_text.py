@@ -39,7 +39,9 @@ per batch. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import os
+import queue
 import re
+import threading
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -340,9 +342,7 @@ def records(
     tokenizer.load()
     packer = Packer(max_seq_length - 2, tokenizer.cls_id, tokenizer.sep_id, name)
     in_document = False
-    for block in _blocks(lines, name):
-        texts = [text for _, text, _ in block if text is not None]
-        encoded = iter(sentences(*tokenizer.encode(texts)) if texts else ())
+    for block, encoded in _ahead(_tokenized(lines, name, tokenizer)):
         for lineno, text, nbytes in block:
             packer.count_bytes(nbytes)
             if text is None:  # a blank line: the document ends
@@ -358,6 +358,59 @@ def records(
             stats.sentences += 1
             yield from packer.add(ids, words, lineno)
     yield from packer.flush()
+
+
+def _tokenized(lines: Iterable[Tuple[int, bytes, int]], name: str, tokenizer) -> Iterator:
+    """The blocks of :func:`_blocks`, each with its sentences tokenized in one call."""
+    for block in _blocks(lines, name):
+        texts = [text for _, text, _ in block if text is not None]
+        yield block, iter(sentences(*tokenizer.encode(texts)) if texts else ())
+
+
+_END = object()
+
+
+def _ahead(items: Iterator, depth: int = 2) -> Iterator:
+    """``items``, produced by a background thread up to ``depth`` items
+    ahead: the input is read and tokenized while the records before are
+    masked. An error of ``items`` is raised here, in its place; closing
+    this generator stops the thread."""
+    results: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as e:  # raised in the consumer
+            put((_END, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=produce, name="tf-mlm-tokenize", daemon=True).start()
+    try:
+        while True:
+            item, error = results.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def _blocks(
