@@ -33,7 +33,8 @@ for i in "${!versions[@]}"; do
   {
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip &&
-    "$venv/bin/python" -m pip install -q "tensorflow==$v.*" pytest hypothesis scipy numpy
+    "$venv/bin/python" -m pip install -q "tensorflow==$v.*" pytest hypothesis scipy numpy \
+      "tokenizers>=0.15" "sentencepiece>=0.2"
   } > "$log" 2>&1 || { summary+=("$v: INSTALL FAILED (see $log)"); status=1; continue; }
   if ! "$venv/bin/python" -m pip install -q "tensorflow-text==$v.*" >> "$log" 2>&1; then
     echo "no tensorflow-text for TensorFlow $v: its side-by-side tests skip" | tee -a "$log"

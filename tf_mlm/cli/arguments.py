@@ -69,8 +69,10 @@ def add_mask_parser(sub) -> None:
     """Adds ``tf-mlm mask``, its arguments in groups, to the sub-parsers ``sub``."""
     p = sub.add_parser(
         "mask",
-        help="mask tokenized sequences into static pretraining data",
-        description="Mask tokenized sequences (JSON Lines, whitespace-separated ids or "
+        help="mask raw text or tokenized sequences into static pretraining data",
+        description="Mask raw text (one sentence per line, blank lines between documents, "
+        "tokenized with --vocab or --sentencepiece-model and packed into sequences) or "
+        "tokenized sequences (JSON Lines, whitespace-separated ids or "
         "TFRecords of tf.train.Example) into sharded TFRecords with BERT's feature "
         "names, or JSON Lines. Deterministic for a given --seed whatever "
         "--num-parallel-calls and --num-shards (record k goes to shard "
@@ -80,7 +82,7 @@ def add_mask_parser(sub) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="files, directories or globs; '-' reads stdin (jsonl or text)",
+        help="files, directories or globs; '-' reads stdin (jsonl, text or raw)",
     )
     p.add_argument("-o", "--output-dir", required=True, help="directory for the shards")
     add_verbose(p)
@@ -101,9 +103,11 @@ def _input_group(p) -> None:
     g = p.add_argument_group("input")
     g.add_argument(
         "--input-format",
-        choices=("auto", "jsonl", "text", "tfrecord"),
+        choices=("auto", "jsonl", "text", "tfrecord", "raw"),
         default="auto",
-        help="default: from the extension, else the first bytes",
+        help="raw: text, one sentence per line, blank lines between documents. Default: "
+        "from the extension, else the first bytes; with --vocab or --sentencepiece-model, "
+        ".txt files and stdin whose first non-blank line is not integers are raw",
     )
     g.add_argument(
         "--input-feature",
@@ -123,7 +127,31 @@ def _vocabulary_group(p) -> None:
         "tokens ([PAD] [UNK] [CLS] [SEP] [MASK] ...)",
     )
     g.add_argument(
-        "--vocab-size", type=positive_int, help="size of the vocabulary (required without --vocab)"
+        "--sentencepiece-model",
+        metavar="MODEL_FILE",
+        help="a SentencePiece .model: tokenizes raw text, and its pieces are the "
+        "vocabulary (instead of --vocab)",
+    )
+    g.add_argument(
+        "--do-lower-case",
+        dest="lower_case",
+        action="store_const",
+        const=True,
+        default=None,
+        help="raw text with --vocab: lower-case and strip accents before WordPiece, as "
+        "BERT's uncased models (the default)",
+    )
+    g.add_argument(
+        "--no-lower-case",
+        dest="lower_case",
+        action="store_const",
+        const=False,
+        help="raw text with --vocab: keep case and accents (cased vocabularies)",
+    )
+    g.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        help="size of the vocabulary (required without --vocab or --sentencepiece-model)",
     )
     g.add_argument(
         "--mask-token",
@@ -204,9 +232,9 @@ def _strategy_group(p) -> None:
     g.add_argument(
         "--whole-word",
         action="store_true",
-        help="mask whole words: the words of JSON Lines inputs given as lists of "
-        "words ([[101], [7592, 2015], [102]]), else words grouped from the "
-        "--vocab pieces (see --word-pieces)",
+        help="mask whole words: the tokenizer's words for raw text, the words of JSON "
+        "Lines inputs given as lists of words ([[101], [7592, 2015], [102]]), else "
+        "words grouped from the --vocab pieces (see --word-pieces)",
     )
     g.add_argument(
         "--word-pieces",
@@ -257,7 +285,8 @@ def _length_group(p) -> None:
         "--max-seq-length",
         type=positive_int,
         default=128,
-        help="input_ids are padded to this length (default: %(default)s)",
+        help="input_ids are padded to this length; raw text is packed into sequences "
+        "this long, [CLS] and [SEP] included (default: %(default)s)",
     )
     g.add_argument(
         "--long-sequences",

@@ -1,7 +1,7 @@
-"""``tf-mlm mask`` once its arguments are parsed: the vocabulary and the ids
-they name, the :class:`~tf_mlm.pretraining.pipeline.MaskingConfig` and the
-reader, the run (:func:`tf_mlm.pretraining.pipeline.run_mask`) and its
-one-line summary. Bad arguments raise
+"""``tf-mlm mask`` once its arguments are parsed: the vocabulary (or
+SentencePiece model) and the ids they name, the tokenizer of raw text, the
+:class:`~tf_mlm.pretraining.pipeline.MaskingConfig` and the reader, the run
+(:func:`tf_mlm.pretraining.pipeline.run_mask`) and its one-line summary. Bad arguments raise
 :class:`~tf_mlm.pretraining.readers.InputError` (:mod:`tf_mlm.cli` turns
 it into exit status 2)."""
 
@@ -19,15 +19,18 @@ DEFAULT_MASK_TOKENS = ("[MASK]", "<mask>")
 
 def run(args) -> int:
     """Masks ``args.inputs`` into ``args.output_dir`` and prints the summary."""
-    vocab, config = masking_config(args)
+    vocab, vocab_size, text_tokenizer = _vocabulary(args)
     reader = readers.SequenceReader(
         readers.expand_inputs(args.inputs),
         input_format=args.input_format,
         feature=args.input_feature,
-        vocab_size=config.vocab_size,
+        vocab_size=vocab_size,
         max_seq_length=args.max_seq_length,
         long_sequences=args.long_sequences,
+        text_tokenizer=text_tokenizer,
     )
+    raw_only = all(fmt == "raw" for fmt in reader.formats)
+    config = masking_config(args, vocab, vocab_size, text_tokenizer, words_from_vocab=not raw_only)
     writers.check_output_dir(args.output_dir, args.overwrite)
     # Every argument, input and the output checked: now TensorFlow.
     quiet.import_tensorflow(args.verbose)
@@ -46,22 +49,31 @@ def run(args) -> int:
             "vocab": vocab.path if vocab is not None else None,
             "inputs": [os.path.abspath(p) if p != "-" else "-" for p in reader.inputs],
             "input_formats": reader.formats,
+            "text_tokenizer": text_tokenizer.describe() if "raw" in reader.formats else None,
             "word_pieces": args.word_pieces if config.continuation_table is not None else None,
             "replacement_frequencies": args.replacement_frequencies,
         },
     )
+    summary.update(sentences=reader.stats.sentences, documents=reader.stats.documents)
     print(summary_line(summary, config, args))
     return 0
 
 
-def masking_config(args) -> Tuple[Optional[vocab_lib.Vocabulary], pipeline.MaskingConfig]:
-    """The vocabulary (None without ``--vocab``) and the validated
-    masking configuration that ``args`` give."""
-    vocab, vocab_size = _vocabulary(args)
+def masking_config(
+    args,
+    vocab: Optional[vocab_lib.Vocabulary],
+    vocab_size: int,
+    text_tokenizer=None,
+    words_from_vocab: bool = True,
+) -> pipeline.MaskingConfig:
+    """The validated masking configuration that ``args`` give, with the
+    vocabulary and tokenizer of :func:`_vocabulary`; ``words_from_vocab``:
+    whether whole words may need grouping from the vocabulary's pieces (no
+    input is raw text, whose records carry their words)."""
     mask_token = _mask_token(args, vocab)
-    unselectable, random_excluded = _id_lists(args, vocab)
+    unselectable, random_excluded = _id_lists(args, vocab, text_tokenizer)
     table = None
-    if args.whole_word and vocab is not None:
+    if args.whole_word and vocab is not None and words_from_vocab:
         table = vocab.continuation_table(args.word_pieces)
     frequencies = (
         vocab_lib.load_frequencies(args.replacement_frequencies)
@@ -93,12 +105,31 @@ def masking_config(args) -> Tuple[Optional[vocab_lib.Vocabulary], pipeline.Maski
         config.validate()
     except ValueError as e:
         raise readers.InputError(str(e)) from None
-    return vocab, config
+    return config
 
 
-def _vocabulary(args) -> Tuple[Optional[vocab_lib.Vocabulary], int]:
-    """The ``--vocab`` file (or None) and the vocabulary size."""
-    vocab = vocab_lib.Vocabulary.load(args.vocab) if args.vocab else None
+def _vocabulary(args) -> Tuple[Optional[vocab_lib.Vocabulary], int, Optional[object]]:
+    """The vocabulary (``--vocab``, the pieces of ``--sentencepiece-model``,
+    or None), the vocabulary size, and the tokenizer of raw text (None
+    without either; WordPiece's loads its library only when raw text is read)."""
+    from tf_mlm.pretraining import raw_text
+
+    if args.vocab and args.sentencepiece_model:
+        raise readers.InputError("give --vocab or --sentencepiece-model, not both")
+    if args.lower_case is not None and not args.vocab:
+        raise readers.InputError(
+            "--do-lower-case / --no-lower-case apply to raw text with --vocab (WordPiece); "
+            "a SentencePiece model normalizes text itself"
+        )
+    tokenizer = None
+    if args.sentencepiece_model:
+        tokenizer = raw_text.SentencePieceTokenizer(args.sentencepiece_model)
+        vocab = vocab_lib.Vocabulary(tokenizer.pieces, tokenizer.path)
+    else:
+        vocab = vocab_lib.Vocabulary.load(args.vocab) if args.vocab else None
+        if vocab is not None:
+            lower_case = True if args.lower_case is None else args.lower_case
+            tokenizer = raw_text.WordPieceTokenizer(vocab.tokens, lower_case)
     if vocab is None and args.vocab_size is None:
         raise readers.InputError("give --vocab VOCAB_FILE or --vocab-size N")
     vocab_size = args.vocab_size or len(vocab)
@@ -106,7 +137,7 @@ def _vocabulary(args) -> Tuple[Optional[vocab_lib.Vocabulary], int]:
         raise readers.InputError(
             f"--vocab-size {args.vocab_size} is smaller than the vocabulary ({len(vocab)} tokens)"
         )
-    return vocab, vocab_size
+    return vocab, vocab_size, tokenizer
 
 
 def _mask_token(args, vocab: Optional[vocab_lib.Vocabulary]) -> int:
@@ -123,17 +154,23 @@ def _mask_token(args, vocab: Optional[vocab_lib.Vocabulary]) -> int:
     return vocab.id(names[0])
 
 
-def _id_lists(args, vocab: Optional[vocab_lib.Vocabulary]) -> Tuple[List[int], List[int]]:
-    """The unselectable ids (default: the vocabulary's special tokens) and
-    the ids never drawn as random replacements."""
+def _id_lists(
+    args, vocab: Optional[vocab_lib.Vocabulary], text_tokenizer=None
+) -> Tuple[List[int], List[int]]:
+    """The unselectable ids (default: the vocabulary's special tokens, and a
+    SentencePiece model's control pieces) and the ids never drawn as random
+    replacements."""
+    special = vocab.special_ids() if vocab is not None else []
+    if text_tokenizer is not None and text_tokenizer.special_ids:
+        special = sorted(set(special) | set(text_tokenizer.special_ids))
     if args.unselectable_ids is not None:
         unselectable = vocab_lib.parse_id_list(args.unselectable_ids, vocab)
     else:
-        unselectable = vocab.special_ids() if vocab is not None else []
+        unselectable = special
     if args.random_excluded_ids.strip() == "special":
         if vocab is None:
             raise readers.InputError("--random-excluded-ids special needs --vocab")
-        random_excluded = vocab.special_ids()
+        random_excluded = special
     else:
         random_excluded = vocab_lib.parse_id_list(args.random_excluded_ids, vocab)
     return unselectable, random_excluded
@@ -151,6 +188,10 @@ def summary_line(summary: Dict, config: pipeline.MaskingConfig, args) -> str:
         )
         if summary[k]
     ]
+    if summary.get("sentences"):
+        notes.append(
+            f"packed from {summary['sentences']} sentences in {summary['documents']} documents"
+        )
     return (
         f"wrote {summary['records']} records ({summary['input_records']} sequences x "
         f"{config.dupe_factor}) to {args.output_dir} in {len(summary['shards'])} "

@@ -53,14 +53,23 @@ def build_dataset(
     import tensorflow as tf
 
     holder = holder or _ErrorHolder()
-    cache: Optional[List] = [] if config.dupe_factor > 1 and "-" in reader.inputs else None
+    # The records of copy 0 are kept for the later copies when the input
+    # cannot be read again (stdin) or is costly to read again (raw text,
+    # tokenized once; up to _CACHE_TOKENS tokens, else it is read again).
+    stdin, raw = "-" in reader.inputs, "raw" in reader.formats
+    keep = config.dupe_factor > 1 and (stdin or raw)
 
     def records():
+        cache: Optional[List] = [] if keep else None
+        tokens = 0
         for dupe in range(config.dupe_factor):
             source = cache if cache is not None and dupe > 0 else reader
             for index, rec in enumerate(source):
                 if cache is not None and dupe == 0:
                     cache.append(rec)
+                    tokens += len(rec.ids)
+                    if not stdin and tokens > _CACHE_TOKENS:
+                        cache = None
                 if (
                     config.whole_word
                     and rec.word_lengths is None
@@ -102,6 +111,7 @@ def build_dataset(
 
 
 _CHUNK = 256
+_CACHE_TOKENS = 1 << 26  # about 1 GB of raw-text records
 
 
 def _pack(chunk):

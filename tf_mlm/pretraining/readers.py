@@ -9,10 +9,12 @@ Input formats (one sequence of token ids per record):
 * ``text``: whitespace-separated ids, one sequence per line.
 * ``tfrecord``: ``tf.train.Example`` records with an int64 list feature
   (default ``input_ids``).
+* ``raw``: text with a ``text_tokenizer`` (see :mod:`~tf_mlm.pretraining.raw_text`).
 
-``-`` reads stdin (``jsonl`` or ``text``); ``.gz`` files are decompressed;
-the format comes from the extension (also before a TensorFlow shard suffix
-``-00000-of-00002``), else from the first bytes; blank lines are skipped.
+``-`` reads stdin (``jsonl``, ``text`` or ``raw``); ``.gz`` files are
+decompressed; the format comes from the extension (also before a TensorFlow
+shard suffix ``-00000-of-00002``), else from the first bytes; blank lines are
+skipped.
 Problems raise :class:`InputError` naming the file and line (or record)
 number.
 """
@@ -28,11 +30,11 @@ import os
 import re
 import sys
 import zlib
-from typing import BinaryIO, Iterator, List, Optional, Sequence
+from typing import BinaryIO, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-FORMATS = ("jsonl", "text", "tfrecord")
+FORMATS = ("jsonl", "text", "tfrecord", "raw")
 _EXTENSIONS = {
     ".jsonl": "jsonl",
     ".json": "jsonl",
@@ -75,6 +77,8 @@ class ReadStats:
     skipped_empty: int = 0
     truncated: int = 0
     skipped_long: int = 0
+    documents: int = 0  # of raw text
+    sentences: int = 0
 
 
 def expand_inputs(patterns: Sequence[str]) -> List[str]:
@@ -122,9 +126,13 @@ def format_from_name(path: str) -> Optional[str]:
     >>> format_from_name("corpus.dat") is None
     True
     """
+    return _EXTENSIONS.get(extension(path))
+
+
+def extension(path: str) -> str:
+    """``path``'s extension, lower-case, without ``.gz`` and a shard suffix."""
     name = path[:-3] if path.endswith(".gz") else path
-    name = _TF_SHARD_SUFFIX.sub("", name)
-    return _EXTENSIONS.get(os.path.splitext(name)[1].lower())
+    return os.path.splitext(_TF_SHARD_SUFFIX.sub("", name))[1].lower()
 
 
 def detect_format(path: str, head: bytes = b"") -> str:
@@ -166,6 +174,7 @@ class SequenceReader:
       max_seq_length: longer sequences are truncated, skipped or rejected
         according to ``long_sequences``.
       stdin: the binary stream standing for ``-`` (default: sys.stdin's).
+      text_tokenizer: tokenizes ``raw`` inputs (a ``raw_text`` tokenizer).
 
     >>> r = SequenceReader(["-"], vocab_size=10, stdin=io.BytesIO(b"1 2 3\\n\\n4 5\\n"))
     >>> [rec.ids.tolist() for rec in r]
@@ -183,6 +192,7 @@ class SequenceReader:
         max_seq_length: Optional[int] = None,
         long_sequences: str = "truncate",
         stdin: Optional[BinaryIO] = None,
+        text_tokenizer=None,
     ):
         if input_format != "auto" and input_format not in FORMATS:
             raise ValueError(
@@ -195,26 +205,34 @@ class SequenceReader:
         self.vocab_size = vocab_size
         self.max_seq_length = max_seq_length
         self.long_sequences = long_sequences
+        self.text_tokenizer = text_tokenizer
         self._stdin = stdin
         self._stdin_head = b""
-        self.formats = []
-        for path in self.inputs:
-            if path == "-":
-                stream = self._stdin_stream()
-                self._stdin_head = stream.peek(512)[:512] if hasattr(stream, "peek") else b""
-                fmt = (
-                    input_format if input_format != "auto" else detect_format("-", self._stdin_head)
-                )
-                if fmt == "tfrecord":
-                    raise InputError("TFRecord input cannot be read from stdin; give a file")
-            else:
-                fmt = (
-                    input_format
-                    if input_format != "auto"
-                    else format_from_name(path) or detect_format(path, _sniff(path))
-                )
-            self.formats.append(fmt)
+        self.formats = [self._format(path, input_format) for path in self.inputs]
+        if "raw" in self.formats:
+            from tf_mlm.pretraining.raw_text import load_tokenizer
+
+            load_tokenizer(text_tokenizer)
         self.stats = ReadStats()
+
+    def _format(self, path: str, input_format: str) -> str:
+        """The format of input ``path`` (see the module's docstring)."""
+        head = b""
+        if path == "-":
+            stream = self._stdin_stream()
+            self._stdin_head = head = stream.peek(512)[:512] if hasattr(stream, "peek") else b""
+            fmt = input_format if input_format != "auto" else detect_format("-", head)
+        elif input_format != "auto":
+            return input_format
+        else:
+            fmt = format_from_name(path) or detect_format(path, head := _sniff(path))
+        if self.text_tokenizer is not None and input_format == "auto":
+            from tf_mlm.pretraining import raw_text
+
+            fmt = raw_text.auto_format(path, fmt, head or _sniff(path))
+        if path == "-" and fmt == "tfrecord":
+            raise InputError("TFRecord input cannot be read from stdin; give a file")
+        return fmt
 
     def _stdin_stream(self) -> BinaryIO:
         if self._stdin is None:
@@ -237,7 +255,12 @@ class SequenceReader:
     def __iter__(self) -> Iterator[Record]:
         self.stats = ReadStats()
         for path, fmt in zip(self.inputs, self.formats):
-            source = self._tfrecords(path) if fmt == "tfrecord" else self._lines(path, fmt)
+            if fmt == "raw":
+                source = self._raw(path)
+            elif fmt == "tfrecord":
+                source = self._tfrecords(path)
+            else:
+                source = self._lines(path, fmt)
             for rec in source:
                 rec = self._check(rec)
                 if rec is not None:
@@ -284,6 +307,25 @@ class SequenceReader:
     def _lines(self, path: str, fmt: str) -> Iterator[Record]:
         name = "<stdin>" if path == "-" else path
         parse = self._parse_json if fmt == "jsonl" else _parse_text
+        for lineno, line, nbytes in self._read_lines(path):
+            where = f"{name}:{lineno}"
+            if not line.strip():
+                yield Record(np.zeros([0], np.int64), None, nbytes, where)
+                continue
+            ids, words = parse(line, where)
+            yield Record(ids, words, nbytes, where)
+
+    def _raw(self, path: str) -> Iterator[Record]:
+        from tf_mlm.pretraining.raw_text import records
+
+        name = "<stdin>" if path == "-" else path
+        yield from records(
+            self._read_lines(path), name, self.text_tokenizer, self.max_seq_length, self.stats
+        )
+
+    def _read_lines(self, path: str) -> Iterator[Tuple[int, bytes, int]]:
+        """(line number, line, bytes read for it) of a line input."""
+        name = "<stdin>" if path == "-" else path
         raw = None
         try:
             if path == "-":
@@ -305,12 +347,7 @@ class SequenceReader:
                     nbytes, last_pos = pos - last_pos, pos
                 else:
                     nbytes = len(line)
-                if not line.strip():
-                    yield Record(np.zeros([0], np.int64), None, nbytes, f"{name}:{lineno}")
-                    continue
-                where = f"{name}:{lineno}"
-                ids, words = parse(line, where)
-                yield Record(ids, words, nbytes, where)
+                yield lineno, line, nbytes
         except OSError as e:
             raise InputError(f"cannot read {name}: {e.strerror or e}") from e
         finally:

@@ -46,7 +46,13 @@ class Vocabulary:
     def load(cls, path: str) -> "Vocabulary":
         """Reads a vocabulary file: one token per line, the line number
         (from 0) is the id; a trailing tab-separated column (a score or
-        count, as in SentencePiece ``.vocab`` files) is ignored."""
+        count, as in SentencePiece ``.vocab`` files) is ignored. A
+        SentencePiece ``.model`` file gives its pieces."""
+        if path.endswith(".model"):
+            from tf_mlm.pretraining.raw_text import SentencePieceTokenizer
+
+            model = SentencePieceTokenizer(path)
+            return cls(model.pieces, model.path)
         try:
             with open(path, encoding="utf-8") as f:
                 tokens = [line.rstrip("\r\n").split("\t")[0] for line in f]
