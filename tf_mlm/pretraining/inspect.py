@@ -303,18 +303,35 @@ def expected_masked(record: Dict[str, np.ndarray], masking: Dict) -> Optional[fl
     >>> expected_masked(rec, masking)  # ceil(3 * 0.15) = 1 of 5 tokens
     1.0
     """
-    if masking.get("whole_word") or masking.get("span"):
-        return None
-    ids = original_ids(record)
-    selectable = int(np.count_nonzero(~np.isin(ids, masking.get("unselectable_ids") or [])))
-    caps = [c for c in (masking.get("max_selections"), masking.get("max_predictions_per_seq")) if c]
-    cap = min(caps) if caps else selectable
-    rate = np.float32(masking.get("selection_rate", 0.0))
-    if masking.get("selection_mode") == "bernoulli":
-        want = float(selectable * rate)
-    else:
-        want = float(np.ceil(np.float32(selectable) * rate))
-    return float(min(want, cap, selectable))
+    law = _ExpectedCount.of(masking)
+    return None if law is None else law(record)
+
+
+class _ExpectedCount:
+    """:func:`expected_masked` for one ``masking`` object, its parameters
+    read once (``summarize`` calls it for every record)."""
+
+    @classmethod
+    def of(cls, masking: Optional[Dict]) -> Optional["_ExpectedCount"]:
+        if not masking or masking.get("whole_word") or masking.get("span"):
+            return None
+        return cls(masking)
+
+    def __init__(self, masking: Dict):
+        self.unselectable = [int(i) for i in masking.get("unselectable_ids") or []]
+        caps = [c for c in (masking.get("max_selections"), masking.get("max_predictions_per_seq"))]
+        self.cap = min([c for c in caps if c] or [np.inf])
+        self.rate = np.float32(masking.get("selection_rate", 0.0))
+        self.bernoulli = masking.get("selection_mode") == "bernoulli"
+
+    def __call__(self, record: Dict[str, np.ndarray]) -> float:
+        ids = original_ids(record)
+        selectable = len(ids) - sum(int(np.count_nonzero(ids == u)) for u in self.unselectable)
+        if self.bernoulli:
+            want = float(selectable * self.rate)
+        else:
+            want = float(np.ceil(np.float32(selectable) * self.rate))
+        return float(min(want, self.cap, selectable))
 
 
 def summarize(
@@ -336,7 +353,8 @@ def summarize(
     npred: List[int] = []
     split = collections.Counter({"mask": 0, "random": 0, "keep": 0})
     problems: List[str] = []
-    expected: Optional[float] = 0.0 if masking else None
+    law = _ExpectedCount.of(masking)
+    expected: Optional[float] = 0.0 if law is not None else None
     for i, rec in enumerate(records):
         lengths.append(len(rec["input_ids"]))
         npred.append(len(rec["masked_lm_positions"]))
@@ -346,9 +364,8 @@ def summarize(
                 problems.append(f"record {i}: {problem}")
             continue
         split.update(classify(rec, mask_token))
-        if expected is not None:
-            one = expected_masked(rec, masking)
-            expected = None if one is None else expected + one
+        if law is not None:
+            expected += law(rec)
     tokens, masked = int(sum(lengths)), int(sum(npred))
     top = max_seq_length or (max(lengths) if lengths else 1)
     edges = np.unique(np.linspace(0, top, bins + 1).round().astype(int))
