@@ -337,6 +337,9 @@ def op_case(draw):
                 "choose",
                 "gather",
                 "scatter",
+                "span_corruption",
+                "sentinels",
+                "split",
             ]
         )
     )
@@ -425,6 +428,29 @@ def op_case(draw):
                 t,
             ),
         )
+    if op in ("span_corruption", "sentinels"):
+        values, splits, levels, nv = draw(ragged(t, s, rank=1))
+        rows = max(len(levels[0]) - 1, 0)
+        args.update(
+            values=values,
+            row_splits=splits["items"][0],
+            first_sentinel=draw(scalar("int64", INT | st.integers(-3, 40))),
+        )
+    if op == "span_corruption":
+        n = rows if draw(st.integers(0, 9)) else draw(st.integers(0, 4))
+        args.update(
+            seeds=tensor(draw(st.lists(INT, min_size=4 * n, max_size=4 * n)), "int64", [n, 2, 2]),
+            noise_density=draw(scalar("float32", RATE)),
+            mean_noise_span_length=draw(scalar("float32", RATE | st.floats(0.5, 8))),
+            random_roll=tensor([draw(st.booleans())], "bool", []),
+        )
+    if op == "sentinels":
+        args["noise_mask"] = draw(bools(nv))
+    if op == "split":
+        n = draw(st.integers(0, 4))
+        shape = [n, 2] if draw(st.integers(0, 9)) else [n, 1]
+        data = draw(st.lists(INT, min_size=n * shape[1], max_size=n * shape[1]))
+        args.update(seeds=tensor(data, "int64", shape), num=py(draw(st.integers(0, 5))))
     if draw(st.integers(0, 25)) == 0:  # a wrong dtype somewhere
         key = draw(st.sampled_from(sorted(k for k, v in args.items() if v["t"] == "tensor")))
         args[key] = tensor(np.zeros(2).tolist(), "float32")
@@ -439,6 +465,9 @@ def op_case(draw):
         "choose": "tfmlm_choose_mask_values",
         "gather": "tfmlm_gather_masked",
         "scatter": "tfmlm_scatter_masked",
+        "span_corruption": "tfmlm_span_corruption",
+        "sentinels": "tfmlm_noise_spans_to_sentinels",
+        "split": "tfmlm_stateless_split",
     }[op]
     return {"op": name, "args": args, "graph": draw(st.integers(0, 4)) == 0}
 

@@ -42,9 +42,11 @@ CORE_HEADERS = (
     "cc/core/replacement.h",
     "cc/core/selectable.h",
     "cc/core/selection.h",
+    "cc/core/span_corruption.h",
     "cc/core/span_pass.h",
     "cc/core/spans.h",
     "cc/core/status.h",
+    "cc/core/tf_random.h",
     "cc/core/token_pass.h",
     "cc/core/values.h",
     "cc/core/word_pass.h",
@@ -58,9 +60,16 @@ TF_SOURCES = (
     "cc/tf/fused_ops.cc",
     "cc/tf/word_ops.cc",
     "cc/tf/span_ops.cc",
+    "cc/tf/t5_ops.cc",
 )
 TF_HEADERS = ("cc/tf/adapter.h",)
-PY_SOURCES = ("cc/py/module.cc", "cc/py/masking.cc", "cc/py/collation.cc", "cc/py/padded.cc")
+PY_SOURCES = (
+    "cc/py/module.cc",
+    "cc/py/masking.cc",
+    "cc/py/collation.cc",
+    "cc/py/padded.cc",
+    "cc/py/t5.cc",
+)
 PY_HEADERS = ("cc/py/arrays.h", "cc/py/bindings.h")
 CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-DNDEBUG")
 

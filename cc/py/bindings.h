@@ -17,6 +17,9 @@ void BindCollation(pybind11::module_& m);
 // padded.cc: mask_padded_batch.
 void BindPadded(pybind11::module_& m);
 
+// t5.cc: span_corruption, noise_spans_to_sentinels, stateless_split.
+void BindT5(pybind11::module_& m);
+
 }  // namespace tf_mlm
 
 #endif  // TF_MLM_CC_PY_BINDINGS_H_

@@ -5,7 +5,7 @@
 // the core's to validate), allocates NumPy outputs, and calls cc/core with
 // the GIL released. No algorithm lives here.
 //
-// This file defines the module; masking.cc, collation.cc and padded.cc bind its
+// This file defines the module; masking.cc, collation.cc, padded.cc and t5.cc bind its
 // functions, arrays.h converts their arguments.
 #include <pybind11/pybind11.h>
 
@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   tf_mlm::BindMasking(m);
   tf_mlm::BindCollation(m);
   tf_mlm::BindPadded(m);
+  tf_mlm::BindT5(m);
 }

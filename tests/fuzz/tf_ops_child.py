@@ -75,6 +75,14 @@ def check(op, args, out):
         check_positions(
             args["values"].numpy(), splits, positions.numpy(), position_splits.numpy(), ids.numpy()
         )
+    if op in ("tfmlm_span_corruption", "tfmlm_noise_spans_to_sentinels"):
+        rows = len(args["row_splits"].numpy()) - 1
+        for name in ("inputs", "targets"):
+            values, splits = getattr(out, name).numpy(), getattr(out, name + "_row_splits").numpy()
+            if len(splits) != rows + 1 or splits[0] != 0 or splits[-1] != len(values):
+                raise InvariantError(f"{name} row splits do not cover the {name}")
+            if np.any(np.diff(splits) < 0):
+                raise InvariantError(f"{name} row splits decrease")
 
 
 def main():
