@@ -12,6 +12,9 @@ import pytest  # noqa: E402
 # doctests) import only where transformers is installed: the test extra
 # installs it; the TensorFlow-matrix environments (tests/tf_matrix.sh) do not.
 collect_ignore = [] if importlib.util.find_spec("transformers") else ["tf_mlm/hf.py"]
+# tf_mlm.t5 needs seqio (the `t5` extra; tests/t5_job.sh installs it).
+if not importlib.util.find_spec("seqio"):
+    collect_ignore.append("tf_mlm/t5")
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,8 @@ _EXPORTS = {
     "sentencepiece_continuation_table": "tf_mlm.text.words",
     "wordpiece_continuation_table": "tf_mlm.text.words",
     "mask_language_model": "tf_mlm.text.masking",
+    "span_corruption": "tf_mlm._tf.t5",
+    "SpanCorruption": "tf_mlm._tf.t5",
     "get_library_path": "tf_mlm._tf.library",
     "load_ops": "tf_mlm._tf.library",
 }

@@ -77,6 +77,8 @@ __all__ = [
     "resolve_seed",
     "token_row_splits",
     "sentencepiece_continuation_table",
+    "span_corruption",
+    "SpanCorruptionResult",
     "wordpiece_continuation_table",
 ]
 
@@ -405,3 +407,81 @@ def mask_padded(ids, *, pad_id, **kwargs) -> MaskResult:
     out = ids.copy()
     out[keep] = result.masked_values
     return result._replace(masked_values=out)
+
+
+# ---------------------------------------------------------------------------
+# T5 span corruption
+
+
+class SpanCorruptionResult(NamedTuple):
+    """Outputs of [span_corruption][tf_mlm.numpy.span_corruption]: ragged
+    ``inputs`` and ``targets`` (flat values, row splits) and the boolean
+    ``noise_mask`` of the input tokens."""
+
+    inputs: np.ndarray
+    inputs_row_splits: np.ndarray
+    targets: np.ndarray
+    targets_row_splits: np.ndarray
+    noise_mask: np.ndarray
+
+
+def _span_mask_seeds(seed, rows: int) -> np.ndarray:
+    """``seed`` -> the ``[rows, 2, 2]`` int64 seeds of the rows' noise masks,
+    as ``tf_mlm.span_corruption`` reads its ``seed``."""
+    if isinstance(seed, np.ndarray) and seed.ndim in (2, 3):
+        seeds = seed.astype(np.int64)
+    else:  # one seed for the batch: a per-example seed for each row
+        key = np.array(resolve_seed(seed), dtype=np.uint64).view(np.int64)
+        seeds = _core.stateless_split(key[np.newaxis], rows)[0]
+    if seeds.ndim == 2:  # per-example seeds, as seqio gives them to t5's denoise
+        seeds = _core.stateless_split(seeds, 6)[:, :2]
+    if seeds.shape != (rows, 2, 2):
+        raise ValueError(f"`seed` must be [2], [rows, 2] or [rows, 2, 2], got {seed.shape}")
+    return np.ascontiguousarray(seeds)
+
+
+def span_corruption(
+    values,
+    row_splits,
+    *,
+    seed=None,
+    noise_density=0.15,
+    mean_noise_span_length=3.0,
+    vocab_size=None,
+    first_sentinel=None,
+    random_roll=False,
+) -> SpanCorruptionResult:
+    """T5's span corruption of a ragged batch (the noise masks of t5's
+    ``random_spans_noise_mask``, each noise span replaced by a sentinel in
+    the inputs, each non-noise span in the targets), the same results as
+    ``tf_mlm.span_corruption`` for the same seed.
+
+    ``seed``: ``None``, an int, a pair or a NumPy ``Generator`` (one seed
+    for the batch, as ``resolve_seed`` reads it); a ``[rows, 2]`` array of
+    per-example seeds (seqio's); or ``[rows, 2, 2]``, the ``seeds`` of
+    ``random_spans_noise_mask`` per row. Pass ``vocab_size`` (the first
+    sentinel is ``vocab_size - 1``) or ``first_sentinel``.
+
+    >>> r = span_corruption(np.arange(10, 30), np.array([0, 20]), seed=(1, 2), vocab_size=100)
+    >>> int(r.noise_mask.sum()), r.inputs[r.inputs >= 90].tolist()  # 3 noise tokens, 1 span
+    (3, [99])
+    """
+    if (vocab_size is None) == (first_sentinel is None):
+        raise ValueError("pass exactly one of `vocab_size` and `first_sentinel`")
+    values, row_splits = np.asarray(values), np.asarray(row_splits)
+    out = _core.span_corruption(
+        values,
+        row_splits,
+        _span_mask_seeds(seed, len(row_splits) - 1),
+        noise_density,
+        mean_noise_span_length,
+        random_roll,
+        vocab_size - 1 if first_sentinel is None else first_sentinel,
+    )
+    return SpanCorruptionResult(
+        out["inputs"],
+        out["inputs_row_splits"],
+        out["targets"],
+        out["targets_row_splits"],
+        out["noise_mask"],
+    )
