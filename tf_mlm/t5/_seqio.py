@@ -4,9 +4,9 @@ t5's seeded preprocessors are ``seqio.map_over_dataset(num_seeds=...)``
 functions: each application takes the next pair of ``Dataset.random`` seeds
 from ``seqio.utils._NEXT_MAP_SEED`` (set by ``map_seed_manager`` or
 ``Task.get_dataset(seed=...)``) and zips its input with those streams.
-:func:`seed_stream` makes one such application through seqio itself, on an
-endless dummy dataset, so the same seeds are drawn and the same counter is
-advanced, and the seeds can be batched next to a batched dataset.
+:func:`seed_streams` lets seqio advance its counter as for one such
+application and makes the same streams, to be batched beside a batched
+dataset.
 """
 
 from __future__ import annotations
@@ -31,24 +31,35 @@ def _pass_seed(unused, seed):
     return tf.stack(seed)
 
 
-def seed_stream() -> tf.data.Dataset:
-    """The endless stream of per-example seeds (int64 pairs) that the next
-    ``map_over_dataset(num_seeds=1)`` application would give its elements:
-    element ``i`` is the seed of that application's ``i``-th element."""
-    return map_seeded(_pass_seed)(tf.data.Dataset.from_tensors(0).repeat())
-
-
 def skip_seeded_map() -> None:
     """Advances seqio's seed counter as one seeded map whose seed is unused
     would (t5's ``split_tokens`` with a fixed segment length)."""
     map_seeded(_pass_seed)(tf.data.Dataset.from_tensors(0))
 
 
-def zip_seeds(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
-    """``(batch, seeds)``: ``dataset`` ragged-batched, each batch with the
-    ``[rows, 2]`` int64 seeds of its elements (from :func:`seed_stream`)."""
-    seeds = seed_stream().batch(batch_size)
-    return tf.data.Dataset.zip((dataset.ragged_batch(batch_size), seeds))
+def seed_streams() -> tuple:
+    """The two ``Dataset.random`` streams of per-example seed halves that
+    the next ``map_over_dataset(num_seeds=1)`` application would zip with
+    its elements: the ``i``-th elements are the ``i``-th example's seed.
+
+    seqio itself advances its counter (a seeded map is applied to a dummy
+    dataset); the streams are then made here from the seeds it took, so that
+    they can be batched without a per-example map."""
+    start = seqio.utils._NEXT_MAP_SEED
+    skip_seeded_map()
+    pair = (None, None) if start is None else (int(start), int(start) + 1)
+    return tuple(tf.data.Dataset.random(seed=s) for s in pair)
+
+
+def zip_seeds(dataset: tf.data.Dataset, batch_size: int, ragged: bool = True) -> tf.data.Dataset:
+    """``(batch, seeds)``: ``dataset`` batched (ragged-batched with
+    ``ragged``), each batch with the ``[batch_size, 2]`` int64 seeds of
+    its elements and the next ones (the last batch may be shorter than its
+    seeds)."""
+    first, second = (s.batch(batch_size) for s in seed_streams())
+    seeds = tf.data.Dataset.zip((first, second)).map(lambda a, b: tf.stack([a, b], axis=1))
+    batches = dataset.ragged_batch(batch_size) if ragged else dataset
+    return tf.data.Dataset.zip((batches, seeds))
 
 
 def _flat_ragged(spec) -> bool:

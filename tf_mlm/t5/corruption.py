@@ -46,15 +46,21 @@ def _as_ragged(tokens) -> tf.RaggedTensor:
 
 
 def _fused_denoise(dataset, first_sentinel, noise_density, span_options, outputs, keys):
-    """``denoise`` with a span mask and sentinel functions: one kernel call per batch."""
+    """``denoise`` with a span mask and sentinel functions: one kernel call
+    per batch. With the key ``"length"``, the elements are ``targets``
+    padded to one width, with their lengths (``span_corruption``'s pieces)."""
     mean, random_roll = span_options
     input_key, passthrough = keys
-    kept = ["targets", *passthrough]
+    padded = "length" in dataset.element_spec
+    kept = ["targets", *passthrough] + (["length"] if padded else [])
     if set(dataset.element_spec) != set(kept):
         dataset = dataset.map(lambda x: {k: x[k] for k in kept}, num_parallel_calls=AUTOTUNE)
 
     def corrupt(batch, seeds):
-        tokens = _as_ragged(batch["targets"])
+        if padded:
+            tokens = tf.RaggedTensor.from_tensor(batch["targets"], lengths=batch["length"])
+        else:
+            tokens = _as_ragged(batch["targets"])
         seeds = _kernels.denoise_mask_seeds(seeds[: tokens.nrows()])
         out = _kernels.corrupt(
             tokens.values, tokens.row_splits, seeds, noise_density, mean, random_roll,
@@ -69,7 +75,9 @@ def _fused_denoise(dataset, first_sentinel, noise_density, span_options, outputs
         features.update({k: batch[k] for k in passthrough})
         return features
 
-    batches = _seqio.zip_seeds(dataset, _datasets.BATCH_SIZE)
+    if padded:
+        dataset = dataset.batch(_datasets.BATCH_SIZE)
+    batches = _seqio.zip_seeds(dataset, _datasets.BATCH_SIZE, ragged=not padded)
     return _seqio.dense_elements(batches.map(corrupt, num_parallel_calls=AUTOTUNE).unbatch())
 
 
@@ -163,17 +171,22 @@ def _merged_pieces(dataset, tokens_length):
     of ``span_corruption``, one batch of 128 documents (a concatenation) per
     map call, with their seeds."""
     docs = dataset.filter(lambda x: tf.size(x["targets"]) > 0)
-    docs = docs.map(lambda x: x["targets"], num_parallel_calls=AUTOTUNE)
+    if set(docs.element_spec) != {"targets"}:
+        docs = docs.map(lambda x: {"targets": x["targets"]}, num_parallel_calls=AUTOTUNE)
     batches = _seqio.zip_seeds(docs, _datasets.CONCAT_BATCH)  # select_random_chunk's seeds
     _seqio.skip_seeded_map()  # split_tokens' (unused with a fixed length)
 
     def concat_and_split(batch, seeds):
-        batch = _as_ragged(batch)
+        batch = _as_ragged(batch["targets"])
         values = _chunked_values(batch, seeds[: batch.nrows()], _datasets.CHUNK_LENGTH)
         tokens = tf.boolean_mask(values, tf.not_equal(values, 0))
         splits = _datasets._segment_splits(tf.size(tokens), tokens_length)
         pieces = tf.RaggedTensor.from_row_splits(tokens, splits, validate=False)
-        return {"targets": pieces}
+        # padded to one width with their lengths: batched again without a map
+        return {
+            "targets": pieces.to_tensor(shape=[None, tokens_length]),
+            "length": pieces.row_lengths(),
+        }
 
     return batches.map(concat_and_split, num_parallel_calls=AUTOTUNE).unbatch()
 
