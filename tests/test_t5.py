@@ -397,3 +397,14 @@ def test_in_a_seqio_task_vs_t5(t5p):
         results.append(ds)
     assert_same_datasets(results[1], results[0])
     assert len(records(results[0])) > 50
+
+
+def test_split_tokens_fails_rather_than_cut_a_tail_float32_cannot_count():
+    # 2**24 + 1 tokens in pieces of 1: float32 counts 2**24 pieces, one
+    # short. t5 fails on the leftover token; tf_mlm.t5 fails too.
+    tokens = tf.zeros([2**24 + 1], tf.int32)
+    ds = tf.data.Dataset.from_tensors({"targets": tokens})
+    with seqio.utils.map_seed_manager(3):
+        pieces = ours.split_tokens(ds, max_tokens_per_segment=1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="do not cover its tokens"):
+        next(iter(pieces))

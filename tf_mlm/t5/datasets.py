@@ -129,8 +129,19 @@ def reduce_concat_tokens(dataset, feature_key="targets", batch_size=128, **unuse
 def _segment_splits(n_tokens, length):
     """Row splits of an example cut into pieces of ``length`` (the last
     shorter), their count rounded up in float32 as t5 counts them."""
-    count = tf.math.ceil(tf.cast(n_tokens, tf.float32) / tf.cast(length, tf.float32))
-    ends = tf.range(1, tf.cast(count, tf.int32) + 1) * length
+    count = tf.cast(
+        tf.math.ceil(tf.cast(n_tokens, tf.float32) / tf.cast(length, tf.float32)), tf.int32
+    )
+    # Beyond 2**24 tokens float32 may count one piece short; t5 then fails
+    # on the leftover tokens, and so does this (never a silently cut tail).
+    covered = tf.debugging.assert_greater_equal(
+        tf.cast(count, tf.int64) * tf.cast(length, tf.int64),
+        tf.cast(n_tokens, tf.int64),
+        message="split_tokens: the pieces of this example, counted in float32 as t5 "
+        "counts them, do not cover its tokens (an example of more than 2**24 tokens)",
+    )
+    with tf.control_dependencies([covered]):
+        ends = tf.range(1, count + 1) * length
     return tf.concat([[0], tf.minimum(ends, n_tokens)], axis=0)
 
 
