@@ -8,9 +8,11 @@ the command imported TensorFlow."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -157,3 +159,20 @@ def test_verbose_keeps_tensorflows_lines(files):
     status, _, err, _ = run_cli(mask_args(files, "--verbose", output="loud"))
     assert status == 0
     assert len(err) >= len([line for line in plain if "cuda" not in line.lower()])
+
+
+def test_ctrl_c_while_tensorflow_loads_still_says_so(files):
+    # SIGINT half a second in: the checks are done and TensorFlow is being
+    # imported with stderr held back; the one line must still reach stderr.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import sys; from tf_mlm import cli; sys.exit(cli.main(sys.argv[1:]))"
+    args = [sys.executable, "-c", code, *map(str, mask_args(files, output="interrupted"))]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.decode().splitlines() == [
+        "tf-mlm mask: interrupted; nothing was published (temporary files removed)"
+    ]
+    assert not (files / "interrupted").exists()

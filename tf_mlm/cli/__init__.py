@@ -293,6 +293,7 @@ def _cancel_and_exit(interrupt: BaseException) -> None:
         )
     else:
         note = "; nothing was published (temporary files removed)"
+    quiet.restore_stderr()  # the worker may be importing TensorFlow
     print(f"tf-mlm mask: interrupted{note}", file=sys.stderr)
     for stream in (sys.stdout, sys.stderr):
         try:

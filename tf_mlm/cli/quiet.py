@@ -47,18 +47,26 @@ def configure(verbose: bool) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 
+# The real stderr while startup_noise_filtered holds file descriptor 2 (a
+# duplicate of it), for restore_stderr.
+_held_stderr = None
+
+
 @contextlib.contextmanager
 def startup_noise_filtered():
     """Holds back stderr (file descriptor 2) for the block, then writes it
     out without TensorFlow's start-up noise."""
+    global _held_stderr
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
+        _held_stderr = saved
         try:
             yield
         finally:
+            _held_stderr = None
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
@@ -66,6 +74,18 @@ def startup_noise_filtered():
             lines = held.read().decode("utf-8", "replace").splitlines(keepends=True)
             sys.stderr.write("".join(x for x in lines if not _STARTUP_NOISE.fullmatch(x.strip())))
             sys.stderr.flush()
+
+
+def restore_stderr() -> None:
+    """Points file descriptor 2 back at the real stderr if TensorFlow is
+    being imported on another thread right now (a message printed on the
+    way out, e.g. on Ctrl-C, must not go to the held-back file)."""
+    saved = _held_stderr
+    if saved is not None:
+        try:
+            os.dup2(saved, 2)
+        except OSError:
+            pass
 
 
 class _NoJaxProfilerNotice(logging.Filter):
