@@ -13,7 +13,9 @@ import tensorflow as tf
 
 import tf_mlm
 from tests._t5_oracle import oracle_mask, oracle_sentinels, span_counts
+from tf_mlm import _core
 from tf_mlm import numpy as mlm
+from tf_mlm._tf import library as _library
 
 
 def random_batch(rng, lengths, dtype=np.int32):
@@ -175,3 +177,30 @@ def test_numpy_errors():
         mlm.span_corruption(np.arange(5), np.array([0, 5]), seed=1)
     with pytest.raises(ValueError, match="seed"):
         mlm.span_corruption(np.arange(5), np.array([0, 5]), seed=np.zeros((2, 2)), vocab_size=9)
+
+
+def test_sentinels_below_int64s_range_are_an_error_not_a_wrap():
+    values, splits = np.arange(10, dtype=np.int64), np.array([0, 10])
+    seeds = np.zeros((1, 2, 2), np.int64)
+    with pytest.raises(ValueError, match="do not fit in the ids' dtype"):
+        _core.span_corruption(values, splits, seeds, 0.3, 1.0, False, -(2**63) + 1)
+    ops = _library.ops()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="do not fit in the ids' dtype"):
+        ops.tfmlm_span_corruption(
+            values, splits, seeds, 0.3, 1.0, False, tf.constant(-(2**63) + 1, tf.int64)
+        )
+
+
+def test_stateless_split_is_bounded():
+    seeds = np.zeros((1, 2), np.int64)
+    with pytest.raises(ValueError, match="num must be in"):
+        _core.stateless_split(seeds, 2**24 + 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num must be at most 2\\*\\*24"):
+        _library.ops().tfmlm_stateless_split(seeds, num=2**24 + 1)
+    # and equal to TensorFlow's split where it runs
+    got = _library.ops().tfmlm_stateless_split(np.array([[7, -3]], np.int64), num=3)
+    want = tf.random.experimental.stateless_split(tf.constant([7, -3], tf.int64), 3)
+    assert got.numpy()[0].tolist() == want.numpy().tolist()
+    assert (
+        _core.stateless_split(np.array([[7, -3]], np.int64), 3)[0].tolist() == want.numpy().tolist()
+    )

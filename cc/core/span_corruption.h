@@ -243,8 +243,10 @@ Status NoiseSpansToSentinels(Span<T> values, Span<S> splits, const uint8_t* mask
     num_out += out_len[r];
     most_spans = std::max(most_spans, std::max(spans_in, spans_out));
   }
+  // first_sentinel - (most_spans - 1) >= min(T), written so that nothing
+  // overflows (most_spans <= values.size).
   if (most_spans > 0 &&
-      first_sentinel - (most_spans - 1) < static_cast<int64_t>(std::numeric_limits<T>::min())) {
+      first_sentinel < static_cast<int64_t>(std::numeric_limits<T>::min()) + (most_spans - 1)) {
     return Status::Invalid("the sentinels of " + std::to_string(most_spans) + " spans below " +
                            std::to_string(first_sentinel) + " do not fit in the ids' dtype");
   }

@@ -57,15 +57,22 @@ inline void TfStreamWords(const TfStream& stream, int64_t n, std::vector<uint32_
 // this key sorts the uniforms.
 inline uint32_t TfUniformKey(uint32_t u) { return u & 0x7FFFFFu; }
 
+// The most seeds one stateless split makes here (the adapters check it).
+constexpr int64_t kMaxSplit = int64_t{1} << 24;
+
 // tf.random.experimental.stateless_split(seed, num) for an int64 seed:
-// `num` new seeds, out[2 * i], out[2 * i + 1].
+// `num` new seeds, out[2 * i], out[2 * i + 1]; seed i is block i's four
+// words. No scratch memory.
 inline void TfStatelessSplit(int64_t seed0, int64_t seed1, int64_t num, int64_t* out) {
-  std::vector<uint32_t> words;
-  TfStreamWords(TfStatelessStream(seed0, seed1), 4 * num, &words);
-  for (int64_t i = 0; i < 2 * num; ++i) {
-    const uint64_t v =
-        static_cast<uint64_t>(words[2 * i]) | (static_cast<uint64_t>(words[2 * i + 1]) << 32);
-    out[i] = static_cast<int64_t>(v);
+  const TfStream s = TfStatelessStream(seed0, seed1);
+  for (int64_t i = 0; i < num; ++i) {
+    const uint64_t b = static_cast<uint64_t>(i);
+    const PhiloxBlock w = Philox4x32(
+        {static_cast<uint32_t>(b), static_cast<uint32_t>(b >> 32), s.c2, s.c3}, s.k0, s.k1);
+    out[2 * i] =
+        static_cast<int64_t>(static_cast<uint64_t>(w[0]) | (static_cast<uint64_t>(w[1]) << 32));
+    out[2 * i + 1] =
+        static_cast<int64_t>(static_cast<uint64_t>(w[2]) | (static_cast<uint64_t>(w[3]) << 32));
   }
 }
 

@@ -133,10 +133,11 @@ py::dict NoiseSpansToSentinelsPy(const py::handle& values_h, const py::handle& s
 
 py::array_t<int64_t> StatelessSplitPy(const py::handle& seeds_h, int64_t num) {
   const py::array seeds = Int64Shaped(seeds_h, "seeds", {-1, 2});
-  if (num < 0 || num > (int64_t{1} << 24)) {
+  if (num < 0 || num > kMaxSplit) {
     throw py::value_error("num must be in [0, 2**24], got " + std::to_string(num));
   }
   const int64_t rows = seeds.shape(0);
+  Check(ValidateDenseShape(rows, 2 * num, "2 * num"));
   py::array_t<int64_t> out({rows, num, int64_t{2}});
   const int64_t* s = static_cast<const int64_t*>(seeds.data());
   int64_t* o = out.mutable_data();

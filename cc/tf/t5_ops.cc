@@ -190,6 +190,9 @@ class StatelessSplitOp : public OpKernel {
  public:
   explicit StatelessSplitOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num", &num_));
+    OP_REQUIRES(
+        ctx, num_ <= kMaxSplit,
+        absl::InvalidArgumentError("num must be at most 2**24, got " + std::to_string(num_)));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -198,6 +201,7 @@ class StatelessSplitOp : public OpKernel {
                 absl::InvalidArgumentError("seeds must have shape [n, 2], got " +
                                            seeds.shape().DebugString()));
     const int64_t rows = seeds.dim_size(0);
+    OP_REQUIRES_OK(ctx, ToTf(ValidateDenseShape(rows, 2 * num_, "2 * num")));
     Tensor* out;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({rows, num_, 2}), &out));
     const int64_t* s = seeds.flat<int64_t>().data();
