@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tf_mlm import cli
-from tf_mlm.pretraining import inspect, tfrecords
+from tf_mlm.pretraining import inspect, records, tfrecords
 
 
 def _examples(n=50, seed=0):
@@ -120,3 +120,31 @@ def test_no_expected_share_for_whole_words_or_spans():
     assert inspect.expected_masked(rec, {"whole_word": True}) is None
     assert inspect.expected_masked(rec, {"span": True}) is None
     assert inspect.summarize([rec])["expected_masked_fraction"] is None
+
+
+def _inspect_error(path, capsys):
+    status = cli.main(["inspect", str(path), "--no-verify", "-n", "0"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.count("\n") == 1 and err.startswith("tf-mlm inspect: error: "), err
+    return err
+
+
+def test_inspect_of_a_frame_that_is_not_an_example_is_one_line(tmp_path, capsys):
+    path = tmp_path / "masked-00000-of-00001.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as w:
+        w.write(b"\xff\xff\xff")
+    assert "record 1: not a tf.train.Example" in _inspect_error(path, capsys)
+
+
+def test_inspect_of_a_truncated_gzip_shard_is_one_line(tmp_path, capsys):
+    path = tmp_path / "masked-00000-of-00001.tfrecord.gz"
+    with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        for i in range(200):
+            record = {k: np.full(8, i % 5, np.int64) for k in records.INT_FEATURES}
+            record["masked_lm_weights"] = np.ones(8, np.float32)
+            w.write(records.example_bytes(record))
+    path.write_bytes(path.read_bytes()[:-40])
+    assert "corrupted or truncated compressed data" in _inspect_error(path, capsys)
+    with pytest.raises(tfrecords.RecordError):
+        list(tfrecords.iter_records(str(path)))

@@ -231,7 +231,11 @@ def read_records(
                 if limit is not None and count >= limit:
                     return
                 count += 1
-                yield _unpadded(tfrecords.parse_example(data), f"{f}: record {index}")
+                try:
+                    features = tfrecords.parse_example(data)
+                except ValueError as e:
+                    raise InputError(f"{f}: record {index}: {e}") from None
+                yield _unpadded(features, f"{f}: record {index}")
         except tfrecords.RecordError as e:
             raise InputError(f"cannot read {f} as tf-mlm TFRecords: {e}") from None
         except OSError as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from typing import BinaryIO, Dict, Iterator
 
 import numpy as np
@@ -45,7 +46,15 @@ def _read_exactly(f: BinaryIO, n: int, what: str, index: int) -> bytes:
 def iter_records(path: str) -> Iterator[bytes]:
     """The serialized records of the TFRecord file ``path`` (GZIP-compressed
     when it ends in ``.gz``), checksums verified; :class:`RecordError` on a
-    truncated or corrupted frame, ``OSError`` when the file cannot be read."""
+    truncated or corrupted frame or compressed stream, ``OSError`` when the
+    file cannot be read."""
+    try:
+        yield from _frames(path)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise RecordError(f"corrupted or truncated compressed data ({e})") from None
+
+
+def _frames(path: str) -> Iterator[bytes]:
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
         index = 0
