@@ -408,3 +408,19 @@ def test_split_tokens_fails_rather_than_cut_a_tail_float32_cannot_count():
         pieces = ours.split_tokens(ds, max_tokens_per_segment=1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="do not cover its tokens"):
         next(iter(pieces))
+
+
+def test_a_feature_named_length_is_just_a_feature():
+    # The batched path must not read a user's `length` feature as anything.
+    docs = [d for d in documents(60, seed=8) if len(d)]
+    plain = dataset(docs)
+    with_length = plain.map(lambda x: {**x, "length": tf.constant([1, 2, 3])})
+    kwargs = dict(
+        noise_density=0.15,
+        noise_mask_fn=ours.random_spans_noise_mask,
+        inputs_fn=ours.noise_span_to_unique_sentinel,
+        targets_fn=ours.nonnoise_span_to_unique_sentinel,
+    )
+    a, _ = build(ours.denoise, 5, plain, FEATURES, **kwargs)
+    b, _ = build(ours.denoise, 5, with_length, FEATURES, **kwargs)
+    assert_same_datasets(a, b)

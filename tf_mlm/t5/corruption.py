@@ -14,6 +14,9 @@ from tf_mlm.t5 import datasets as _datasets
 from tf_mlm.t5 import noise as _noise
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The feature span_corruption's merged pieces carry their lengths in (their
+# targets padded to one width); a name no user feature has.
+PIECE_LENGTH = "_tf_mlm_piece_length"
 
 # which kernel output each sentinel function gives
 _SENTINEL_OUTPUTS = {
@@ -47,18 +50,18 @@ def _as_ragged(tokens) -> tf.RaggedTensor:
 
 def _fused_denoise(dataset, first_sentinel, noise_density, span_options, outputs, keys):
     """``denoise`` with a span mask and sentinel functions: one kernel call
-    per batch. With the key ``"length"``, the elements are ``targets``
+    per batch. With the key ``PIECE_LENGTH``, the elements are ``targets``
     padded to one width, with their lengths (``span_corruption``'s pieces)."""
     mean, random_roll = span_options
     input_key, passthrough = keys
-    padded = "length" in dataset.element_spec
-    kept = ["targets", *passthrough] + (["length"] if padded else [])
+    padded = PIECE_LENGTH in dataset.element_spec
+    kept = ["targets", *passthrough] + ([PIECE_LENGTH] if padded else [])
     if set(dataset.element_spec) != set(kept):
         dataset = dataset.map(lambda x: {k: x[k] for k in kept}, num_parallel_calls=AUTOTUNE)
 
     def corrupt(batch, seeds):
         if padded:
-            tokens = tf.RaggedTensor.from_tensor(batch["targets"], lengths=batch["length"])
+            tokens = tf.RaggedTensor.from_tensor(batch["targets"], lengths=batch[PIECE_LENGTH])
         else:
             tokens = _as_ragged(batch["targets"])
         seeds = _kernels.denoise_mask_seeds(seeds[: tokens.nrows()])
@@ -185,7 +188,7 @@ def _merged_pieces(dataset, tokens_length):
         # padded to one width with their lengths: batched again without a map
         return {
             "targets": pieces.to_tensor(shape=[None, tokens_length]),
-            "length": pieces.row_lengths(),
+            PIECE_LENGTH: pieces.row_lengths(),
         }
 
     return batches.map(concat_and_split, num_parallel_calls=AUTOTUNE).unbatch()
