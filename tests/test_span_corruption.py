@@ -204,3 +204,20 @@ def test_stateless_split_is_bounded():
     assert (
         _core.stateless_split(np.array([[7, -3]], np.int64), 3)[0].tolist() == want.numpy().tolist()
     )
+
+
+def test_a_density_float32_rounds_to_zero_still_makes_one_noise_token():
+    # t5 tells 0 from a tiny density with the Python float: the latter's
+    # count rounds to 0 and is clamped up to one noise token.
+    rows = [list(range(1, 11)), list(range(20, 26))]
+    got = tf_mlm.span_corruption(tf.ragged.constant(rows), [1, 2], noise_density=1e-50,
+                                 vocab_size=100)  # fmt: skip
+    assert got.noise_mask.row_lengths().numpy().tolist() == [10, 6]
+    assert tf.reduce_sum(tf.cast(got.noise_mask, tf.int32), axis=1).numpy().tolist() == [1, 1]
+    values = np.concatenate([np.array(r) for r in rows])
+    np_got = mlm.span_corruption(values, np.array([0, 10, 16]), seed=(1, 2),
+                                 noise_density=1e-50, vocab_size=100)  # fmt: skip
+    assert int(np.sum(np_got.noise_mask)) == 2
+    zero = tf_mlm.span_corruption(tf.ragged.constant(rows), [1, 2], noise_density=0.0,
+                                  vocab_size=100)  # fmt: skip
+    assert not tf.reduce_any(zero.noise_mask.flat_values)

@@ -47,7 +47,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from tf_mlm import _core
-from tf_mlm._shared.args import splits_list, vector
+from tf_mlm._shared.args import kernel_noise_density, splits_list, vector
 from tf_mlm._shared.layouts import _unpad, ragged_from_padded, ragged_from_sequences
 from tf_mlm._shared.seeds import philox_key as resolve_seed
 from tf_mlm.options import (
@@ -473,7 +473,7 @@ def span_corruption(
         values,
         row_splits,
         _span_mask_seeds(seed, len(row_splits) - 1),
-        noise_density,
+        kernel_noise_density(noise_density),
         mean_noise_span_length,
         random_roll,
         vocab_size - 1 if first_sentinel is None else first_sentinel,

@@ -86,3 +86,23 @@ def id_list(name: str, value) -> list:
     if not isinstance(value, (list, tuple)) or not all(is_int(i) for i in value):
         raise TypeError(f"`{name}` must be a list of ints, got {value!r}")
     return [int(i) for i in value]
+
+
+def kernel_noise_density(noise_density):
+    """``noise_density`` as the span-corruption kernels take it (float32),
+    keeping t5's distinction between zero and a density float32 rounds to
+    zero: t5 compares the Python float with 0 (no noise) and otherwise
+    clamps the count up to one noise token, so a nonzero density that would
+    round to 0.0 becomes float32's smallest normal value (or its negative).
+    Tensors pass as they are.
+
+    >>> kernel_noise_density(0.0), kernel_noise_density(1e-50) > 0
+    (0.0, True)
+    """
+    if isinstance(noise_density, numbers.Real) and noise_density != 0:
+        # The smallest normal float32: TensorFlow's kernels treat subnormals
+        # as zero.
+        tiny = float(np.finfo(np.float32).tiny)
+        if np.float32(noise_density) == 0:
+            return tiny if noise_density > 0 else -tiny
+    return noise_density

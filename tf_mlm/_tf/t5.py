@@ -13,6 +13,7 @@ from typing import NamedTuple, Optional
 
 import tensorflow as tf
 
+from tf_mlm._shared.args import is_int, kernel_noise_density
 from tf_mlm._tf import library as _library
 from tf_mlm._tf.ragged import ID_DTYPES
 
@@ -50,7 +51,7 @@ def corrupt(
         values=values,
         row_splits=row_splits,
         seeds=mask_seeds,
-        noise_density=tf.cast(noise_density, tf.float32),
+        noise_density=tf.cast(kernel_noise_density(noise_density), tf.float32),
         mean_noise_span_length=tf.cast(mean_noise_span_length, tf.float32),
         random_roll=tf.cast(random_roll, tf.bool),
         first_sentinel=tf.cast(first_sentinel, tf.int64),
@@ -85,8 +86,8 @@ def _first_sentinel(vocab_size, first_sentinel):
 
 def _mask_seeds(seed, batch_size) -> tf.Tensor:
     """``seed`` of :func:`span_corruption` -> ``[batch, 2, 2]`` int64."""
-    if isinstance(seed, int):
-        seed = [seed, 0]
+    if is_int(seed):
+        seed = [int(seed), 0]
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
     rank = seed.shape.rank
     if rank == 1:  # one stateless seed: a per-example seed for each row
