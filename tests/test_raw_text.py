@@ -11,8 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 
-tokenizers = pytest.importorskip("tokenizers")
-spm = pytest.importorskip("sentencepiece")
+# Both are in the `test` extra: an environment without them is incomplete.
+import sentencepiece as spm  # noqa: E402
+import tokenizers  # noqa: E402
 
 from tf_mlm import cli  # noqa: E402
 from tf_mlm.pretraining import raw_text  # noqa: E402

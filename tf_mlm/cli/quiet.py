@@ -7,9 +7,10 @@ to a user (``WARNING: All log messages before absl::InitializeLog() ...``,
 call to cuInit``). Some are written before TensorFlow's log level applies,
 so besides ``TF_CPP_MIN_LOG_LEVEL=3`` the import runs with the process's
 stderr (file descriptor 2) held in a temporary file, which is then written
-out without those INFO / WARNING lines: errors and anything else pass.
-``--verbose``, or a ``TF_CPP_MIN_LOG_LEVEL`` of the user's own, keeps every
-line.
+out without those INFO / WARNING lines; anything else passes. Level 3 also
+hides TensorFlow's C++ ERROR log lines (``failed call to cuInit`` is one);
+failures reach the user as exceptions. ``--verbose``, or a
+``TF_CPP_MIN_LOG_LEVEL`` of the user's own, keeps every line.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 
 # TF_CPP_MIN_LOG_LEVEL as the user's environment had it before tf-mlm ran.
 _USER_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
@@ -42,14 +44,15 @@ def quiet_requested(verbose: bool) -> bool:
 
 def configure(verbose: bool) -> None:
     """Sets TensorFlow's C++ log level for this process (before TensorFlow
-    is imported): errors only, unless lines were asked for."""
+    is imported): none of its C++ log lines, unless they were asked for."""
     if quiet_requested(verbose):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 
 # The real stderr while startup_noise_filtered holds file descriptor 2 (a
-# duplicate of it), for restore_stderr.
+# duplicate of it), for restore_stderr; the lock orders the two.
 _held_stderr = None
+_held_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -61,15 +64,17 @@ def startup_noise_filtered():
         stream.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        _held_stderr = saved
+        with _held_lock:
+            os.dup2(held.fileno(), 2)
+            _held_stderr = saved
         try:
             yield
         finally:
-            _held_stderr = None
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            with _held_lock:
+                _held_stderr = None
+                os.dup2(saved, 2)
+                os.close(saved)
             held.seek(0)
             lines = held.read().decode("utf-8", "replace").splitlines(keepends=True)
             sys.stderr.write("".join(x for x in lines if not _STARTUP_NOISE.fullmatch(x.strip())))
@@ -80,12 +85,12 @@ def restore_stderr() -> None:
     """Points file descriptor 2 back at the real stderr if TensorFlow is
     being imported on another thread right now (a message printed on the
     way out, e.g. on Ctrl-C, must not go to the held-back file)."""
-    saved = _held_stderr
-    if saved is not None:
-        try:
-            os.dup2(saved, 2)
-        except OSError:
-            pass
+    with _held_lock:
+        if _held_stderr is not None:
+            try:
+                os.dup2(_held_stderr, 2)
+            except OSError:
+                pass
 
 
 class _NoJaxProfilerNotice(logging.Filter):
