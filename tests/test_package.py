@@ -64,3 +64,16 @@ def test_every_exported_name_resolves():
 def test_an_unknown_name_raises_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         tf_mlm.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("old, new", sorted(MOVED.items()))
+def test_an_old_module_path_is_the_same_module(old, new):
+    import sys
+    from unittest import mock
+
+    alias, real = importlib.import_module(old), importlib.import_module(new)
+    assert alias is real and sys.modules[old] is real
+    assert real.__spec__.name == new  # the module keeps its own identity
+    name = next(n for n in vars(real) if not n.startswith("_") and callable(getattr(real, n)))
+    with mock.patch(f"{old}.{name}", "patched"):
+        assert getattr(real, name) == "patched"

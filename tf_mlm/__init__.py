@@ -10,8 +10,9 @@ TensorFlow is imported on first use of a TensorFlow-facing name, so that
 """
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
-import types
 
 __version__ = "0.1.0"
 
@@ -51,9 +52,10 @@ _SUBMODULES = (
 )
 
 # Module paths of the tensorflow_text front end and the demo before they
-# moved into `tf_mlm.text` and `tf_mlm.cli`: each stays importable
-# (`from tf_mlm.masking import mask_language_model`) as an alias of its new
-# home, imported on first use.
+# moved into `tf_mlm.text` and `tf_mlm.cli`: importing an old path imports
+# the module's new home and registers that same module object under the old
+# name too (`tf_mlm.masking is tf_mlm.text.masking`), so imports, attribute
+# access and `unittest.mock.patch` by either path see one module.
 _MOVED = {
     "item_selector": "tf_mlm.text.item_selector",
     "mask_values_chooser": "tf_mlm.text.mask_values_chooser",
@@ -64,17 +66,25 @@ _MOVED = {
 }
 
 
-class _MovedModule(types.ModuleType):
-    def __getattr__(self, name):
-        return getattr(importlib.import_module(_MOVED[self.__name__[len("tf_mlm.") :]]), name)
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """The import system's finder and loader of the old module paths."""
 
-    def __dir__(self):
-        return dir(importlib.import_module(_MOVED[self.__name__[len("tf_mlm.") :]]))
+    def find_spec(self, fullname, path=None, target=None):
+        package, _, name = fullname.rpartition(".")
+        if package != __name__ or name not in _MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        module = importlib.import_module(_MOVED[spec.name.rpartition(".")[2]])
+        self._own_spec = module.__spec__  # the import system sets the alias's
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = self._own_spec  # the module keeps its own identity
 
 
-for _old in _MOVED:
-    sys.modules.setdefault(f"tf_mlm.{_old}", _MovedModule(f"tf_mlm.{_old}"))
-del _old
+sys.meta_path.append(_MovedModules())
 
 
 def __getattr__(name):
