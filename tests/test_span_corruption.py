@@ -176,7 +176,11 @@ def test_numpy_errors():
     with pytest.raises(ValueError, match="exactly one"):
         mlm.span_corruption(np.arange(5), np.array([0, 5]), seed=1)
     with pytest.raises(ValueError, match="seed"):
-        mlm.span_corruption(np.arange(5), np.array([0, 5]), seed=np.zeros((2, 2)), vocab_size=9)
+        mlm.span_corruption(
+            np.arange(5), np.array([0, 5]), seed=np.zeros((2, 2), np.int64), vocab_size=9
+        )
+    with pytest.raises(TypeError, match="must hold integers"):
+        mlm.span_corruption(np.arange(5), np.array([0, 5]), seed=np.zeros((1, 2)), vocab_size=9)
 
 
 def test_sentinels_below_int64s_range_are_an_error_not_a_wrap():

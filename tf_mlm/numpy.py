@@ -47,6 +47,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from tf_mlm import _core
+from tf_mlm._shared import seeds
 from tf_mlm._shared.args import kernel_noise_density, splits_list, vector
 from tf_mlm._shared.layouts import _unpad, ragged_from_padded, ragged_from_sequences
 from tf_mlm._shared.seeds import philox_key as resolve_seed
@@ -425,21 +426,6 @@ class SpanCorruptionResult(NamedTuple):
     noise_mask: np.ndarray
 
 
-def _span_mask_seeds(seed, rows: int) -> np.ndarray:
-    """``seed`` -> the ``[rows, 2, 2]`` int64 seeds of the rows' noise masks,
-    as ``tf_mlm.span_corruption`` reads its ``seed``."""
-    if isinstance(seed, np.ndarray) and seed.ndim in (2, 3):
-        seeds = seed.astype(np.int64)
-    else:  # one seed for the batch: a per-example seed for each row
-        key = np.array(resolve_seed(seed), dtype=np.uint64).view(np.int64)
-        seeds = _core.stateless_split(key[np.newaxis], rows)[0]
-    if seeds.ndim == 2:  # per-example seeds, as seqio gives them to t5's denoise
-        seeds = _core.stateless_split(seeds, 6)[:, :2]
-    if seeds.shape != (rows, 2, 2):
-        raise ValueError(f"`seed` must be [2], [rows, 2] or [rows, 2, 2], got {seed.shape}")
-    return np.ascontiguousarray(seeds)
-
-
 def span_corruption(
     values,
     row_splits,
@@ -472,7 +458,7 @@ def span_corruption(
     out = _core.span_corruption(
         values,
         row_splits,
-        _span_mask_seeds(seed, len(row_splits) - 1),
+        seeds.span_mask_seeds(seed, len(row_splits) - 1),
         kernel_noise_density(noise_density),
         mean_noise_span_length,
         random_roll,

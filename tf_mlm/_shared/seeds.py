@@ -6,19 +6,19 @@ argument into that key with one of the resolvers below; docs/semantics.md
 ("What a `seed` means in each front end") is the table of what each input
 type means where, and ``tests/test_seed_table.py`` checks it row by row.
 
-=====================  =================================  ===========================
-resolver               front ends                          ``None`` / int ``s`` / pair
-=====================  =================================  ===========================
-:func:`philox_key`     ``tf_mlm.numpy``, ``MLMCollator``,  OS entropy / ``(s, 0)`` /
-                       the layer's NumPy path, ``hf``      ``(a, b)``; a NumPy
-                       with a NumPy generator              ``Generator`` is drawn from
-:func:`stateless_pair` the Keras layer (int64 range; on    None / ``(s, 0)`` / ``(a, b)``
-:func:`tf_layer_seed`  its TensorFlow path, as a tensor)
-:func:`generator_key`  ``tf_mlm.hf`` (transformers'        a draw from the collator's
-                       generators)                         generator or the global one
-:func:`tf_seed`        ``mask_language_model`` and the     stateful draw / **op seed**
-                       selectors and choosers              ``s`` / stateless ``[a, b]``
-=====================  =================================  ===========================
+* :func:`philox_key`: ``tf_mlm.numpy``, ``MLMCollator``, the layer's NumPy
+  path, ``tf_mlm.hf`` with a NumPy generator. ``None``: OS entropy; an int
+  ``s``: ``(s, 0)``; a pair ``(a, b)``; a NumPy ``Generator`` is drawn from.
+* :func:`stateless_pair` and :func:`tf_layer_seed`: the Keras layer (int64
+  range; on its TensorFlow path as a tensor). ``None`` / ``(s, 0)`` /
+  ``(a, b)``.
+* :func:`generator_key`: ``tf_mlm.hf``, a draw from the collator's
+  generator (transformers' ``get_generator``) or the global one.
+* :func:`tf_seed`: ``mask_language_model`` and the selectors and choosers.
+  ``None``: a stateful draw; an int ``s``: an **op seed**; ``[a, b]``:
+  stateless.
+* :func:`span_mask_seeds`: ``tf_mlm.numpy.span_corruption``: one seed as
+  :func:`philox_key` reads it, split into a seed per row (or per-row seeds).
 
 The one difference is TensorFlow's: next to a stateful generator a Python
 int is an *op seed* (``tf.random.uniform(..., seed=s)``), so
@@ -136,6 +136,31 @@ def generator_key(generator, kind: str) -> Tuple[int, int]:
     # Two int64 draws over [0, 2**63).
     draws = torch.empty(2, dtype=torch.int64).random_(generator=generator)
     return tuple(int(x) for x in draws.tolist())
+
+
+def span_mask_seeds(seed, rows: int) -> np.ndarray:
+    """``tf_mlm.numpy.span_corruption``'s ``seed`` -> the ``[rows, 2, 2]``
+    int64 seeds of the rows' noise masks: an integer array ``[rows, 2, 2]``
+    (the masks' seeds), ``[rows, 2]`` (per-example seeds, split as t5's
+    denoise splits them), or one seed as :func:`philox_key` reads it (split
+    into a per-example seed for each row), as ``tf_mlm.span_corruption``
+    reads its ``seed``."""
+    from tf_mlm import _core
+
+    if rows < 0:
+        raise ValueError("`row_splits` must hold at least the leading 0")
+    if isinstance(seed, np.ndarray) and seed.ndim in (2, 3):
+        if not np.issubdtype(seed.dtype, np.integer):
+            raise TypeError(f"`seed` arrays must hold integers, got dtype {seed.dtype}")
+        out = seed.astype(np.int64)
+    else:  # one seed for the batch: a per-example seed for each row
+        key = np.array(philox_key(seed), dtype=np.uint64).view(np.int64)
+        out = _core.stateless_split(key[np.newaxis], rows)[0]
+    if out.ndim == 2:  # per-example seeds, as seqio gives them to t5's denoise
+        out = _core.stateless_split(np.ascontiguousarray(out), 6)[:, :2]
+    if out.shape != (rows, 2, 2):
+        raise ValueError(f"`seed` must be [2], [rows, 2] or [rows, 2, 2], got {seed.shape}")
+    return np.ascontiguousarray(out)
 
 
 # -- TensorFlow seed tensors ---------------------------------------------------------
