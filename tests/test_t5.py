@@ -424,3 +424,17 @@ def test_a_feature_named_length_is_just_a_feature():
     a, _ = build(ours.denoise, 5, plain, FEATURES, **kwargs)
     b, _ = build(ours.denoise, 5, with_length, FEATURES, **kwargs)
     assert_same_datasets(a, b)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["split_tokens_to_inputs_length", "split_tokens_to_targets_length"],
+)
+@pytest.mark.parametrize("add_eos", [True, False])
+def test_split_tokens_to_a_length_vs_t5(t5p, name, add_eos):
+    ds = dataset(documents(120, seed=15))
+    features = {k: seqio.Feature(VOCAB, add_eos=add_eos) for k in ("inputs", "targets")}
+    a, na = build(getattr(t5p, name), 9, ds, LENGTHS, features)
+    b, nb = build(getattr(ours, name), 9, ds, LENGTHS, features)
+    assert na == nb
+    assert_same_datasets(b, a)

@@ -11,7 +11,13 @@ not needed. See docs/t5.md.
 
 from tf_mlm.t5 import _seqio  # noqa: F401  (seqio, or an ImportError naming the extra)
 from tf_mlm.t5.corruption import denoise, span_corruption
-from tf_mlm.t5.datasets import reduce_concat_tokens, select_random_chunk, split_tokens
+from tf_mlm.t5.datasets import (
+    reduce_concat_tokens,
+    select_random_chunk,
+    split_tokens,
+    split_tokens_to_inputs_length,
+    split_tokens_to_targets_length,
+)
 from tf_mlm.t5.noise import (
     noise_span_to_unique_sentinel,
     nonnoise_span_to_unique_sentinel,
@@ -33,4 +39,6 @@ __all__ = [
     "sentinel_id",
     "span_corruption",
     "split_tokens",
+    "split_tokens_to_inputs_length",
+    "split_tokens_to_targets_length",
 ]

@@ -196,3 +196,22 @@ def split_tokens(
 
     dataset = dataset.filter(_nonempty(feature_key))
     return _seqio.dense_elements(_seqio.map_seeded(pieces)(dataset).flat_map(lambda d: d))
+
+
+def _split_to_length(dataset, sequence_length, output_features, key, **kwargs):
+    """``split_tokens`` to ``sequence_length[key]`` tokens, one fewer when
+    the feature appends EOS (room for it)."""
+    max_tokens = sequence_length[key] - (1 if output_features[key].add_eos else 0)
+    return split_tokens(dataset, max_tokens_per_segment=max_tokens, **kwargs)
+
+
+def split_tokens_to_inputs_length(dataset, sequence_length, output_features, **kwargs):
+    """``split_tokens`` into pieces of ``sequence_length["inputs"]`` tokens
+    (less one when the inputs feature appends EOS)."""
+    return _split_to_length(dataset, sequence_length, output_features, "inputs", **kwargs)
+
+
+def split_tokens_to_targets_length(dataset, sequence_length, output_features, **kwargs):
+    """``split_tokens`` into pieces of ``sequence_length["targets"]`` tokens
+    (less one when the targets feature appends EOS)."""
+    return _split_to_length(dataset, sequence_length, output_features, "targets", **kwargs)
