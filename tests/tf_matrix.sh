@@ -42,7 +42,7 @@ for i in "${!versions[@]}"; do
   src=$base/src-$v
   rm -rf "$src" && mkdir -p "$src"
   (cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$src" 2>/dev/null)
-  if ! "$venv/bin/python" -m pip install -q --no-deps -e "$src" >> "$log" 2>&1; then
+  if ! "$venv/bin/python" -m pip install -q -e "$src" >> "$log" 2>&1; then
     summary+=("$v: BUILD FAILED (see $log)"); status=1; continue
   fi
   tfv=$("$venv/bin/python" -c "import tensorflow as tf; print(tf.__version__)" 2>/dev/null)
