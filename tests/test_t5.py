@@ -374,6 +374,23 @@ def test_a_global_seed_changes_both_alike(t5p):
         tf.random.set_seed(None)
 
 
+@pytest.mark.parametrize("merge", [True, False])
+def test_a_global_seed_without_a_map_seed_gives_t5s_records(t5p, merge):
+    # No map seed: each seeded map's Dataset.random(seed=None) takes its
+    # seeds from TensorFlow's global seed and op seed counter.
+    ds = dataset(documents(300, seed=18))
+    built = {}
+    try:
+        for name, module in (("t5", t5p), ("ours", ours)):
+            tf.random.set_seed(99)  # resets the op seed counter too
+            built[name] = module.span_corruption(
+                ds, LENGTHS, FEATURES, merge_examples_to_reduce_padding=merge
+            )
+    finally:
+        tf.random.set_seed(None)
+    assert_same_datasets(built["ours"], built["t5"])
+
+
 def _register(name, preprocessor, docs):
     seqio.TaskRegistry.remove(name)
     return seqio.TaskRegistry.add(
