@@ -5,7 +5,8 @@ drop-ins for the collator of transformers' Flax T5 example
 The expected values marked "the example's" were computed by running that
 file's ``FlaxDataCollatorForT5MLM`` and ``compute_input_and_target_lengths``
 (transformers' examples/flax as of 2025; loaded as
-benchmarks/bench_t5_collator.load_example loads them) on the same inputs.
+``load_example`` of benchmarks/bench_t5_collator.py loads them) on the same
+inputs.
 """
 
 import itertools
@@ -14,7 +15,6 @@ import numpy as np
 import pytest
 
 from tests import _stats
-from tf_mlm import hf
 from tf_mlm.t5_collator import (
     DataCollatorForT5MLM,
     compute_input_and_target_lengths,
@@ -47,6 +47,15 @@ def make(length=568, density=0.15, mean=3.0, tokenizer=None, **extensions):
         pad_token_id=PAD,
         decoder_start_token_id=PAD,
         **extensions,
+    )
+
+
+def transformers_or_skip():
+    """transformers (the test extra; not on Python < 3.11): tf_mlm.hf, the
+    BatchEncoding batches, a real tokenizer. Without it the collator gives
+    dicts (test_works_without_tensorflow_seqio_or_transformers)."""
+    return pytest.importorskip(
+        "transformers", reason="transformers (the test extra) is not installed"
     )
 
 
@@ -151,8 +160,21 @@ def test_lengths_make_batches_of_the_input_and_target_lengths(inputs_length, den
 
 # -- the batch ----------------------------------------------------------------------
 
+EXAMPLE_FIELDS = [
+    "tokenizer",
+    "noise_density",
+    "mean_noise_span_length",
+    "input_length",
+    "target_length",
+    "pad_token_id",
+    "decoder_start_token_id",
+]
+
 
 def test_exported_from_hf():
+    transformers_or_skip()
+    from tf_mlm import hf
+
     assert hf.DataCollatorForT5MLM is DataCollatorForT5MLM
     assert hf.compute_input_and_target_lengths is compute_input_and_target_lengths
     assert {"DataCollatorForT5MLM", "compute_input_and_target_lengths"} <= set(hf.__all__)
@@ -162,15 +184,7 @@ def test_fields_are_the_examples():
     import dataclasses
 
     names = [f.name for f in dataclasses.fields(DataCollatorForT5MLM)]
-    assert names[:7] == [
-        "tokenizer",
-        "noise_density",
-        "mean_noise_span_length",
-        "input_length",
-        "target_length",
-        "pad_token_id",
-        "decoder_start_token_id",
-    ]
+    assert names[:7] == EXAMPLE_FIELDS
     # positional, as the example's
     collate = DataCollatorForT5MLM(Tokenizer(), 0.15, 3.0, 512, 114, PAD, PAD)
     assert collate(examples(2))["input_ids"].shape == (2, 512)
@@ -178,12 +192,14 @@ def test_fields_are_the_examples():
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32])
 def test_batch_structure_is_the_examples(dtype):
-    from transformers import BatchEncoding
-
     attention = np.ones((4, 568), np.int32)
     batch = make()(examples(4, dtype=dtype, attention_mask=attention))
     # the example's batch for these examples (int64 or int32 ids)
-    assert type(batch) is BatchEncoding
+    try:
+        from transformers import BatchEncoding as container
+    except ImportError:  # no transformers: a dict
+        container = dict
+    assert type(batch) is container
     assert list(batch.keys()) == ["input_ids", "attention_mask", "labels", "decoder_input_ids"]
     shapes = {k: (type(v), v.dtype, v.shape) for k, v in batch.items()}
     assert shapes == {
@@ -459,8 +475,9 @@ def test_other_errors():
     collate.return_tensors = "jax"
     with pytest.raises(ValueError, match="return_tensors"):
         collate(examples(1))
-    with pytest.raises(TypeError, match="seed"):
-        make(seed=1.5)
+    for seed in (1.5, (1, 2), True):
+        with pytest.raises(TypeError, match="seed"):
+            make(seed=seed)
     with pytest.raises(ValueError):  # rows of different lengths, as np.array refuses them
         make()([{"input_ids": [1, 2, 3]}, {"input_ids": [1, 2]}])
     with pytest.raises(ValueError, match=r"\[batch, length\]"):
@@ -548,7 +565,7 @@ def test_seeded_streams_differ_between_data_loader_workers(monkeypatch):
 
 def test_with_a_t5_tokenizer(tmp_path):
     spm = pytest.importorskip("sentencepiece")
-    from transformers import T5Tokenizer
+    T5Tokenizer = transformers_or_skip().T5Tokenizer
 
     words = "the a of to and in is was cat dog sat on mat deep model mask token word".split()
     rng = np.random.default_rng(0)
@@ -571,3 +588,84 @@ def test_with_a_t5_tokenizer(tmp_path):
     text = tok.decode(batch["labels"][0])
     assert text.startswith("<extra_id_0>") and text.endswith("</s>")
     assert "<extra_id_0>" in tok.decode(batch["input_ids"][0])
+
+
+def test_works_without_tensorflow_seqio_or_transformers():
+    from tests.test_no_tensorflow import run_python
+
+    proc = run_python("""
+        import sys
+        for name in ("tensorflow", "seqio", "t5", "transformers"):
+            sys.modules[name] = None  # any import of them now raises ImportError
+        import numpy as np
+        from tf_mlm.t5_collator import DataCollatorForT5MLM, compute_input_and_target_lengths
+
+        class Tokenizer:
+            eos_token_id = 1
+            def __len__(self):
+                return 32100
+
+        tokens, targets = compute_input_and_target_lengths(64, 0.15, 3.0)
+        collate = DataCollatorForT5MLM(Tokenizer(), 0.15, 3.0, 64, targets, 0, 0, seed=0)
+        batch = collate([{"input_ids": np.arange(2, 2 + tokens)}] * 2)
+        assert type(batch) is dict, type(batch)  # transformers' BatchEncoding when installed
+        assert batch["input_ids"].shape == (2, 64), batch["input_ids"].shape
+        for name in ("torch", "jax", "keras"):
+            assert name not in sys.modules, name
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+STAND_IN_EXAMPLE = """
+import this_module_does_not_exist  # the rest of the example is not run
+
+
+def compute_input_and_target_lengths(inputs_length, noise_density, mean_noise_span_length):
+    from tf_mlm.t5_collator import compute_input_and_target_lengths as lengths
+
+    return lengths(inputs_length, noise_density, mean_noise_span_length)
+
+
+@flax.struct.dataclass
+class FlaxDataCollatorForT5MLM:
+    tokenizer: PreTrainedTokenizerBase
+FIELDS
+    def __call__(self, examples: List[Dict[str, np.ndarray]]):
+        from tf_mlm.t5_collator import DataCollatorForT5MLM
+
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        batch = DataCollatorForT5MLM(**fields)(examples)
+        assert isinstance(batch, BatchEncoding)
+        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], 0, 0)
+        return batch
+"""
+
+
+def test_benchmark_on_a_tiny_batch(tmp_path):
+    transformers_or_skip()
+    from benchmarks import bench_t5_collator
+
+    path = tmp_path / "run_t5_mlm_flax.py"
+    fields = "".join(f"    {name}: float\n" for name in EXAMPLE_FIELDS[1:])
+    path.write_text(STAND_IN_EXAMPLE.replace("FIELDS\n", fields))
+    out = bench_t5_collator.run(str(path), repeats=1, ref={"rows": 4, "input_length": 64})
+    assert set(out["ms"]) == {"tf_mlm", "example"} and out["ratio"]["example"] > 0
+    assert (out["tokens_length"], out["targets_length"]) == compute_input_and_target_lengths(
+        64, 0.15, 3.0
+    )
+    path.write_text("def compute_input_and_target_lengths(): pass\n")
+    with pytest.raises(ValueError, match="does not define"):
+        bench_t5_collator.load_example(str(path))
+
+
+def test_benchmark_without_the_example_says_how_to_get_it(monkeypatch, capsys):
+    transformers_or_skip()
+    from benchmarks import bench_t5_collator
+
+    monkeypatch.delenv(bench_t5_collator.ENV, raising=False)
+    with pytest.raises(SystemExit):
+        bench_t5_collator.main([])
+    assert "--flax-example PATH" in capsys.readouterr().err
+    assert "git clone" in bench_t5_collator.__doc__
