@@ -67,8 +67,9 @@ def examples(rows=4, length=568, seed=0, dtype=np.int64, **extra):
     ]
 
 
-def sentinel_count(rows, size=VOCAB):
-    return (np.asarray(rows) >= size - 1000).sum(axis=-1)
+def sentinel_count(rows, size=VOCAB, most=1000):
+    """Sentinels per row: the ids among the ``most`` highest of ``size``."""
+    return (np.asarray(rows) >= size - most).sum(axis=-1)
 
 
 def reconstruct(input_ids, labels, size=VOCAB):
@@ -253,6 +254,21 @@ def test_counts_follow_the_law_and_labels_reconstruct(length, density, mean):
     np.testing.assert_array_equal(sentinel_count(batch["labels"]), spans)
     for example, ids, labels in zip(rows, batch["input_ids"], batch["labels"]):
         assert reconstruct(ids, labels) == example["input_ids"].tolist()
+
+
+def test_counts_over_a_grid_of_lengths():
+    # the kernel counts in float32 (t5's arithmetic): the collator hands it a
+    # density and mean that give the example's float64 counts, every time
+    for length in [*range(2, 200), 511, 568, 1000, 4097, 65536]:
+        for density, mean in ((0.15, 3.0), (0.5, 1.0), (0.8, 2.5), (0.05, 8.0)):
+            noise, spans = noise_counts(length, density, mean)
+            if spans > length - noise:  # more spans than non-noise tokens: an error
+                continue
+            batch = make(length, density, mean, tokenizer=Tokenizer(10**6), seed=length)(
+                [{"input_ids": np.arange(2, 2 + length)}]
+            )
+            assert sentinel_count(batch["input_ids"], 10**6, 10**5).tolist() == [spans]
+            assert batch["labels"].shape == (1, noise + spans + 1)
 
 
 # the example's (noise tokens, spans) of rows of these lengths, from its

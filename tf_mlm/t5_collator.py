@@ -31,6 +31,7 @@ transformers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from typing import Any, Tuple
 
@@ -281,11 +282,7 @@ class DataCollatorForT5MLM:
             batch = {
                 k: torch.from_numpy(v) if v.dtype.kind in "biuf" else v for k, v in batch.items()
             }
-        try:
-            from transformers.tokenization_utils_base import BatchEncoding
-        except ImportError:
-            return batch
-        return BatchEncoding(batch)
+        return _batch_type()(batch)
 
     # -- the example's helpers (its extension points) ----------------------------
 
@@ -313,6 +310,17 @@ class DataCollatorForT5MLM:
         keep = merged >= 0
         rows = merged.shape[0]
         return _append_column(merged[keep].reshape(rows, -1), self.tokenizer.eos_token_id)
+
+
+@functools.lru_cache(maxsize=None)
+def _batch_type():
+    """transformers' ``BatchEncoding`` (the example's batch), or ``dict``
+    when transformers is not installed; imported at the first batch."""
+    try:
+        from transformers.tokenization_utils_base import BatchEncoding
+    except ImportError:
+        return dict
+    return BatchEncoding
 
 
 def _append_column(ids, value):
