@@ -404,6 +404,15 @@ def test_overridden_noise_mask_is_used():
     assert batch["decoder_input_ids"][0].tolist() == [0, 99, 12, 13, 98, 17, 97, 19]
 
 
+def test_helper_set_on_the_instance_is_used():
+    collate = DataCollatorForT5MLM(Tokenizer(100), 0.15, 3.0, 10, 8, PAD, 0)
+    collate.random_spans_noise_mask = lambda length: FixedMask.random_spans_noise_mask(
+        collate, length
+    )
+    batch = collate([{"input_ids": np.arange(10, 20)}])
+    assert batch["input_ids"].tolist() == [[10, 11, 99, 14, 15, 16, 98, 18, 97, EOS]]
+
+
 def test_overridden_helpers_are_called_as_the_example_calls_them():
     calls = []
 

@@ -153,7 +153,8 @@ class DataCollatorForT5MLM:
     the next batch. The helpers ``random_spans_noise_mask``,
     ``create_sentinel_ids`` and ``filter_input_ids`` behave as the example's;
     while none is overridden a batch is made in one C++ call, and a subclass
-    that overrides one gets the example's steps, calling its methods.
+    that overrides one (or an instance given one as an attribute) gets the
+    example's steps, calling its methods.
 
     >>> class Tokenizer:
     ...     eos_token_id = 1
@@ -197,7 +198,7 @@ class DataCollatorForT5MLM:
                 "the examples' `input_ids` must be sequences of one length (a [batch, length] "
                 f"array), got an array of shape {input_ids.shape}"
             )
-        if any(getattr(type(self), h) is not getattr(DataCollatorForT5MLM, h) for h in _HOOKS):
+        if self._hooks_replaced():
             batch["input_ids"], batch["labels"] = self._composed(input_ids)
         else:
             batch["input_ids"], batch["labels"] = self._fused(input_ids)
@@ -212,6 +213,13 @@ class DataCollatorForT5MLM:
             batch["labels"], self.pad_token_id, self.decoder_start_token_id
         )
         return self._container(batch)
+
+    def _hooks_replaced(self) -> bool:
+        """Whether a subclass (or the instance) replaces one of the helpers."""
+        return any(
+            h in vars(self) or getattr(type(self), h) is not getattr(DataCollatorForT5MLM, h)
+            for h in _HOOKS
+        )
 
     def _fused(self, input_ids):
         """The inputs and labels of the whole batch from one core call."""
