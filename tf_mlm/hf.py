@@ -20,6 +20,11 @@ at the next one; what is derived from the fields and the tokenizer (the
 core's options, the special ids) is cached under a key of the field values
 and the tokenizer's special tokens and length.
 
+[DataCollatorForT5MLM][tf_mlm.t5_collator.DataCollatorForT5MLM] and
+[compute_input_and_target_lengths][tf_mlm.t5_collator.compute_input_and_target_lengths]
+(from ``tf_mlm.t5_collator``, which needs no transformers) are the drop-ins for
+the collator of transformers' Flax T5 example (``run_t5_mlm_flax.py``).
+
 transformers is needed to import this module (``pip install
 "tf_mlm[hf]"``); torch only for ``"pt"`` batches.
 """
@@ -47,12 +52,15 @@ from tf_mlm._shared.hf_padding import (
 )
 from tf_mlm.numpy import MaskResult
 from tf_mlm.options import MAX_SPAN_LENGTH, MaskingOptions
+from tf_mlm.t5_collator import DataCollatorForT5MLM, compute_input_and_target_lengths
 
 transformers = require_transformers()
 _Peer = transformers.DataCollatorForLanguageModeling
 
 __all__ = [
     "DataCollatorForLanguageModeling",
+    "DataCollatorForT5MLM",
+    "compute_input_and_target_lengths",
     "PAD_FILL",
     "pad_encodings",
     "pad_ids",

@@ -7,13 +7,15 @@ argument into that key with one of the resolvers below; docs/semantics.md
 type means where, and ``tests/test_seed_table.py`` checks it row by row.
 
 * :func:`philox_key`: ``tf_mlm.numpy``, ``MLMCollator``, the layer's NumPy
-  path, ``tf_mlm.hf`` with a NumPy generator. ``None``: OS entropy; an int
+  path, ``tf_mlm.hf`` with a NumPy generator, ``DataCollatorForT5MLM``
+  with a ``seed`` (draws from its stream). ``None``: OS entropy; an int
   ``s``: ``(s, 0)``; a pair ``(a, b)``; a NumPy ``Generator`` is drawn from.
 * :func:`stateless_pair` and :func:`tf_layer_seed`: the Keras layer (int64
   range; on its TensorFlow path as a tensor). ``None`` / ``(s, 0)`` /
   ``(a, b)``.
 * :func:`generator_key`: ``tf_mlm.hf``, a draw from the collator's
-  generator (transformers' ``get_generator``) or the global one.
+  generator (transformers' ``get_generator``) or the global one; the
+  global NumPy one for ``DataCollatorForT5MLM`` without a ``seed``.
 * :func:`tf_seed`: ``mask_language_model`` and the selectors and choosers.
   ``None``: a stateful draw; an int ``s``: an **op seed**; ``[a, b]``:
   stateless.
