@@ -180,15 +180,13 @@ def _inspect_spans(args, meta, vocab) -> int:
         )
     if shown:
         print("noise spans are shown as <extra_id_K: tokens>, K the span's sentinel")
+    first = span_statistics.first_sentinel_of(shown[0], options) if shown else None
     for i, rec in enumerate(shown):
         print(
             f"\nrecord {i}: inputs {len(rec['inputs'])} tokens, "
             f"targets {len(rec['targets'])} tokens"
         )
-        first = (options or {}).get("first_sentinel")
-        if first is None and len(rec["targets"]):
-            first = int(rec["targets"][0])
-        print("  " + span_statistics.render_record(rec, first, vocab))
+        print("  " + span_statistics.render_record(rec, first or 0, vocab))
     print()
     print(span_statistics.format_summary(stats))
     return 1 if stats["problems"] else 0

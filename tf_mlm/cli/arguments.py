@@ -205,8 +205,8 @@ def _objective_group(p) -> None:
         type=positive_int,
         default=None,
         help="span corruption: cut and pack sequences to T5's raw length for inputs this "
-        "long, EOS included (tf_mlm.t5.random_spans_helper; 512 gives 568 tokens, "
-        "inputs 511 and targets up to 113, plus EOS); instead of --max-seq-length",
+        "long, EOS included (t5's random_spans_helper: 512 gives 568 tokens, inputs 511 "
+        "and targets up to 113, plus EOS); instead of --max-seq-length",
     )
     # The options of the other objective are told given or not (see given()).
     p.set_defaults(

@@ -28,6 +28,8 @@ def run(args) -> int:
     arguments.unmark(args)
     span = args.objective == "span-corruption"
     vocab, vocab_size, text_tokenizer = _vocabulary(args)
+    if span and args.inputs_length is not None:
+        args.max_seq_length = t5_raw_length(args)
     reader = readers.SequenceReader(
         readers.expand_inputs(args.inputs),
         input_format=args.input_format,
@@ -47,8 +49,6 @@ def run(args) -> int:
     writers.check_output_dir(args.output_dir, args.overwrite)
     # Every argument, input and the output checked: now TensorFlow.
     quiet.import_tensorflow(args.verbose)
-    if span and config.inputs_length is not None:
-        config.max_seq_length = reader.max_seq_length = t5_raw_length(config)
     summary = pipeline.run_mask(
         reader,
         config,
@@ -88,20 +88,23 @@ def span_corruption_config(args, vocab_size: int) -> config_lib.SpanCorruptionCo
     return _validated(config)
 
 
-def t5_raw_length(config: config_lib.SpanCorruptionConfig) -> int:
-    """T5's raw sequence length for ``config.inputs_length`` (EOS included):
-    the most tokens whose corrupted inputs, with EOS, fit
-    (:func:`tf_mlm.t5.random_spans_helper`, one extra token per span)."""
-    from tf_mlm import t5
+def t5_raw_length(args) -> int:
+    """T5's raw sequence length for ``--inputs-length`` (EOS included): the
+    most tokens whose corrupted inputs, with EOS, fit (t5's
+    ``random_spans_helper``, one sentinel per span)."""
+    from tf_mlm._shared import t5_lengths
 
-    length, _ = t5.random_spans_helper(
-        config.inputs_length,
-        config.noise_density,
-        config.mean_noise_span_length,
-        extra_tokens_per_span_inputs=1,
-        extra_tokens_per_span_targets=1,
+    _validated(  # the options the length depends on
+        config_lib.SpanCorruptionConfig(
+            vocab_size=2,
+            noise_density=args.noise_density,
+            mean_noise_span_length=args.mean_noise_span_length,
+            inputs_length=args.inputs_length,
+        )
     )
-    return length
+    return t5_lengths.raw_lengths(
+        args.inputs_length, args.noise_density, args.mean_noise_span_length
+    )[0]
 
 
 def masking_config(

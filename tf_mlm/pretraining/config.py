@@ -184,7 +184,7 @@ class SpanCorruptionConfig:
       mean_noise_span_length: mean length of a noise span.
       max_seq_length: the longest (raw) sequence, before corruption.
       inputs_length: when set, ``max_seq_length`` is T5's raw length for
-        inputs this long, EOS included (``tf_mlm.t5.random_spans_helper``).
+        inputs this long, EOS included (t5's ``random_spans_helper``).
       seed: makes the output reproducible (see :func:`record_seed`).
       dupe_factor: how many differently corrupted copies of each sequence.
     """

@@ -86,11 +86,11 @@ def check_record(record: Dict[str, np.ndarray], options: Optional[Dict]) -> Opti
     than the options give a sequence of that length."""
     if "inputs" not in record or "targets" not in record:
         return "not a span-corruption record (no inputs / targets)"
-    first = _first_sentinel(record, options)
+    first = first_sentinel_of(record, options)
     decoded = decode(record, first) if first is not None else None
     if decoded is None:
         return "inputs and targets do not decode into one sequence (sentinels out of order)"
-    if options is None or len(decoded.source) < 2:
+    if options is None or options.get("noise_density") is None or len(decoded.source) < 2:
         return None
     noise, spans = expected_noise(
         len(decoded.source), options["noise_density"], options["mean_noise_span_length"]
@@ -104,7 +104,9 @@ def check_record(record: Dict[str, np.ndarray], options: Optional[Dict]) -> Opti
     return None
 
 
-def _first_sentinel(record: Dict[str, np.ndarray], options: Optional[Dict]) -> Optional[int]:
+def first_sentinel_of(record: Dict[str, np.ndarray], options: Optional[Dict]) -> Optional[int]:
+    """The id of the first sentinel: the options' (``metadata.json``), else
+    the first id of the record's targets."""
     if options is not None and options.get("first_sentinel") is not None:
         return int(options["first_sentinel"])
     # Without metadata: the targets start with the first sentinel (the
@@ -130,6 +132,9 @@ def summarize(records, options: Optional[Dict] = None, bins: int = 8) -> Dict:
     spans: List[int] = []
     problems: List[str] = []
     for i, rec in enumerate(records):
+        if not (options or {}).get("first_sentinel") and rec.get("targets") is not None:
+            # No metadata: the first record's first sentinel is every record's.
+            options = dict(options or {}, first_sentinel=first_sentinel_of(rec, None))
         problem = check_record(rec, options)
         if problem:
             if len(problems) < 5:
@@ -138,7 +143,7 @@ def summarize(records, options: Optional[Dict] = None, bins: int = 8) -> Dict:
                 continue
         inputs.append(len(rec["inputs"]))
         targets.append(len(rec["targets"]))
-        decoded = decode(rec, _first_sentinel(rec, options) or 0)
+        decoded = decode(rec, first_sentinel_of(rec, options) or 0)
         if decoded is not None:
             sources.append(len(decoded.source))
             noise.append(int(decoded.noise_mask.sum()))
