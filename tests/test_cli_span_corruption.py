@@ -34,23 +34,11 @@ def files(tmp_path_factory):
     return {"root": root, "text": root / "seqs.txt", "seqs": seqs}
 
 
-def _mask(files, out, *extra):
+def _mask(files, out, *extra, max_seq_length=MAX_LEN):
+    length = [] if max_seq_length is None else ["--max-seq-length", str(max_seq_length)]
+    args = ["mask", str(files["text"]), "-o", str(out), "--vocab-size", str(VOCAB_SIZE)]
     return cli.main(
-        [
-            "mask",
-            str(files["text"]),
-            "-o",
-            str(out),
-            "--vocab-size",
-            str(VOCAB_SIZE),
-            "--max-seq-length",
-            str(MAX_LEN),
-            "--objective",
-            "span-corruption",
-            "--progress",
-            "none",
-            *extra,
-        ]
+        [*args, *length, "--objective", "span-corruption", "--progress", "none", *extra]
     )
 
 
@@ -179,7 +167,7 @@ def test_read_tfrecords_parses_span_corruption_output(files, tmp_path):
 
 def test_inputs_length_chooses_t5s_raw_length(files, tmp_path):
     out = tmp_path / "out"
-    assert _mask_no_length(files, out, "--inputs-length", "32") == 0
+    assert _mask(files, out, "--inputs-length", "32", max_seq_length=None) == 0
     raw, targets_length, _ = t5_lengths.raw_lengths(32, 0.15, 3.0)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["max_seq_length"] == raw and meta["span_corruption"]["inputs_length"] == 32
@@ -190,24 +178,6 @@ def test_inputs_length_chooses_t5s_raw_length(files, tmp_path):
         assert len(r["inputs"]) + 1 == 32 and len(r["targets"]) + 1 <= targets_length
     for k, r in enumerate(records):
         assert r == _expected(files["seqs"][k][:raw], 12345, 0, k)
-
-
-def _mask_no_length(files, out, *extra):
-    return cli.main(
-        [
-            "mask",
-            str(files["text"]),
-            "-o",
-            str(out),
-            "--vocab-size",
-            str(VOCAB_SIZE),
-            "--objective",
-            "span-corruption",
-            "--progress",
-            "none",
-            *extra,
-        ]
-    )
 
 
 def test_inspect_verifies_and_summarises(files, tmp_path, capsys):
