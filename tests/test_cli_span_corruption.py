@@ -17,7 +17,7 @@ from tf_mlm import cli
 from tf_mlm._shared import t5_lengths
 from tf_mlm.pretraining import read_tfrecords, record_seed, span_feature_spec
 from tf_mlm.pretraining import span_statistics as spans_lib
-from tf_mlm.pretraining.config import expected_noise
+from tf_mlm.pretraining.config import SpanCorruptionConfig, expected_noise
 
 VOCAB_SIZE = 1000  # sentinels 999, 998, ...: no source id reaches them
 N = 300
@@ -302,3 +302,33 @@ def test_span_corruption_errors_and_inspect_need_no_tensorflow(files, tmp_path):
     status, out, err, tf_imported = run_cli(["inspect", out_dir, "--json"])
     assert status == 0 and not tf_imported, err
     assert json.loads(out)["records"] == N and json.loads(out)["problems"] == []
+
+
+def test_sequences_too_short_for_their_spans_are_input_errors(files, tmp_path, capsys):
+    # The check before the kernel agrees with the kernel, length by length.
+    for density, mean in ((0.5, 1.0), (0.6, 1.0), (0.9, 2.0), (0.15, 3.0)):
+        config = SpanCorruptionConfig(VOCAB_SIZE, density, mean)
+        for n in range(1, 41):
+            error = config.length_error(n)
+            try:
+                tf_mlm.span_corruption(
+                    [list(range(2, 2 + n))],
+                    seed=[1, 2],
+                    vocab_size=VOCAB_SIZE,
+                    noise_density=density,
+                    mean_noise_span_length=mean,
+                )
+                failed = False
+            except tf.errors.InvalidArgumentError:
+                failed = True
+            assert failed == (error is not None), (density, mean, n)
+    status = _mask(
+        files, tmp_path / "out", "--noise-density", "0.6", "--mean-noise-span-length", "1"
+    )
+    err = capsys.readouterr().err
+    n = min(len(files["seqs"][0]), MAX_LEN)
+    assert status == 2 and err.startswith(
+        f"tf-mlm mask: error: {files['text']}:1: a sequence of {n} tokens cannot hold "
+    )
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

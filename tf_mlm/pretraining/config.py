@@ -226,6 +226,20 @@ class SpanCorruptionConfig:
         check(self.dupe_factor >= 1, f"dupe factor must be >= 1, got {self.dupe_factor}")
         check(INT64_MIN <= self.seed <= INT64_MAX, "seed must fit in int64")
 
+    def length_error(self, length: int) -> Optional[str]:
+        """Why a sequence of ``length`` tokens cannot be corrupted with these
+        options (more noise spans than noise or non-noise tokens: t5 fails
+        there too), or None."""
+        padded = max(length, 2)  # the kernels' length for shorter rows
+        noise, spans = expected_noise(padded, self.noise_density, self.mean_noise_span_length)
+        if spans <= noise and spans <= padded - noise:
+            return None
+        return (
+            f"a sequence of {length} tokens cannot hold {spans} noise spans: {noise} noise "
+            f"and {padded - noise} non-noise tokens (noise density {self.noise_density}, "
+            f"mean noise span length {self.mean_noise_span_length})"
+        )
+
     def to_json(self) -> Dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["first_sentinel"] = self.first_sentinel

@@ -64,6 +64,8 @@ def build_dataset(
     stdin, raw = "-" in reader.inputs, "raw" in reader.formats
     keep = config.dupe_factor > 1 and (stdin or raw)
 
+    span_lengths: Dict[int, Optional[str]] = {}  # span corruption: length -> error
+
     def records():
         cache: Optional[List] = [] if keep else None
         tokens = 0
@@ -85,6 +87,12 @@ def build_dataset(
                         "(words grouped from its ## / \u2581 pieces) or lists of "
                         "words, each a list of ids"
                     )
+                if config.objective == "span_corruption":
+                    n = len(rec.ids)
+                    if n not in span_lengths:
+                        span_lengths[n] = config.length_error(n)
+                    if span_lengths[n]:
+                        raise InputError(f"{rec.where}: {span_lengths[n]}")
                 yield dupe, index, rec
 
     def chunks():
