@@ -332,3 +332,54 @@ def test_sequences_too_short_for_their_spans_are_input_errors(files, tmp_path, c
     )
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_raw_text_is_packed_without_markers(tmp_path, capsys):
+    import sentencepiece as spm  # the `test` extra's
+
+    # A T5-like SentencePiece model: pad 0, EOS 1, UNK 2, no BOS.
+    rng = np.random.default_rng(3)
+    words = "the a of cat dog sat on mat data fast kernel tensor graph batch row seed".split()
+
+    def sentence():
+        return " ".join(rng.choice(words, size=int(rng.integers(3, 12)))) + "."
+
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([sentence() for _ in range(400)]),
+        model_prefix=str(tmp_path / "t5"),
+        vocab_size=36,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
+    model = tmp_path / "t5.model"
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    docs = [[sentence() for _ in range(int(rng.integers(1, 8)))] for _ in range(30)]
+    (tmp_path / "corpus.txt").write_text("".join("\n".join(d) + "\n\n" for d in docs))
+    out = tmp_path / "out"
+    status = cli.main(
+        ["mask", str(tmp_path / "corpus.txt"), "-o", str(out), "--sentencepiece-model"]
+        + [str(model), "--vocab-size", "160", "--objective", "span-corruption"]
+        + ["--max-seq-length", "30", "--progress", "none"]
+    )
+    assert status == 0, capsys.readouterr().err
+    sources = [
+        spans_lib.decode({k: np.asarray(v) for k, v in r.items()}, 159).source.tolist()
+        for r in _records(out)
+    ]
+    assert all(0 < len(s) <= 30 for s in sources)
+    # Sequences are a document's sentences, in order, with no markers.
+    k = 0
+    for doc in docs:
+        stream = [i for ids in sp.encode(doc, out_type=int) for i in ids]
+        got = []
+        while len(got) < len(stream):
+            got += sources[k]
+            k += 1
+        assert got == stream
+    assert k == len(sources)
+    assert json.loads((out / "metadata.json").read_text())["text_tokenizer"]["kind"] == (
+        "sentencepiece"
+    )

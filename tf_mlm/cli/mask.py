@@ -38,6 +38,7 @@ def run(args) -> int:
         max_seq_length=args.max_seq_length,
         long_sequences=args.long_sequences,
         text_tokenizer=text_tokenizer,
+        sequence_markers=not span,  # T5's sequences have no [CLS] / [SEP]
     )
     raw_only = all(fmt == "raw" for fmt in reader.formats)
     if span:
