@@ -383,3 +383,34 @@ def test_raw_text_is_packed_without_markers(tmp_path, capsys):
     assert json.loads((out / "metadata.json").read_text())["text_tokenizer"]["kind"] == (
         "sentencepiece"
     )
+
+
+def test_inspect_of_json_lines_and_its_options(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _mask(files, out, "--output-format", "jsonl", "--compression", "gzip") == 0
+    capsys.readouterr()
+    assert cli.main(["inspect", str(out), "--json", "--limit", "50"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["records"] == 50 and stats["problems"] == []
+    assert cli.main(["inspect", str(out), "--mask-token", "4"]) == 2
+    assert capsys.readouterr().err == (
+        "tf-mlm inspect: error: --mask-token does not apply to span-corruption output\n"
+    )
+
+
+def test_copies_from_stdin_equal_copies_from_a_file(files, tmp_path, monkeypatch):
+    import io
+    import sys
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _mask(files, a, "--dupe-factor", "3") == 0
+    stdin = io.TextIOWrapper(io.BytesIO(files["text"].read_bytes()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    args = ["mask", "-", "-o", str(b), "--vocab-size", str(VOCAB_SIZE), "--dupe-factor", "3"]
+    status = cli.main(
+        args
+        + ["--max-seq-length", str(MAX_LEN), "--objective", "span-corruption"]
+        + ["--progress", "none"]
+    )
+    assert status == 0
+    assert _records(a) == _records(b)
