@@ -5,7 +5,6 @@ argparse sub-parsers (:mod:`tf_mlm.cli` builds the parser, and runs them).
 from __future__ import annotations
 
 import argparse
-from typing import Optional
 
 from tf_mlm import options
 from tf_mlm.pretraining.config import check_probability
@@ -156,7 +155,7 @@ def unmark(args) -> None:
             setattr(args, dest, plain(value))
 
 
-def objective_conflict(args) -> Optional[str]:
+def objective_conflict(args) -> str | None:
     """The usage error of options given for the other objective (or of
     ``--inputs-length`` with ``--max-seq-length``), or None."""
     span = args.objective == "span-corruption"
