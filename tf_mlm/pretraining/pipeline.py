@@ -45,9 +45,9 @@ def build_dataset(
 ):
     """The masked (or span-corrupted, for a :class:`SpanCorruptionConfig`)
     ``tf.data.Dataset``, in batches of ``batch_size`` records (dense when
-    ``padded``, ragged otherwise; span corruption is never padded); records in copy-major order
-    (every record of copy 0, then of copy 1, ...), optionally shuffled with
-    a buffer seeded by ``config.seed``.
+    ``padded``, ragged otherwise; span corruption is never padded); records
+    in copy-major order (every record of copy 0, then of copy 1, ...),
+    optionally shuffled with a buffer seeded by ``config.seed``.
 
     Python hands the records to TensorFlow in chunks and takes the results
     back in batches (per-element Python costs dominate otherwise); the
