@@ -78,6 +78,7 @@ def test_tensorflow_blocked_entirely():
         "tf_mlm._shared.seeds",
         "tf_mlm._shared.layouts",
         "tf_mlm._shared.batching",
+        "tf_mlm._shared.t5_lengths",
     ],
 )
 def test_modules_import_alone(module):

@@ -1,6 +1,6 @@
 """Framework-free helpers shared by every front end: argument types
 (``args``), the seed resolvers (``seeds``), ragged / padded layouts
-(``layouts``) and batching (``batching``, ``hf_padding``). The options model
-they serve is the public :mod:`tf_mlm.options`. Nothing here imports
-TensorFlow at module import.
+(``layouts``), batching (``batching``, ``hf_padding``) and T5's lengths
+(``t5_lengths``). The options model they serve is the public
+:mod:`tf_mlm.options`. Nothing here imports TensorFlow at module import.
 """

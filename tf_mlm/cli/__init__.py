@@ -91,6 +91,8 @@ def _run_inspect(args) -> int:
         else None
     )
     vocab = vocab_lib.Vocabulary.load(vocab_path) if vocab_path else None
+    if meta.get("objective") == "span_corruption" or (not meta and _span_records(args.path)):
+        return _inspect_spans(args, meta, vocab)
     if args.mask_token is not None:
         mask_token = vocab_lib.resolve_id(args.mask_token, vocab, "--mask-token")
     else:
@@ -107,16 +109,7 @@ def _run_inspect(args) -> int:
         max_seq_length=meta.get("max_seq_length"),
         masking=meta.get("masking") if isinstance(meta.get("masking"), dict) else None,
     )
-    if (
-        args.verify
-        and args.limit is None
-        and os.path.isdir(args.path)
-        and stats["records"] != meta.get("records")
-    ):
-        raise inspect_lib.DatasetError(
-            f"{args.path}: {stats['records']} records read, the "
-            f"metadata records {meta.get('records')}"
-        )
+    _check_count(args, meta, stats)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -143,6 +136,76 @@ def _run_inspect(args) -> int:
     print()
     print(inspect_lib.format_summary(stats))
     return 1 if stats["problems"] else 0
+
+
+def _span_records(path: str) -> bool:
+    """Whether the first record of an output without metadata is span corruption's."""
+    from tf_mlm.pretraining import inspect as inspect_lib
+
+    first = next(iter(inspect_lib.read_records(path, limit=1, require_metadata=False)), {})
+    return "inputs" in first
+
+
+def _inspect_spans(args, meta, vocab) -> int:
+    """``tf-mlm inspect`` of span-corruption output."""
+    from tf_mlm.pretraining import inspect as inspect_lib
+    from tf_mlm.pretraining import span_statistics
+
+    if args.mask_token is not None:
+        raise inspect_lib.InputError("--mask-token does not apply to span-corruption output")
+    options = meta.get("span_corruption") if isinstance(meta.get("span_corruption"), dict) else None
+    shown: List = []
+    stats = span_statistics.summarize(
+        _tee(
+            inspect_lib.read_records(args.path, limit=args.limit, require_metadata=args.verify),
+            shown,
+            args.num_records,
+        ),
+        options,
+    )
+    _check_count(args, meta, stats)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    if meta:
+        options = options or {}
+        print(
+            f"{args.path}: {meta.get('records')} span-corruption records in "
+            f"{len(meta.get('shards', []))} {meta.get('format')} shard(s); first sentinel "
+            f"{meta.get('first_sentinel')}, vocabulary size {meta.get('vocab_size')}, noise "
+            f"density {options.get('noise_density')}, mean noise span length "
+            f"{options.get('mean_noise_span_length')}, seed {options.get('seed')}, dupe factor "
+            f"{options.get('dupe_factor')}"
+            + ("; shards verified" if args.verify else "; not verified (--no-verify)")
+        )
+    if shown:
+        print("noise spans are shown as <extra_id_K: tokens>, K the span's sentinel")
+    first = span_statistics.first_sentinel_of(shown[0], options) if shown else None
+    for i, rec in enumerate(shown):
+        print(
+            f"\nrecord {i}: inputs {len(rec['inputs'])} tokens, "
+            f"targets {len(rec['targets'])} tokens"
+        )
+        print("  " + span_statistics.render_record(rec, first or 0, vocab))
+    print()
+    print(span_statistics.format_summary(stats))
+    return 1 if stats["problems"] else 0
+
+
+def _check_count(args, meta, stats) -> None:
+    """With verification, the records read must be those the metadata records."""
+    from tf_mlm.pretraining import inspect as inspect_lib
+
+    if (
+        args.verify
+        and args.limit is None
+        and os.path.isdir(args.path)
+        and stats["records"] != meta.get("records")
+    ):
+        raise inspect_lib.DatasetError(
+            f"{args.path}: {stats['records']} records read, the "
+            f"metadata records {meta.get('records')}"
+        )
 
 
 def _tee(records, shown: List, n: int):

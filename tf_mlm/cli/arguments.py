@@ -92,10 +92,126 @@ def add_mask_parser(sub) -> None:
         _masking_group,
         _strategy_group,
         _length_group,
+        _objective_group,
         _output_group,
         _running_group,
     ):
         add_group(p)
+
+
+# --- the objective: masked LM (BERT's) or T5 span corruption --------------------------------
+
+OBJECTIVES = ("mlm", "span-corruption")
+# Options of the masked-LM objective only (their dests); given with
+# --objective span-corruption they are a usage error.
+MLM_ONLY = (
+    ("selection_rate", "--masked-lm-prob / --selection-rate"),
+    ("max_predictions_per_seq", "--max-predictions-per-seq"),
+    ("max_selections", "--max-selections"),
+    ("mask_token_rate", "--mask-token-rate"),
+    ("random_token_rate", "--random-token-rate"),
+    ("unselectable_ids", "--unselectable-ids"),
+    ("selection_mode", "--selection-mode"),
+    ("mask_token", "--mask-token"),
+    ("whole_word", "--whole-word"),
+    ("word_pieces", "--word-pieces"),
+    ("span", "--span"),
+    ("span_p", "--span-p"),
+    ("max_span_length", "--max-span-length"),
+    ("random_excluded_ids", "--random-excluded-ids"),
+    ("replacement_frequencies", "--replacement-frequencies"),
+)
+SPAN_ONLY = (
+    ("noise_density", "--noise-density"),
+    ("mean_noise_span_length", "--mean-noise-span-length"),
+    ("inputs_length", "--inputs-length"),
+)
+
+
+class _Default:
+    """Marks a default value (an instance of a subclass of its type), so that
+    an option given on the command line, even with its default value, is
+    told from one left out: :func:`given`."""
+
+
+def _marked(value):
+    if value is None or isinstance(value, bool):
+        return value  # store_true flags and options without a default
+    return type(f"Default{type(value).__name__.title()}", (type(value), _Default), {})(value)
+
+
+def given(args, dest: str) -> bool:
+    """Whether the option of ``dest`` was given on the command line (those of
+    :data:`MLM_ONLY`, :data:`SPAN_ONLY` and ``max_seq_length``)."""
+    value = getattr(args, dest)
+    return not isinstance(value, _Default) and value not in (None, False)
+
+
+def unmark(args) -> None:
+    """Turns the marked defaults of ``args`` back into plain values."""
+    for dest, value in vars(args).items():
+        if isinstance(value, _Default):
+            plain = next(t for t in type(value).__mro__[1:] if not issubclass(t, _Default))
+            setattr(args, dest, plain(value))
+
+
+def objective_conflict(args) -> str | None:
+    """The usage error of options given for the other objective (or of
+    ``--inputs-length`` with ``--max-seq-length``), or None."""
+    span = args.objective == "span-corruption"
+    for dest, flag in MLM_ONLY if span else SPAN_ONLY:
+        if given(args, dest):
+            return (
+                f"{flag} does not apply to --objective span-corruption"
+                if span
+                else f"{flag} applies to --objective span-corruption only"
+            )
+    if span and given(args, "inputs_length") and given(args, "max_seq_length"):
+        return (
+            "give --inputs-length (the raw length is then T5's, for those inputs) "
+            "or --max-seq-length, not both"
+        )
+    return None
+
+
+def _objective_group(p) -> None:
+    """objective: BERT's masked LM (the default) or T5 span corruption."""
+    g = p.add_argument_group("objective")
+    g.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="mlm",
+        help="mlm: BERT's masked-LM features (the options above); span-corruption: "
+        "T5's, each sequence corrupted as one example into int64 lists 'inputs' and "
+        "'targets' (seqio's features, no EOS), sentinels counting down from "
+        "vocabulary size - 1 (default: %(default)s)",
+    )
+    g.add_argument(
+        "--noise-density",
+        type=probability,
+        default=0.15,
+        help="span corruption: fraction of each sequence's tokens in noise spans "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--mean-noise-span-length",
+        type=number,
+        default=3.0,
+        help="span corruption: mean length of a noise span (default: %(default)s)",
+    )
+    g.add_argument(
+        "--inputs-length",
+        type=positive_int,
+        default=None,
+        help="span corruption: cut and pack sequences to T5's raw length for inputs this "
+        "long, EOS included (t5's random_spans_helper: 512 gives 568 tokens, inputs 511 "
+        "and targets up to 113, plus EOS); instead of --max-seq-length",
+    )
+    # The options of the other objective are told given or not (see given()).
+    p.set_defaults(
+        **{dest: _marked(p.get_default(dest)) for dest, _ in (*MLM_ONLY, *SPAN_ONLY)},
+        max_seq_length=_marked(p.get_default("max_seq_length")),
+    )
 
 
 def _input_group(p) -> None:

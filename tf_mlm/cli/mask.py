@@ -1,6 +1,8 @@
 """``tf-mlm mask`` once its arguments are parsed: the vocabulary (or
 SentencePiece model) and the ids they name, the tokenizer of raw text, the
-:class:`~tf_mlm.pretraining.pipeline.MaskingConfig` and the reader, the run
+:class:`~tf_mlm.pretraining.pipeline.MaskingConfig` (or, with ``--objective
+span-corruption``, the :class:`~tf_mlm.pretraining.config.SpanCorruptionConfig`)
+and the reader, the run
 (:func:`tf_mlm.pretraining.pipeline.run_mask`) and its one-line summary. Bad arguments raise
 :class:`~tf_mlm.pretraining.readers.InputError` (:mod:`tf_mlm.cli` turns
 it into exit status 2)."""
@@ -10,7 +12,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Tuple
 
-from tf_mlm.cli import quiet
+from tf_mlm.cli import arguments, quiet
+from tf_mlm.pretraining import config as config_lib
 from tf_mlm.pretraining import pipeline, progress, readers, writers
 from tf_mlm.pretraining import vocab as vocab_lib
 
@@ -19,7 +22,14 @@ DEFAULT_MASK_TOKENS = ("[MASK]", "<mask>")
 
 def run(args) -> int:
     """Masks ``args.inputs`` into ``args.output_dir`` and prints the summary."""
+    conflict = arguments.objective_conflict(args)
+    if conflict:
+        raise readers.InputError(conflict)
+    arguments.unmark(args)
+    span = args.objective == "span-corruption"
     vocab, vocab_size, text_tokenizer = _vocabulary(args)
+    if span and args.inputs_length is not None:
+        args.max_seq_length = t5_raw_length(args)
     reader = readers.SequenceReader(
         readers.expand_inputs(args.inputs),
         input_format=args.input_format,
@@ -28,9 +38,15 @@ def run(args) -> int:
         max_seq_length=args.max_seq_length,
         long_sequences=args.long_sequences,
         text_tokenizer=text_tokenizer,
+        sequence_markers=not span,  # T5's sequences have no [CLS] / [SEP]
     )
     raw_only = all(fmt == "raw" for fmt in reader.formats)
-    config = masking_config(args, vocab, vocab_size, text_tokenizer, words_from_vocab=not raw_only)
+    if span:
+        config = span_corruption_config(args, vocab_size)
+    else:
+        config = masking_config(
+            args, vocab, vocab_size, text_tokenizer, words_from_vocab=not raw_only
+        )
     writers.check_output_dir(args.output_dir, args.overwrite)
     # Every argument, input and the output checked: now TensorFlow.
     quiet.import_tensorflow(args.verbose)
@@ -51,12 +67,45 @@ def run(args) -> int:
             "input_formats": reader.formats,
             "text_tokenizer": text_tokenizer.describe() if "raw" in reader.formats else None,
             "word_pieces": args.word_pieces if config.continuation_table is not None else None,
-            "replacement_frequencies": args.replacement_frequencies,
+            "replacement_frequencies": None if span else args.replacement_frequencies,
         },
     )
     summary.update(sentences=reader.stats.sentences, documents=reader.stats.documents)
     print(summary_line(summary, config, args))
     return 0
+
+
+def span_corruption_config(args, vocab_size: int) -> config_lib.SpanCorruptionConfig:
+    """The validated span-corruption configuration that ``args`` give."""
+    config = config_lib.SpanCorruptionConfig(
+        vocab_size=vocab_size,
+        noise_density=args.noise_density,
+        mean_noise_span_length=args.mean_noise_span_length,
+        max_seq_length=args.max_seq_length,
+        inputs_length=args.inputs_length,
+        seed=args.seed,
+        dupe_factor=args.dupe_factor,
+    )
+    return _validated(config)
+
+
+def t5_raw_length(args) -> int:
+    """T5's raw sequence length for ``--inputs-length`` (EOS included): the
+    most tokens whose corrupted inputs, with EOS, fit (t5's
+    ``random_spans_helper``, one sentinel per span)."""
+    from tf_mlm._shared import t5_lengths
+
+    _validated(  # the options the length depends on
+        config_lib.SpanCorruptionConfig(
+            vocab_size=2,
+            noise_density=args.noise_density,
+            mean_noise_span_length=args.mean_noise_span_length,
+            inputs_length=args.inputs_length,
+        )
+    )
+    return t5_lengths.raw_lengths(
+        args.inputs_length, args.noise_density, args.mean_noise_span_length
+    )[0]
 
 
 def masking_config(
@@ -101,6 +150,11 @@ def masking_config(
         seed=args.seed,
         dupe_factor=args.dupe_factor,
     )
+    return _validated(config)
+
+
+def _validated(config):
+    """``config``, validated: a bad option is an :class:`InputError`."""
     try:
         config.validate()
     except ValueError as e:
@@ -179,6 +233,17 @@ def _id_lists(
 def summary_line(summary: Dict, config: pipeline.MaskingConfig, args) -> str:
     """What ``tf-mlm mask`` prints when done: records, shards, tokens, speed."""
     seconds = summary["seconds"]
+    if config.objective == "span_corruption":
+        what = (
+            f"{summary['noise_tokens']} noise "
+            f"({summary['noise_tokens'] / max(summary['tokens'], 1):.1%}); inputs "
+            f"{summary['inputs_tokens']} tokens, targets {summary['targets_tokens']}"
+        )
+    else:
+        what = (
+            f"{summary['masked_tokens']} masked "
+            f"({summary['masked_tokens'] / max(summary['tokens'], 1):.1%})"
+        )
     notes = [
         f"{summary[k]} {label}"
         for k, label in (
@@ -195,9 +260,7 @@ def summary_line(summary: Dict, config: pipeline.MaskingConfig, args) -> str:
     return (
         f"wrote {summary['records']} records ({summary['input_records']} sequences x "
         f"{config.dupe_factor}) to {args.output_dir} in {len(summary['shards'])} "
-        f"{args.output_format} shard(s): {summary['tokens']} tokens, "
-        f"{summary['masked_tokens']} masked "
-        f"({summary['masked_tokens'] / max(summary['tokens'], 1):.1%}); {seconds:.1f} s, "
+        f"{args.output_format} shard(s): {summary['tokens']} tokens, {what}; {seconds:.1f} s, "
         f"{summary['tokens'] / max(seconds, 1e-9):,.0f} tokens/s"
         + (f" [{', '.join(notes)}]" if notes else "")
     )

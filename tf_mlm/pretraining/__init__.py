@@ -1,5 +1,6 @@
 """Static (offline) MLM pretraining data: the machinery behind ``tf-mlm mask``
-and ``tf-mlm inspect``.
+and ``tf-mlm inspect``; also T5 span-corruption data
+(:class:`SpanCorruptionConfig`, records of seqio's ``inputs`` and ``targets``).
 
 BERT's ``create_pretraining_data.py`` workflow on tf_mlm's kernels: read
 tokenized sequences (:mod:`~tf_mlm.pretraining.readers`), mask each one
@@ -15,6 +16,7 @@ Reading the output in a training input pipeline::
 """
 
 # The submodules import TensorFlow only inside the functions that need it.
+from tf_mlm.pretraining.config import SpanCorruptionConfig
 from tf_mlm.pretraining.inspect import (
     DatasetError,
     read_records,
@@ -25,7 +27,7 @@ from tf_mlm.pretraining.inspect import (
 from tf_mlm.pretraining.pipeline import MaskingConfig, record_seed, run_mask
 from tf_mlm.pretraining.readers import InputError, SequenceReader
 from tf_mlm.pretraining.vocab import Vocabulary
-from tf_mlm.pretraining.writers import OutputError, feature_spec
+from tf_mlm.pretraining.writers import OutputError, feature_spec, span_feature_spec
 
 __all__ = [
     "DatasetError",
@@ -33,12 +35,14 @@ __all__ = [
     "MaskingConfig",
     "OutputError",
     "SequenceReader",
+    "SpanCorruptionConfig",
     "Vocabulary",
     "feature_spec",
     "read_records",
     "read_tfrecords",
     "record_seed",
     "run_mask",
+    "span_feature_spec",
     "summarize",
     "verify_output",
 ]

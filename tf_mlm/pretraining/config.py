@@ -1,5 +1,6 @@
-"""The options of a ``tf-mlm mask`` run: :class:`MaskingConfig`, checked
-by :meth:`MaskingConfig.validate` before anything is read or written."""
+"""The options of a ``tf-mlm mask`` run: :class:`MaskingConfig` (BERT's
+masked LM) or :class:`SpanCorruptionConfig` (T5's span corruption), checked
+by their ``validate`` before anything is read or written."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ CONFIG_NAMES = {
     "excluded_ids": "random excluded ids",
     "replacement_frequencies": "replacement frequencies",
 }
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
 
 
 def check_probability(name: str, value: float) -> float:
@@ -98,13 +104,11 @@ class MaskingConfig:
     seed: int = 12345
     dupe_factor: int = 1
 
+    objective = "mlm"
+
     def validate(self) -> None:
         """Raises ``ValueError`` naming the first bad option."""
-
-        def check(ok, message):
-            if not ok:
-                raise ValueError(message)
-
+        check = _check
         # The command's own contract, narrower than the core's: the mask id
         # is a vocabulary id, the selection rate a fraction of [0, 1].
         check(self.vocab_size > 0, f"vocab size must be positive, got {self.vocab_size}")
@@ -161,3 +165,96 @@ class MaskingConfig:
         d["continuation_table"] = self.continuation_table is not None
         d["replacement_frequencies"] = self.replacement_frequencies is not None
         return d
+
+
+OBJECTIVES = ("mlm", "span_corruption")
+
+
+@dataclasses.dataclass
+class SpanCorruptionConfig:
+    """Every option of T5 span corruption (``tf-mlm mask --objective
+    span-corruption``): each sequence is corrupted as one example by
+    :func:`tf_mlm.span_corruption`.
+
+    Attributes:
+      vocab_size: the vocabulary's size with its sentinel (extra) ids; the
+        first sentinel is ``vocab_size - 1``, the k-th ``vocab_size - 1 - k``
+        (T5's ``<extra_id_k>``); input ids must lie below ``vocab_size``.
+      noise_density: fraction of each sequence's tokens in noise spans.
+      mean_noise_span_length: mean length of a noise span.
+      max_seq_length: the longest (raw) sequence, before corruption.
+      inputs_length: when set, ``max_seq_length`` is T5's raw length for
+        inputs this long, EOS included (t5's ``random_spans_helper``).
+      seed: makes the output reproducible (see :func:`record_seed`).
+      dupe_factor: how many differently corrupted copies of each sequence.
+    """
+
+    vocab_size: int
+    noise_density: float = 0.15
+    mean_noise_span_length: float = 3.0
+    max_seq_length: int = 128
+    inputs_length: Optional[int] = None
+    seed: int = 12345
+    dupe_factor: int = 1
+
+    objective = "span_corruption"
+    # What the reading side of the pipeline asks of a masked-LM config.
+    whole_word = False
+    continuation_table = None
+
+    @property
+    def first_sentinel(self) -> int:
+        return self.vocab_size - 1
+
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming the first bad option."""
+        check = _check
+        check(self.vocab_size > 1, f"vocab size must be at least 2, got {self.vocab_size}")
+        check(
+            0.0 < self.noise_density < 1.0,
+            f"noise density must be in (0, 1), got {self.noise_density}",
+        )
+        check(
+            np.isfinite(self.mean_noise_span_length) and self.mean_noise_span_length >= 1.0,
+            f"mean noise span length must be a number >= 1, got {self.mean_noise_span_length}",
+        )
+        check(self.max_seq_length > 0, "max sequence length must be positive")
+        check(
+            self.inputs_length is None or self.inputs_length > 1,
+            f"inputs length must be at least 2 (EOS included), got {self.inputs_length}",
+        )
+        check(self.dupe_factor >= 1, f"dupe factor must be >= 1, got {self.dupe_factor}")
+        check(INT64_MIN <= self.seed <= INT64_MAX, "seed must fit in int64")
+
+    def length_error(self, length: int) -> Optional[str]:
+        """Why a sequence of ``length`` tokens cannot be corrupted with these
+        options (more noise spans than noise or non-noise tokens: t5 fails
+        there too), or None."""
+        padded = max(length, 2)  # the kernels' length for shorter rows
+        noise, spans = expected_noise(padded, self.noise_density, self.mean_noise_span_length)
+        if spans <= noise and spans <= padded - noise:
+            return None
+        return (
+            f"a sequence of {length} tokens cannot hold {spans} noise spans: {noise} noise "
+            f"and {padded - noise} non-noise tokens (noise density {self.noise_density}, "
+            f"mean noise span length {self.mean_noise_span_length})"
+        )
+
+    def to_json(self) -> Dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["first_sentinel"] = self.first_sentinel
+        return d
+
+
+def expected_noise(length: int, noise_density: float, mean_noise_span_length: float):
+    """``(noise tokens, noise spans)`` of a sequence of ``length >= 2`` tokens,
+    as the span-corruption kernels count them (t5's ``num_noise_tokens`` and
+    ``num_noise_spans``: float32, rounded half to even, clamped).
+
+    >>> expected_noise(100, 0.15, 3.0)
+    (15, 5)
+    """
+    noise = int(np.rint(np.float32(length) * np.float32(noise_density)))
+    noise = min(max(noise, 1), length - 1)
+    spans = int(np.rint(np.float32(noise) / np.float32(mean_noise_span_length)))
+    return noise, max(spans, 1)

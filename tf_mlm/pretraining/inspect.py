@@ -14,7 +14,13 @@ import numpy as np
 
 from tf_mlm.pretraining import tfrecords
 from tf_mlm.pretraining.readers import InputError
-from tf_mlm.pretraining.records import METADATA, feature_spec, is_shard_name
+from tf_mlm.pretraining.records import (
+    METADATA,
+    SPAN_FEATURES,
+    feature_spec,
+    is_shard_name,
+    span_feature_spec,
+)
 from tf_mlm.pretraining.statistics import (  # noqa: F401  (re-exported)
     check_record,
     classify,
@@ -165,7 +171,8 @@ def read_tfrecords(
     path: str, max_seq_length: Optional[int] = None, max_predictions_per_seq: Optional[int] = None
 ):
     """A ``tf.data.Dataset`` of parsed TFRecord output (dicts of the five
-    fixed-length features), e.g. to feed a training loop.
+    fixed-length features; of ``inputs`` and ``targets``, int64 vectors,
+    for span corruption), e.g. to feed a training loop.
 
     ``path`` is an output directory (lengths from its ``metadata.json``),
     a shard or a glob; lengths given here override the metadata.
@@ -173,16 +180,35 @@ def read_tfrecords(
     import tensorflow as tf
 
     files, meta = resolve_output(path)
-    seq = max_seq_length or meta.get("max_seq_length")
-    pred = max_predictions_per_seq or meta.get("max_predictions_per_seq")
-    if not seq or not pred:
-        seq, pred = _lengths_from_first_record(files[0])
     compression = "GZIP" if files[0].endswith(".gz") else ""
-    spec = feature_spec(seq, pred)
+    if _objective(meta, files[0]) == "span_corruption":
+        spec = span_feature_spec()
+    else:
+        seq = max_seq_length or meta.get("max_seq_length")
+        pred = max_predictions_per_seq or meta.get("max_predictions_per_seq")
+        if not seq or not pred:
+            seq, pred = _lengths_from_first_record(files[0])
+        spec = feature_spec(seq, pred)
     return tf.data.TFRecordDataset(files, compression_type=compression).map(
         tf.autograph.experimental.do_not_convert(lambda s: tf.io.parse_single_example(s, spec)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
+
+
+def _objective(meta: Dict, first_file: str) -> str:
+    """``"mlm"`` or ``"span_corruption"``: the metadata's, else that of the
+    first record of ``first_file``."""
+    if meta.get("objective"):
+        return meta["objective"]
+    if not meta and not _is_jsonl(first_file):
+        try:
+            for data in tfrecords.iter_records(first_file):
+                if "inputs" in tfrecords.parse_example(data):
+                    return "span_corruption"
+                break
+        except (tfrecords.RecordError, ValueError) as e:
+            raise InputError(f"{first_file} is not a tf-mlm TFRecord shard: {e}") from None
+    return "mlm"
 
 
 def _lengths_from_first_record(path: str) -> Tuple[int, int]:
@@ -199,7 +225,8 @@ def read_records(
     path: str, limit: Optional[int] = None, require_metadata: bool = True
 ) -> Iterator[Dict[str, np.ndarray]]:
     """The records of an output, unpadded: dicts with ``input_ids`` (masked),
-    ``masked_lm_positions`` and ``masked_lm_ids``, in write order within
+    ``masked_lm_positions`` and ``masked_lm_ids`` (span corruption: with
+    ``inputs`` and ``targets``), in write order within
     each shard (shard after shard). ``require_metadata``: see
     :func:`resolve_output`. TensorFlow is not needed (TFRecords are read by
     :mod:`tf_mlm.pretraining.tfrecords`)."""
@@ -215,10 +242,12 @@ def read_records(
                             return
                         try:
                             obj = json.loads(line)
-                            rec = {
-                                k: np.asarray(obj[k], np.int64)
-                                for k in ("input_ids", "masked_lm_positions", "masked_lm_ids")
-                            }
+                            names = (
+                                SPAN_FEATURES
+                                if "inputs" in obj
+                                else ("input_ids", "masked_lm_positions", "masked_lm_ids")
+                            )
+                            rec = {k: np.asarray(obj[k], np.int64) for k in names}
                         except (ValueError, KeyError, TypeError) as e:
                             raise InputError(f"{f}:{lineno}: not a tf-mlm record: {e}") from None
                         count += 1
@@ -244,7 +273,9 @@ def read_records(
 
 def _unpadded(features: Dict, where: str) -> Dict[str, np.ndarray]:
     """A padded TFRecord output record, unpadded (lengths from its input
-    mask and its weights)."""
+    mask and its weights); span corruption's as it is."""
+    if "inputs" in features and "targets" in features:
+        return {k: features[k] for k in SPAN_FEATURES}
     try:
         length = int(features["input_mask"].sum())
         npred = int((features["masked_lm_weights"] > 0).sum())

@@ -1,6 +1,7 @@
 """Masking one record in the ``tf-mlm mask`` pipeline's ``tf.data`` map:
-its stateless seed (:func:`record_seed`) and the map function
-(:func:`make_mask_fn`) that masks it and pads its features."""
+its stateless seed (:func:`record_seed`) and the map functions that mask
+it and pad its features (:func:`make_mask_fn`) or corrupt its spans
+(:func:`make_span_fn`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from tf_mlm.pretraining.config import MaskingConfig
+from tf_mlm.pretraining.config import MaskingConfig, SpanCorruptionConfig
 
 # Second word of the base seed: keeps these streams apart from other users
 # of the same --seed.
@@ -94,6 +95,51 @@ def make_mask_fn(config: MaskingConfig, padded: bool) -> Callable:
     # Plain graph code: skipping AutoGraph's conversion of the whole call
     # tree saves seconds of start-up.
     return tf.autograph.experimental.do_not_convert(mask_one)
+
+
+def make_record_fn(config, padded: bool) -> Callable:
+    """The map function of ``config``'s objective."""
+    if isinstance(config, SpanCorruptionConfig):
+        return make_span_fn(config)
+    return make_mask_fn(config, padded)
+
+
+def make_span_fn(config: SpanCorruptionConfig) -> Callable:
+    """The per-record ``tf.data`` map function of span corruption: ``(dupe,
+    index, ids, word_lengths, nbytes) -> dict`` of ``inputs`` and
+    ``targets`` (unpadded), plus ``num_tokens``, ``num_noise`` and ``nbytes``.
+
+    Record ``index`` of copy ``dupe`` is ``tf_mlm.span_corruption([ids],
+    seed=[record_seed(config.seed, dupe, index)], ...)``: its record seed is
+    the example seed, used as t5's ``denoise`` uses the seed seqio gives an
+    example."""
+    import tensorflow as tf
+
+    import tf_mlm
+
+    def corrupt_one(dupe, index, ids, word_lengths, nbytes):
+        del word_lengths  # spans are of tokens
+        seed = record_seed(config.seed, dupe, index)
+        n = tf.size(ids, out_type=tf.int64)
+        tokens = tf.RaggedTensor.from_row_splits(
+            ids, tf.stack([tf.constant(0, tf.int64), n]), validate=False
+        )
+        out = tf_mlm.span_corruption(
+            tokens,
+            seed=tf.reshape(seed, [1, 2]),
+            noise_density=config.noise_density,
+            mean_noise_span_length=config.mean_noise_span_length,
+            first_sentinel=config.first_sentinel,
+        )
+        return {
+            "inputs": out.inputs.flat_values,
+            "targets": out.targets.flat_values,
+            "num_tokens": n,
+            "num_noise": tf.reduce_sum(tf.cast(out.noise_mask.flat_values, tf.int64)),
+            "nbytes": nbytes,
+        }
+
+    return tf.autograph.experimental.do_not_convert(corrupt_one)
 
 
 def _selector(config: MaskingConfig):

@@ -1,5 +1,5 @@
 """The ``tf-mlm mask`` pipeline: sequences -> ``tf.data`` -> parallel,
-deterministic masking -> sharded output.
+deterministic masking (or T5 span corruption) -> sharded output.
 
 Every output record is a pure function of ``(seed, dupe index, record
 index, sequence)``: its stateless masking seed is derived from those with
@@ -18,8 +18,12 @@ import numpy as np
 from tf_mlm.pretraining import writers as writers_lib
 
 # SELECTION_MODES, MaskingConfig and record_seed were defined here: still importable.
-from tf_mlm.pretraining.config import SELECTION_MODES, MaskingConfig  # noqa: F401
-from tf_mlm.pretraining.masker import make_mask_fn, record_seed  # noqa: F401
+from tf_mlm.pretraining.config import (  # noqa: F401
+    SELECTION_MODES,
+    MaskingConfig,
+    SpanCorruptionConfig,
+)
+from tf_mlm.pretraining.masker import make_mask_fn, make_record_fn, record_seed  # noqa: F401
 from tf_mlm.pretraining.readers import InputError, SequenceReader
 
 
@@ -39,10 +43,11 @@ def build_dataset(
     holder: Optional[_ErrorHolder] = None,
     batch_size: int = 256,
 ):
-    """The masked ``tf.data.Dataset``, in batches of ``batch_size`` records
-    (dense when ``padded``, ragged otherwise); records in copy-major order
-    (every record of copy 0, then of copy 1, ...), optionally shuffled with
-    a buffer seeded by ``config.seed``.
+    """The masked (or span-corrupted, for a :class:`SpanCorruptionConfig`)
+    ``tf.data.Dataset``, in batches of ``batch_size`` records (dense when
+    ``padded``, ragged otherwise; span corruption is never padded); records
+    in copy-major order (every record of copy 0, then of copy 1, ...),
+    optionally shuffled with a buffer seeded by ``config.seed``.
 
     Python hands the records to TensorFlow in chunks and takes the results
     back in batches (per-element Python costs dominate otherwise); the
@@ -58,6 +63,8 @@ def build_dataset(
     # tokenized once; up to _CACHE_TOKENS tokens, else it is read again).
     stdin, raw = "-" in reader.inputs, "raw" in reader.formats
     keep = config.dupe_factor > 1 and (stdin or raw)
+
+    span_lengths: Dict[int, Optional[str]] = {}  # span corruption: length -> error
 
     def records():
         cache: Optional[List] = [] if keep else None
@@ -80,6 +87,12 @@ def build_dataset(
                         "(words grouped from its ## / \u2581 pieces) or lists of "
                         "words, each a list of ids"
                     )
+                if config.objective == "span_corruption":
+                    n = len(rec.ids)
+                    if n not in span_lengths:
+                        span_lengths[n] = config.length_error(n)
+                    if span_lengths[n]:
+                        raise InputError(f"{rec.where}: {span_lengths[n]}")
                 yield dupe, index, rec
 
     def chunks():
@@ -100,7 +113,7 @@ def build_dataset(
     ds = tf.data.Dataset.from_generator(chunks, output_signature=(scalars,) * 7)
     ds = ds.flat_map(tf.autograph.experimental.do_not_convert(_unpack))
     ds = ds.map(
-        make_mask_fn(config, padded),
+        make_record_fn(config, padded),
         num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -179,8 +192,9 @@ def run_mask(
     extra_metadata: Optional[Dict] = None,
     _after_record: Optional[Callable[[int], None]] = None,
 ) -> Dict:
-    """Masks every record of ``reader`` ``config.dupe_factor`` times and
-    writes the shards and ``metadata.json`` to ``output_dir``.
+    """Masks every record of ``reader`` ``config.dupe_factor`` times (or
+    corrupts its spans, for a :class:`SpanCorruptionConfig`) and writes the
+    shards and ``metadata.json`` to ``output_dir``.
 
     The shards and metadata are written into a temporary sibling directory
     and published with one atomic rename once all are complete (see
@@ -192,7 +206,7 @@ def run_mask(
     """
     config.validate()
     holder = _ErrorHolder()
-    padded = output_format == "tfrecord"
+    padded = output_format == "tfrecord" and config.objective == "mlm"
     ds = build_dataset(
         reader,
         config,
@@ -226,11 +240,12 @@ def run_mask(
 
 def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, after_record):
     """Reads the masked batches of ``ds`` and writes their records; returns
-    the number of records, of tokens and of masked tokens. An error of the
+    the number of records, of tokens, of masked (or noise) tokens, of
+    inputs and of targets tokens (span corruption; else 0). An error of the
     reader (carried by ``holder``) is raised as itself."""
     import tensorflow as tf
 
-    records = tokens = masked = 0
+    records = tokens = masked = inputs = targets = 0
     try:
         for batch in ds.as_numpy_iterator():
             rows = _rows(batch)
@@ -241,11 +256,16 @@ def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, aft
                     after_record(records)
             batch_tokens = int(batch["num_tokens"].sum())
             tokens += batch_tokens
-            masked += (
-                int(batch["masked_lm_weights"].sum())
-                if padded
-                else sum(len(e["masked_lm_positions"]) for e in rows)
-            )
+            if "num_noise" in batch:  # span corruption
+                masked += int(batch["num_noise"].sum())
+                inputs += sum(len(e["inputs"]) for e in rows)
+                targets += sum(len(e["targets"]) for e in rows)
+            else:
+                masked += (
+                    int(batch["masked_lm_weights"].sum())
+                    if padded
+                    else sum(len(e["masked_lm_positions"]) for e in rows)
+                )
             if progress is not None:
                 progress.update(len(batch["num_tokens"]), batch_tokens, int(batch["nbytes"].sum()))
     except tf.errors.OpError:
@@ -254,18 +274,20 @@ def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, aft
         raise
     if holder.error is not None:
         raise holder.error
-    return records, tokens, masked
+    return records, tokens, masked, inputs, targets
 
 
 def _summary(
     reader: SequenceReader,
-    config: MaskingConfig,
+    config,
     writer: writers_lib.ShardedWriter,
     output_format: str,
     compression: str,
     records: int,
     tokens: int,
     masked: int,
+    inputs: int = 0,
+    targets: int = 0,
 ) -> Dict:
     """The summary of a run, as ``metadata.json`` records it."""
     import tf_mlm
@@ -273,24 +295,44 @@ def _summary(
     stats = reader.stats
     summary = {
         "tf_mlm_version": tf_mlm.__version__,
+        "objective": config.objective,
         "format": output_format,
         "compression": compression or None,
         "shards": writer.final_names,
         "records": records,
         "input_records": stats.records,
         "tokens": tokens,
-        "masked_tokens": masked,
-        "skipped_empty": stats.skipped_empty,
-        "truncated": stats.truncated,
-        "skipped_long": stats.skipped_long,
-        "max_seq_length": config.max_seq_length,
-        "max_predictions_per_seq": config.max_predictions_per_seq,
-        "mask_token": config.mask_token,
-        "vocab_size": config.vocab_size,
-        "masking": config.to_json(),
-        "order": "copy-major; record k of the whole run is in shard k % num_shards",
     }
-    if output_format == "tfrecord":
+    if config.objective == "span_corruption":
+        summary.update(noise_tokens=masked, inputs_tokens=inputs, targets_tokens=targets)
+    else:
+        summary["masked_tokens"] = masked
+    summary.update(
+        skipped_empty=stats.skipped_empty,
+        truncated=stats.truncated,
+        skipped_long=stats.skipped_long,
+        max_seq_length=config.max_seq_length,
+    )
+    if config.objective == "span_corruption":
+        summary.update(
+            first_sentinel=config.first_sentinel,
+            vocab_size=config.vocab_size,
+            span_corruption=config.to_json(),
+        )
+    else:
+        summary.update(
+            max_predictions_per_seq=config.max_predictions_per_seq,
+            mask_token=config.mask_token,
+            vocab_size=config.vocab_size,
+            masking=config.to_json(),
+        )
+    summary["order"] = "copy-major; record k of the whole run is in shard k % num_shards"
+    if output_format == "tfrecord" and config.objective == "span_corruption":
+        # int64 lists of any length (records.span_feature_spec)
+        summary["feature_spec"] = {
+            name: {"shape": [None], "dtype": "int64"} for name in writers_lib.SPAN_FEATURES
+        }
+    elif output_format == "tfrecord":
         summary["feature_spec"] = {
             name: {"shape": list(spec.shape), "dtype": spec.dtype.name}
             for name, spec in writers_lib.feature_spec(

@@ -96,13 +96,15 @@ def auto_format(path: str, fmt: str, head: bytes) -> str:
     return fmt
 
 
-def load_tokenizer(tokenizer) -> None:
-    """Loads ``tokenizer`` (its library) before raw text is read."""
+def load_tokenizer(tokenizer, markers: bool = True) -> None:
+    """Loads ``tokenizer`` (its library) before raw text is read;
+    ``markers``: whether sequences start and end with ``[CLS]`` and
+    ``[SEP]`` (the tokenizer must have them)."""
     if tokenizer is None:
         raise InputError(
             "raw text input needs --vocab (a WordPiece vocab.txt) or --sentencepiece-model"
         )
-    tokenizer.load()
+    tokenizer.load(markers)
 
 
 def _import(name: str, what: str):
@@ -134,11 +136,12 @@ class WordPieceTokenizer:
         self.special_ids: List[int] = []
         self._tokenizer = None
 
-    def load(self) -> None:
-        """Builds the ``tokenizers`` pipeline (once)."""
+    def load(self, markers: bool = True) -> None:
+        """Builds the ``tokenizers`` pipeline (once); the vocabulary needs
+        ``[UNK]``, and ``[CLS]`` and ``[SEP]`` for ``markers``."""
         if self._tokenizer is not None:
             return
-        for name in ("[UNK]", "[CLS]", "[SEP]"):
+        for name in ("[UNK]", "[CLS]", "[SEP]") if markers else ("[UNK]",):
             if name not in self._index:
                 raise InputError(f"raw text with --vocab needs a {name} token in the vocabulary")
         tokenizers = _import("tokenizers", "raw text")
@@ -206,9 +209,9 @@ class SentencePieceTokenizer:
             | ({self.cls_id, self.sep_id} - {-1})
         )
 
-    def load(self) -> None:
-        """Raw text needs the sequence markers; the model is loaded already."""
-        if self.cls_id < 0:
+    def load(self, markers: bool = True) -> None:
+        """Raw text with ``markers`` needs them; the model is loaded already."""
+        if markers and self.cls_id < 0:
             raise InputError(
                 f"the SentencePiece model {self.path} has neither [CLS] and [SEP] pieces "
                 "nor BOS and EOS pieces to start and end sequences"
@@ -271,12 +274,13 @@ def split_long(
 
 class Packer:
     """Packs the sentences of one document at a time into records of at
-    most ``budget + 2`` tokens: ``[CLS]`` sentences ``[SEP]``."""
+    most ``budget + 2`` tokens: ``[CLS]`` sentences ``[SEP]``; with
+    ``cls_id`` and ``sep_id`` None, of ``budget`` tokens of sentences."""
 
-    def __init__(self, budget: int, cls_id: int, sep_id: int, name: str):
+    def __init__(self, budget: int, cls_id: Optional[int], sep_id: Optional[int], name: str):
         self.budget, self.name = budget, name
-        self._cls = np.array([cls_id], np.int64)
-        self._sep = np.array([sep_id], np.int64)
+        self._cls = [] if cls_id is None else [np.array([cls_id], np.int64)]
+        self._sep = [] if sep_id is None else [np.array([sep_id], np.int64)]
         self._ids: List[np.ndarray] = []
         self._words: List[np.ndarray] = []
         self._size = self._nbytes = 0
@@ -310,9 +314,9 @@ class Packer:
         """Ends the current sequence (at a document's end, or when full)."""
         if not self._ids:
             return
-        ids = np.concatenate([self._cls, *self._ids, self._sep])
-        ones = np.ones([1], np.int64)
-        words = np.concatenate([ones, *self._words, ones])
+        ids = np.concatenate([*self._cls, *self._ids, *self._sep])
+        one = [np.ones([1], np.int64)] if self._cls else []
+        words = np.concatenate([*one, *self._words, *one])
         lines = str(self._first) if self._first == self._last else f"{self._first}-{self._last}"
         record = Record(ids, words, self._nbytes, f"{self.name}:{lines}")
         self._ids, self._words, self._size, self._nbytes = [], [], 0, 0
@@ -325,6 +329,7 @@ def records(
     tokenizer,
     max_seq_length: Optional[int],
     stats: ReadStats,
+    markers: bool = True,
 ) -> Iterator[Record]:
     """The packed records of one raw-text input.
 
@@ -334,13 +339,20 @@ def records(
       tokenizer: a :class:`WordPieceTokenizer` or :class:`SentencePieceTokenizer`.
       max_seq_length: the longest record, ``[CLS]`` and ``[SEP]`` included.
       stats: counts ``documents`` and ``sentences`` (tokenized lines).
+      markers: sequences start with ``[CLS]`` and end with ``[SEP]``; else
+        they are sentences only (T5's span corruption).
     """
-    if max_seq_length is None or max_seq_length < 3:
+    if markers and (max_seq_length is None or max_seq_length < 3):
         raise InputError(
             f"raw text needs --max-seq-length >= 3 ([CLS] and [SEP] take two), got {max_seq_length}"
         )
-    tokenizer.load()
-    packer = Packer(max_seq_length - 2, tokenizer.cls_id, tokenizer.sep_id, name)
+    if max_seq_length is None:
+        raise InputError("raw text needs --max-seq-length")
+    tokenizer.load(markers)
+    if markers:
+        packer = Packer(max_seq_length - 2, tokenizer.cls_id, tokenizer.sep_id, name)
+    else:
+        packer = Packer(max_seq_length, None, None, name)
     in_document = False
     for block, encoded in _ahead(_tokenized(lines, name, tokenizer)):
         for lineno, text, nbytes in block:

@@ -175,6 +175,8 @@ class SequenceReader:
         according to ``long_sequences``.
       stdin: the binary stream standing for ``-`` (default: sys.stdin's).
       text_tokenizer: tokenizes ``raw`` inputs (a ``raw_text`` tokenizer).
+      sequence_markers: raw text is packed into ``[CLS] ... [SEP]``
+        sequences (BERT's); else into sentences only (T5's).
 
     >>> r = SequenceReader(["-"], vocab_size=10, stdin=io.BytesIO(b"1 2 3\\n\\n4 5\\n"))
     >>> [rec.ids.tolist() for rec in r]
@@ -193,6 +195,7 @@ class SequenceReader:
         long_sequences: str = "truncate",
         stdin: Optional[BinaryIO] = None,
         text_tokenizer=None,
+        sequence_markers: bool = True,
     ):
         if input_format != "auto" and input_format not in FORMATS:
             raise ValueError(
@@ -206,13 +209,14 @@ class SequenceReader:
         self.max_seq_length = max_seq_length
         self.long_sequences = long_sequences
         self.text_tokenizer = text_tokenizer
+        self.sequence_markers = sequence_markers
         self._stdin = stdin
         self._stdin_head = b""
         self.formats = [self._format(path, input_format) for path in self.inputs]
         if "raw" in self.formats:
             from tf_mlm.pretraining.raw_text import load_tokenizer
 
-            load_tokenizer(text_tokenizer)
+            load_tokenizer(text_tokenizer, sequence_markers)
         self.stats = ReadStats()
 
     def _format(self, path: str, input_format: str) -> str:
@@ -320,7 +324,12 @@ class SequenceReader:
 
         name = "<stdin>" if path == "-" else path
         yield from records(
-            self._read_lines(path), name, self.text_tokenizer, self.max_seq_length, self.stats
+            self._read_lines(path),
+            name,
+            self.text_tokenizer,
+            self.max_seq_length,
+            self.stats,
+            markers=self.sequence_markers,
         )
 
     def _read_lines(self, path: str) -> Iterator[Tuple[int, bytes, int]]:

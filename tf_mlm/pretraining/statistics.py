@@ -217,14 +217,20 @@ def format_summary(stats: Dict, width: int = 40) -> str:
         )
     p = stats["predictions_per_record"]
     lines.append(f"predictions per record: mean {p['mean']:.2f}, max {p['max']}")
+    return "\n".join(lines + format_lengths(stats, width))
+
+
+def format_lengths(stats: Dict, width: int = 40) -> List[str]:
+    """The sequence-length lines of a summary (with its histogram), and its
+    problems."""
     length = stats["length"]
-    lines.append(
+    lines = [
         f"sequence length: min {length['min']}, mean {length['mean']:.1f}, max {length['max']}"
-    )
+    ]
     peak = max((c for _, _, c in length["histogram"]), default=0) or 1
     for lo, hi, count in length["histogram"]:
         bar = "#" * int(round(width * count / peak))
         lines.append(f"  {lo:>6}-{hi:<6} {bar} {count}")
     if stats["problems"]:
         lines.append("PROBLEMS: " + "; ".join(stats["problems"]))
-    return "\n".join(lines)
+    return lines

@@ -49,12 +49,14 @@ from tf_mlm.pretraining.records import (  # noqa: F401  (re-exported)
     INT_FEATURES,
     METADATA,
     SHARD_PREFIX,
+    SPAN_FEATURES,
     example_bytes,
     feature_spec,
     is_output_file,
     is_shard_name,
     json_line,
     shard_names,
+    span_feature_spec,
 )
 
 # The steps of commit() that a run may be held inside (a test signals it

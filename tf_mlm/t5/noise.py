@@ -11,6 +11,7 @@ import logging
 
 import tensorflow as tf
 
+from tf_mlm._shared import t5_lengths
 from tf_mlm._tf import t5 as _kernels
 
 ID_DTYPES = (tf.int32, tf.int64)
@@ -128,14 +129,6 @@ def nonnoise_span_to_unique_sentinel(tokens, noise_mask, vocabulary, seeds):
     return _sentinel_pass(tokens, noise_mask, vocabulary, nonnoise=True)
 
 
-def _encoded_lengths(tokens_length, noise_density, mean_noise_span_length, extra_in, extra_out):
-    """(inputs, targets) lengths, each with its EOS, of ``tokens_length``
-    tokens; Python's float64 ``round`` as t5 has it (not the mask's float32)."""
-    noise = int(round(tokens_length * noise_density))
-    spans = int(round(noise / mean_noise_span_length))
-    return tokens_length - noise + spans * extra_in + 1, noise + spans * extra_out + 1
-
-
 def random_spans_helper(
     inputs_length,
     noise_density,
@@ -147,16 +140,13 @@ def random_spans_helper(
     """``(tokens_length, targets_length)``: the most raw tokens whose
     corrupted inputs (with EOS) fit in ``inputs_length``, and the length of
     their targets (with EOS)."""
-    extra = (extra_tokens_per_span_inputs, extra_tokens_per_span_targets)
-    args = (noise_density, mean_noise_span_length) + extra
-    tokens_length = inputs_length - 1
-    while _encoded_lengths(tokens_length + 1, *args)[0] <= inputs_length:
-        tokens_length += 1
-    encoded_inputs, targets_length = _encoded_lengths(tokens_length, *args)
-    if noise_density == 0.5 and targets_length > encoded_inputs:
-        # t5 trims one token so that targets are no longer than inputs
-        tokens_length -= 1
-        targets_length -= 1
+    tokens_length, targets_length, encoded_inputs = t5_lengths.raw_lengths(
+        inputs_length,
+        noise_density,
+        mean_noise_span_length,
+        extra_tokens_per_span_inputs,
+        extra_tokens_per_span_targets,
+    )
     if verbose:
         logging.info(
             "tokens_length=%s inputs_length=%s targets_length=%s noise_density=%s "
