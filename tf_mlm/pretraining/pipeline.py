@@ -70,16 +70,7 @@ def build_dataset(
                     tokens += len(rec.ids)
                     if not stdin and tokens > _CACHE_TOKENS:
                         cache = None
-                if (
-                    config.whole_word
-                    and rec.word_lengths is None
-                    and config.continuation_table is None
-                ):
-                    raise InputError(
-                        f"{rec.where}: --whole-word needs words: give --vocab "
-                        "(words grouped from its ## / \u2581 pieces) or lists of "
-                        "words, each a list of ids"
-                    )
+                check_words(rec, config)
                 yield dupe, index, rec
 
     def chunks():
@@ -88,22 +79,17 @@ def build_dataset(
             for item in records():
                 chunk.append(item)
                 if len(chunk) == _CHUNK:
-                    yield _pack(chunk)
+                    yield pack(chunk)
                     chunk = []
             if chunk:
-                yield _pack(chunk)
+                yield pack(chunk)
         except BaseException as e:
             holder.error = e
             raise
 
     scalars = tf.TensorSpec([None], tf.int64)
     ds = tf.data.Dataset.from_generator(chunks, output_signature=(scalars,) * 7)
-    ds = ds.flat_map(tf.autograph.experimental.do_not_convert(_unpack))
-    ds = ds.map(
-        make_mask_fn(config, padded),
-        num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    ds = mask_chunks(ds, make_mask_fn(config, padded), num_parallel_calls)
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, seed=config.seed % (2**31), reshuffle_each_iteration=False)
     ds = ds.batch(batch_size) if padded else ds.ragged_batch(batch_size)
@@ -114,7 +100,32 @@ _CHUNK = 256
 _CACHE_TOKENS = 1 << 26  # about 1 GB of raw-text records
 
 
-def _pack(chunk):
+def check_words(rec, config: MaskingConfig) -> None:
+    """Raises :class:`InputError` when ``config`` masks whole words and
+    ``rec`` has none, nor a vocabulary to group them from."""
+    if config.whole_word and rec.word_lengths is None and config.continuation_table is None:
+        raise InputError(
+            f"{rec.where}: --whole-word needs words: give --vocab "
+            "(words grouped from its ## / \u2581 pieces) or lists of "
+            "words, each a list of ids"
+        )
+
+
+def mask_chunks(chunks, mask_fn, num_parallel_calls: Optional[int] = None):
+    """The masked records of a dataset of :func:`pack`-ed chunks, one
+    record per ``mask_fn`` call (see :func:`~tf_mlm.pretraining.masker.make_mask_fn`),
+    in order: the step the local command and :mod:`tf_mlm.beam` share."""
+    import tensorflow as tf
+
+    ds = chunks.flat_map(tf.autograph.experimental.do_not_convert(_unpack))
+    return ds.map(
+        mask_fn,
+        num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def pack(chunk):
     """Records as flat arrays: (dupes, indices, ids, ids row splits, word
     lengths, word row splits, nbytes)."""
     recs = [r for _, _, r in chunk]
@@ -152,7 +163,7 @@ def _unpack(dupes, indices, ids, splits, words, word_splits, nbytes):
     )
 
 
-def _rows(batch: Dict) -> List[Dict]:
+def rows_of(batch: Dict) -> List[Dict]:
     """A batch from :func:`build_dataset` as per-record dicts of arrays."""
     n = len(batch["num_tokens"])
     out = [{} for _ in range(n)]
@@ -215,7 +226,9 @@ def run_mask(
     with writer:
         counts = _write_records(ds, writer, holder, padded, progress, _after_record)
         elapsed = time.perf_counter() - start
-        summary = _summary(reader, config, writer, output_format, compression, *counts)
+        summary = run_summary(
+            reader.stats, config, writer.final_names, output_format, compression, *counts
+        )
         summary.update(extra_metadata or {})
         writer.commit(metadata=summary)
     if progress is not None:
@@ -233,7 +246,7 @@ def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, aft
     records = tokens = masked = 0
     try:
         for batch in ds.as_numpy_iterator():
-            rows = _rows(batch)
+            rows = rows_of(batch)
             for element in rows:
                 writer.write(element)
                 records += 1
@@ -257,25 +270,30 @@ def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, aft
     return records, tokens, masked
 
 
-def _summary(
-    reader: SequenceReader,
+ORDER = "copy-major; record k of the whole run is in shard k % num_shards"
+
+
+def run_summary(
+    stats,
     config: MaskingConfig,
-    writer: writers_lib.ShardedWriter,
+    shards: List[str],
     output_format: str,
     compression: str,
     records: int,
     tokens: int,
     masked: int,
+    order: str = ORDER,
 ) -> Dict:
-    """The summary of a run, as ``metadata.json`` records it."""
+    """The summary of a run, as ``metadata.json`` records it: ``stats``
+    the reader's :class:`~tf_mlm.pretraining.readers.ReadStats`, ``shards``
+    the shard names."""
     import tf_mlm
 
-    stats = reader.stats
     summary = {
         "tf_mlm_version": tf_mlm.__version__,
         "format": output_format,
         "compression": compression or None,
-        "shards": writer.final_names,
+        "shards": list(shards),
         "records": records,
         "input_records": stats.records,
         "tokens": tokens,
@@ -288,7 +306,7 @@ def _summary(
         "mask_token": config.mask_token,
         "vocab_size": config.vocab_size,
         "masking": config.to_json(),
-        "order": "copy-major; record k of the whole run is in shard k % num_shards",
+        "order": order,
     }
     if output_format == "tfrecord":
         summary["feature_spec"] = {
