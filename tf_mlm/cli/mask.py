@@ -20,17 +20,22 @@ DEFAULT_MASK_TOKENS = ("[MASK]", "<mask>")
 def run(args) -> int:
     """Masks ``args.inputs`` into ``args.output_dir`` and prints the summary."""
     vocab, vocab_size, text_tokenizer = _vocabulary(args)
+    # --runner: Beam's file systems match and open the inputs.
+    beam_lib = _beam_module() if getattr(args, "runner", None) else None
     reader = readers.SequenceReader(
-        readers.expand_inputs(args.inputs),
+        (beam_lib or readers).expand_inputs(args.inputs),
         input_format=args.input_format,
         feature=args.input_feature,
         vocab_size=vocab_size,
         max_seq_length=args.max_seq_length,
         long_sequences=args.long_sequences,
         text_tokenizer=text_tokenizer,
+        opener=beam_lib.open_file if beam_lib else None,
     )
     raw_only = all(fmt == "raw" for fmt in reader.formats)
     config = masking_config(args, vocab, vocab_size, text_tokenizer, words_from_vocab=not raw_only)
+    if beam_lib is not None:
+        return _run_on_beam(args, beam_lib, reader, config, vocab, text_tokenizer)
     writers.check_output_dir(args.output_dir, args.overwrite)
     # Every argument, input and the output checked: now TensorFlow.
     quiet.import_tensorflow(args.verbose)
@@ -45,16 +50,49 @@ def run(args) -> int:
         num_parallel_calls=args.num_parallel_calls,
         shuffle_buffer=args.shuffle_buffer,
         progress=progress.Progress(args.progress),
-        extra_metadata={
-            "vocab": vocab.path if vocab is not None else None,
-            "inputs": [os.path.abspath(p) if p != "-" else "-" for p in reader.inputs],
-            "input_formats": reader.formats,
-            "text_tokenizer": text_tokenizer.describe() if "raw" in reader.formats else None,
-            "word_pieces": args.word_pieces if config.continuation_table is not None else None,
-            "replacement_frequencies": args.replacement_frequencies,
-        },
+        extra_metadata=_extra_metadata(args, reader, config, vocab, text_tokenizer),
     )
     summary.update(sentences=reader.stats.sentences, documents=reader.stats.documents)
+    print(summary_line(summary, config, args))
+    return 0
+
+
+def _extra_metadata(args, reader, config, vocab, text_tokenizer) -> Dict:
+    """What ``metadata.json`` records of the command line besides the run."""
+    return {
+        "vocab": vocab.path if vocab is not None else None,
+        "inputs": [os.path.abspath(p) if p != "-" and "://" not in p else p for p in reader.inputs],
+        "input_formats": reader.formats,
+        "text_tokenizer": text_tokenizer.describe() if "raw" in reader.formats else None,
+        "word_pieces": args.word_pieces if config.continuation_table is not None else None,
+        "replacement_frequencies": args.replacement_frequencies,
+    }
+
+
+def _beam_module():
+    try:
+        from tf_mlm import beam
+    except ImportError as e:
+        raise readers.InputError(f"--runner: {e}") from None
+    return beam
+
+
+def _run_on_beam(args, beam_lib, reader, config, vocab, text_tokenizer) -> int:
+    """``tf-mlm mask --runner``: the job on Apache Beam (:mod:`tf_mlm.beam`)."""
+    quiet.import_tensorflow(args.verbose)
+    summary = beam_lib.run_mask(
+        reader,
+        config,
+        args.output_dir,
+        output_format=args.output_format,
+        num_shards=args.num_shards,
+        compression="" if args.compression == "none" else "gzip",
+        overwrite=args.overwrite,
+        shuffle_buffer=args.shuffle_buffer,
+        extra_metadata=_extra_metadata(args, reader, config, vocab, text_tokenizer),
+        runner=args.runner,
+        pipeline_args=args.pipeline_args,
+    )
     print(summary_line(summary, config, args))
     return 0
 
