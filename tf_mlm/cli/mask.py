@@ -43,23 +43,19 @@ def run(args) -> int:
         reader,
         config,
         args.output_dir,
-        output_format=args.output_format,
-        num_shards=args.num_shards,
-        compression="" if args.compression == "none" else "gzip",
-        overwrite=args.overwrite,
         num_parallel_calls=args.num_parallel_calls,
-        shuffle_buffer=args.shuffle_buffer,
         progress=progress.Progress(args.progress),
-        extra_metadata=_extra_metadata(args, reader, config, vocab, text_tokenizer),
+        **_output_options(args, reader, config, vocab, text_tokenizer),
     )
     summary.update(sentences=reader.stats.sentences, documents=reader.stats.documents)
     print(summary_line(summary, config, args))
     return 0
 
 
-def _extra_metadata(args, reader, config, vocab, text_tokenizer) -> Dict:
-    """What ``metadata.json`` records of the command line besides the run."""
-    return {
+def _output_options(args, reader, config, vocab, text_tokenizer) -> Dict:
+    """The output options of both engines' ``run_mask``, and what
+    ``metadata.json`` records of the command line besides the run."""
+    extra = {
         "vocab": vocab.path if vocab is not None else None,
         "inputs": [os.path.abspath(p) if p != "-" and "://" not in p else p for p in reader.inputs],
         "input_formats": reader.formats,
@@ -67,6 +63,14 @@ def _extra_metadata(args, reader, config, vocab, text_tokenizer) -> Dict:
         "word_pieces": args.word_pieces if config.continuation_table is not None else None,
         "replacement_frequencies": args.replacement_frequencies,
     }
+    return dict(
+        output_format=args.output_format,
+        num_shards=args.num_shards,
+        compression="" if args.compression == "none" else "gzip",
+        overwrite=args.overwrite,
+        shuffle_buffer=args.shuffle_buffer,
+        extra_metadata=extra,
+    )
 
 
 def _beam_module():
@@ -84,14 +88,9 @@ def _run_on_beam(args, beam_lib, reader, config, vocab, text_tokenizer) -> int:
         reader,
         config,
         args.output_dir,
-        output_format=args.output_format,
-        num_shards=args.num_shards,
-        compression="" if args.compression == "none" else "gzip",
-        overwrite=args.overwrite,
-        shuffle_buffer=args.shuffle_buffer,
-        extra_metadata=_extra_metadata(args, reader, config, vocab, text_tokenizer),
         runner=args.runner,
         pipeline_args=args.pipeline_args,
+        **_output_options(args, reader, config, vocab, text_tokenizer),
     )
     print(summary_line(summary, config, args))
     return 0
