@@ -131,8 +131,9 @@ def shuffle_key(seed: int, k: int) -> int:
 
 
 class _ReadFile(beam.DoFn):
-    """(file index, path) -> (file index, record index in the file, ids,
-    word lengths); a ``stats`` output of (file index, ReadStats fields)."""
+    """(file index, path) -> ("record", (file index, record index in the
+    file, ids, word lengths)) for every record, then ("stats", (file index,
+    ReadStats fields))."""
 
     def __init__(self, reader: SequenceReader, config: MaskingConfig):
         self._reader = reader
@@ -145,8 +146,8 @@ class _ReadFile(beam.DoFn):
         reader.opener = reader.opener or open_file
         for j, rec in enumerate(reader):
             pipeline.check_words(rec, self._config)
-            yield i, j, rec.ids, rec.word_lengths
-        yield beam.pvalue.TaggedOutput("stats", (i, dataclasses.asdict(reader.stats)))
+            yield "record", (i, j, rec.ids, rec.word_lengths)
+        yield "stats", (i, dataclasses.asdict(reader.stats))
 
 
 def _index(stats: List) -> Dict:
@@ -175,14 +176,18 @@ class ReadSequences(beam.PTransform):
             | "Files" >> beam.Create(list(enumerate(self._reader.inputs)))
             | "Spread" >> beam.Reshuffle()
         )
-        read = files | "Read" >> beam.ParDo(_ReadFile(self._reader, self._config)).with_outputs(
-            "stats", main="records"
-        )
-        self.stats = read.stats
-        self.index = read.stats | "Counts" >> beam.combiners.ToList() | "Index" >> beam.Map(_index)
-        return read.records | "Number" >> beam.Map(
-            lambda r, index: (index["offsets"][r[0]] + r[1], r[2], r[3]),
-            index=beam.pvalue.AsSingleton(self.index),
+        read = files | "Read" >> beam.ParDo(_ReadFile(self._reader, self._config))
+        found, stats = read | "Split" >> beam.Partition(lambda e, _: int(e[0] == "stats"), 2)
+        self.stats = stats | "Stats" >> beam.Values()
+        self.index = self.stats | "Counts" >> beam.combiners.ToList() | "Index" >> beam.Map(_index)
+        return (
+            found
+            | "Records" >> beam.Values()
+            | "Number"
+            >> beam.Map(
+                lambda r, index: (index["offsets"][r[0]] + r[1], r[2], r[3]),
+                index=beam.pvalue.AsSingleton(self.index),
+            )
         )
 
 
