@@ -37,6 +37,7 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -426,6 +427,8 @@ class _Publish(beam.DoFn):
 
 
 def _publish(p: _Publication, metadata: Dict) -> None:
+    if _published(p.output_dir, metadata):  # a retried publishing step
+        return
     if _is_local(p.staging):
         publishing.write_json(os.path.join(p.staging, records.METADATA), metadata)
         publishing.fsync_dir(p.staging)
@@ -435,12 +438,10 @@ def _publish(p: _Publication, metadata: Dict) -> None:
         return
     # No atomic directory rename: the shards first, metadata.json (which
     # marks a complete dataset) last, after the previous one is removed.
-    import json
-
     out = p.output_dir.rstrip("/")
-    previous = [f for f in _match(out + "/*") if records.is_output_file(FileSystems.split(f)[1])]
+    previous = _previous_outputs(out)
     if previous and not p.overwrite:
-        raise InputError(f"output directory {p.output_dir} already exists and is not empty")
+        raise InputError(f"output directory {p.output_dir} already holds tf-mlm output")
     meta = FileSystems.join(out, records.METADATA)
     if meta in previous:
         FileSystems.delete([meta])
@@ -448,12 +449,28 @@ def _publish(p: _Publication, metadata: Dict) -> None:
     if previous:
         FileSystems.delete(previous)
     names = metadata["shards"]
+    with contextlib.suppress(Exception):  # object stores have no directories
+        FileSystems.mkdirs(out)
     FileSystems.rename(
         [FileSystems.join(p.staging, n) for n in names], [FileSystems.join(out, n) for n in names]
     )
     with FileSystems.create(meta, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write((json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     FileSystems.delete([p.staging])
+
+
+def _previous_outputs(output_dir: str) -> List[str]:
+    """The shards and metadata.json in ``output_dir`` (on any file system)."""
+    files = _match(output_dir.rstrip("/") + "/*")
+    return [f for f in files if records.is_output_file(FileSystems.split(f)[1])]
+
+
+def _published(output_dir: str, metadata: Dict) -> bool:
+    """Whether ``output_dir`` holds this very dataset already."""
+    try:
+        return _read_metadata(output_dir) == json.loads(json.dumps(metadata))
+    except Exception:  # no metadata.json (yet), or unreadable: not published
+        return False
 
 
 class WriteShards(beam.PTransform):
@@ -615,6 +632,11 @@ def run_mask(
 
     if _is_local(output_dir):
         writers.check_output_dir(output_dir, overwrite)
+    elif not overwrite and _previous_outputs(output_dir):
+        raise InputError(
+            f"output directory {output_dir} already holds tf-mlm output (use --overwrite "
+            "to replace it)"
+        )
     options = PipelineOptions(list(pipeline_args), runner=runner)
     job = MaskCorpus(
         reader,
@@ -668,8 +690,6 @@ def _input_error(e: BaseException) -> Optional[InputError]:
 
 
 def _read_metadata(output_dir: str) -> Dict:
-    import json
-
     path = FileSystems.join(output_dir, records.METADATA)
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return json.loads(f.read().decode("utf-8"))
