@@ -20,7 +20,7 @@ venv=${BEAM_VENV:-$PWD/.beamvenv}
 # 2.4.6, pyarrow 25.0.1, grpcio 1.85.4 with these.
 pins=(
   tensorflow==2.21.0 apache-beam==2.77.0
-  google-crc32c tqdm pytest hypothesis
+  google-crc32c tqdm pytest hypothesis "tokenizers>=0.15"
 )
 stamp="$venv/.pins"
 if [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then

@@ -137,6 +137,36 @@ def test_in_process_records_are_the_local_commands(tmp_path, capsys, case):
     _same_as_local(tmp_path, inputs, options, capsys=capsys)
 
 
+DEMO_VOCAB = os.path.join(os.path.dirname(cli.__file__), "..", "data", "demo_vocab.txt")
+
+
+def _raw_text(path, n_docs, seed):
+    words = [w for w in open(DEMO_VOCAB).read().split() if w.isalpha()]
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for _ in range(n_docs):
+            for _ in range(rng.randrange(1, 6)):
+                f.write(" ".join(rng.choice(words) for _ in range(rng.randrange(3, 25))) + ".\n")
+            f.write("\n")
+    return str(path)
+
+
+@needs_beam
+@pytest.mark.parametrize("whole_word", [[], ["--whole-word"]], ids=["tokens", "whole words"])
+def test_raw_text_and_vocabulary_words_give_the_local_commands_records(
+    tmp_path, capsys, whole_word
+):
+    if not REQUIRED:  # tests/beam_job.sh installs it
+        pytest.importorskip("tokenizers", reason="raw text needs the text extra")
+    inputs = [_raw_text(tmp_path / f"raw{i}.txt", 20, i) for i in range(2)]
+    inputs.append(_text(tmp_path / "ids.ids", 30, 3))  # ids: words from the ## pieces
+    options = ["--vocab", DEMO_VOCAB, "--vocab-size", "190", "--num-shards", "2"]
+    meta = _same_as_local(
+        tmp_path, inputs, options + ["--dupe-factor", "2"] + whole_word, capsys=capsys
+    )
+    assert meta["input_formats"] == ["raw", "raw", "text"]
+
+
 @needs_beam
 def test_two_worker_processes_write_the_local_commands_records(tmp_path, capsys):
     inputs = [
