@@ -16,8 +16,8 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 venv=${BEAM_VENV:-$PWD/.beamvenv}
 
-# Versions known to install together: pip resolves protobuf 6.33.6, numpy
-# 2.4.6, pyarrow 25.0.1, grpcio 1.85.4 with these.
+# Versions known to install together (tokenizers: the raw-text tests); pip
+# resolves protobuf 6.33.6, numpy 2.4.6, pyarrow 25.0.1, grpcio 1.85.4 here.
 pins=(
   tensorflow==2.21.0 apache-beam==2.77.0
   google-crc32c tqdm pytest hypothesis "tokenizers>=0.15"
