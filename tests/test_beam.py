@@ -282,6 +282,32 @@ def test_a_failed_job_publishes_nothing(tmp_path, monkeypatch):
 
 
 @needs_beam
+def test_an_interrupt_removes_the_staging_directory(tmp_path, monkeypatch):
+    # tf-mlm mask's SIGINT / SIGTERM handler calls writers.cancel_all().
+    from tf_mlm import beam as tb
+    from tf_mlm.pretraining import readers
+    from tf_mlm.pretraining.config import MaskingConfig
+
+    monkeypatch.setattr(writers, "_CANCELLED", False)
+    states = []
+    real = writers.open_shard
+
+    def interrupted(path, fmt, compression=""):
+        layers = real(path, fmt, compression)
+        if not states:
+            assert os.path.isdir(os.path.dirname(path))
+            states.extend(writers.cancel_all())
+        return layers
+
+    monkeypatch.setattr(writers, "open_shard", interrupted)
+    reader = readers.SequenceReader([_text(tmp_path / "in.txt", 20, 1)], vocab_size=VOCAB)
+    with pytest.raises(Exception):
+        tb.run_mask(reader, MaskingConfig(VOCAB, MASK), str(tmp_path / "out"), num_shards=2)
+    assert states == ["removed"]
+    assert sorted(os.listdir(tmp_path)) == ["in.txt"]
+
+
+@needs_beam
 @pytest.mark.parametrize("runner", [[], MULTI], ids=["in-process", "two-processes"])
 def test_an_input_error_fails_the_job_naming_file_and_line(tmp_path, capsys, runner):
     good = _text(tmp_path / "good.txt", 10, 1)

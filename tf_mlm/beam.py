@@ -652,9 +652,10 @@ def run_mask(
     )
     start = time.perf_counter()
     try:
-        p = beam.Pipeline(options=options)
-        _ = p | "MaskCorpus" >> job
-        p.run().wait_until_finish()
+        with writers.cancellable(_Staging(job.staging, output_dir)):
+            p = beam.Pipeline(options=options)
+            _ = p | "MaskCorpus" >> job
+            p.run().wait_until_finish()
     except BaseException as e:
         _remove(job.staging)
         raise _input_error(e) or e
@@ -662,6 +663,27 @@ def run_mask(
     summary = _read_metadata(output_dir)
     summary["seconds"] = time.perf_counter() - start
     return summary
+
+
+class _Staging:
+    """A running job's staging directory, for ``tf-mlm mask``'s interrupt
+    handler (:func:`tf_mlm.pretraining.writers.cancel_all`): removed on
+    cancel, unless the job has published already."""
+
+    def __init__(self, staging: str, output_dir: str):
+        self.staging, self.output_dir = staging, output_dir
+        self.started = time.time()
+
+    def cancel(self, timeout: float = 1.0) -> str:
+        if FileSystems.exists(self.staging):
+            _remove(self.staging)
+            return "removed"
+        try:
+            meta = FileSystems.join(self.output_dir, records.METADATA)
+            published = FileSystems.last_updated(meta) >= self.started
+        except Exception:  # no metadata.json
+            published = False
+        return "published" if published else "removed"
 
 
 def _remove(path: str) -> None:

@@ -83,6 +83,23 @@ def cancel_all(timeout: float = 1.0) -> List[str]:
     return [w.cancel(timeout) for w in active]
 
 
+@contextlib.contextmanager
+def cancellable(job):
+    """Lets :func:`cancel_all` cancel ``job`` (any object with a
+    ``cancel(timeout) -> state`` method, as :meth:`ShardedWriter.cancel`)
+    while inside; KeyboardInterrupt when the process is being cancelled."""
+    with _ACTIVE_LOCK:
+        if _CANCELLED:
+            raise KeyboardInterrupt
+        _ACTIVE.append(job)
+    try:
+        yield job
+    finally:
+        with _ACTIVE_LOCK:
+            if job in _ACTIVE:
+                _ACTIVE.remove(job)
+
+
 def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
     """Raises :class:`InputError` when ``output_dir`` cannot take a new
     dataset: a file, a mount point, or (without ``overwrite``) a non-empty
