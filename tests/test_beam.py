@@ -374,13 +374,40 @@ def test_stdin_is_refused_on_beam(tmp_path, capsys):
 
 
 @needs_beam
-def test_runner_options_after_runner_reach_beam(tmp_path, capsys):
-    status = _mask(
-        [_text(tmp_path / "in.txt", 5, 1)], tmp_path / "out", runner=["--no_such_option=1"]
-    )
-    # Beam ignores (and warns about) options it does not know; the job runs.
-    assert status == 0
-    assert inspect.verify_output(str(tmp_path / "out"))["records"] > 0
+@pytest.mark.parametrize(
+    "runner, name, options",
+    [
+        ([], "DirectRunner", ["--default_sdk_harness_log_level=WARNING"]),
+        (
+            ["DataflowRunner", "--project", "p", "--region=r"],
+            "DataflowRunner",
+            ["--project", "p", "--region=r", "--default_sdk_harness_log_level=WARNING"],
+        ),
+        (
+            ["--default_sdk_harness_log_level=DEBUG", "--num_workers", "3"],
+            "DirectRunner",
+            ["--default_sdk_harness_log_level=DEBUG", "--num_workers", "3"],
+        ),
+    ],
+)
+def test_arguments_after_runner_are_beams_pipeline_options(
+    tmp_path, monkeypatch, runner, name, options
+):
+    from tf_mlm import beam as tb
+
+    seen = {}
+
+    def fake_run_mask(reader, config, output_dir, **kwargs):
+        seen.update(kwargs, output_dir=output_dir)
+        counts = ("records", "input_records", "tokens", "masked_tokens", "truncated")
+        zeros = dict.fromkeys(counts + ("skipped_long", "skipped_empty"), 0)
+        return dict(zeros, shards=[], seconds=1.0)
+
+    monkeypatch.setattr(tb, "run_mask", fake_run_mask)
+    _mask([_text(tmp_path / "in.txt", 5, 1)], tmp_path / "out", "--num-shards", "2", runner=runner)
+    assert seen["runner"] == name
+    assert seen["pipeline_args"] == options
+    assert seen["num_shards"] == 2 and seen["output_dir"] == str(tmp_path / "out")
 
 
 def _hide_beam(monkeypatch):

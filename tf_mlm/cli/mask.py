@@ -82,14 +82,21 @@ def _beam_module():
 
 
 def _run_on_beam(args, beam_lib, reader, config, vocab, text_tokenizer) -> int:
-    """``tf-mlm mask --runner``: the job on Apache Beam (:mod:`tf_mlm.beam`)."""
+    """``tf-mlm mask --runner``: the job on Apache Beam (:mod:`tf_mlm.beam`);
+    Beam's workers log warnings and errors only, unless ``--verbose`` or an
+    option of the user's says otherwise."""
+    pipeline_args = list(args.pipeline_args)
+    if not args.verbose and not any(
+        a.startswith("--default_sdk_harness_log_level") for a in pipeline_args
+    ):
+        pipeline_args.append("--default_sdk_harness_log_level=WARNING")
     quiet.import_tensorflow(args.verbose)
     summary = beam_lib.run_mask(
         reader,
         config,
         args.output_dir,
         runner=args.runner,
-        pipeline_args=args.pipeline_args,
+        pipeline_args=pipeline_args,
         **_output_options(args, reader, config, vocab, text_tokenizer),
     )
     print(summary_line(summary, config, args))
