@@ -368,6 +368,18 @@ def test_other_file_systems_publish_shards_then_metadata(tmp_path, monkeypatch):
 
 
 @needs_beam
+def test_whole_words_without_words_is_the_local_commands_error(tmp_path, capsys):
+    inputs = [_text(tmp_path / "ids.txt", 5, 1)]
+    errors = []
+    for runner in (None, []):
+        assert _mask(inputs, tmp_path / "out", "--whole-word", runner=runner) == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1]
+    assert f"{inputs[0]}:1: --whole-word needs words" in errors[1]
+    assert sorted(os.listdir(tmp_path)) == ["ids.txt"]
+
+
+@needs_beam
 def test_stdin_is_refused_on_beam(tmp_path, capsys):
     assert _mask(["-"], tmp_path / "out", runner=[]) == 2
     assert "stdin ('-') cannot be read on Beam" in capsys.readouterr().err
