@@ -15,6 +15,9 @@ collect_ignore = [] if importlib.util.find_spec("transformers") else ["tf_mlm/hf
 # tf_mlm.t5 needs seqio (the `t5` extra; tests/t5_job.sh installs it).
 if not importlib.util.find_spec("seqio"):
     collect_ignore.append("tf_mlm/t5")
+# tf_mlm.beam needs apache-beam (the `beam` extra; tests/beam_job.sh installs it).
+if not importlib.util.find_spec("apache_beam"):
+    collect_ignore.append("tf_mlm/beam.py")
 
 
 @pytest.fixture(autouse=True)

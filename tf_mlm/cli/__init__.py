@@ -45,7 +45,12 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     """The arguments of ``argv``; an unknown option is reported by the
     command it was given to (``tf-mlm mask: error: unrecognized ...``)."""
     parser = _build_parser()
+    argv, pipeline_args = (
+        arguments.split_runner_args(argv) if argv[:1] == ["mask"] else (list(argv), [])
+    )
     args, extra = parser.parse_known_args(argv)
+    if args.command == "mask":
+        args.pipeline_args = pipeline_args
     if extra:
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")

@@ -97,6 +97,7 @@ def add_mask_parser(sub) -> None:
         _running_group,
     ):
         add_group(p)
+    _beam_group(p)
 
 
 # --- the objective: masked LM (BERT's) or T5 span corruption --------------------------------
@@ -455,6 +456,43 @@ def _running_group(p) -> None:
         default="auto",
         help="auto: a bar on a terminal, log lines otherwise",
     )
+
+
+def _beam_group(p) -> None:
+    """Apache Beam: the runner of the job (tf_mlm.beam), its options after it."""
+    g = p.add_argument_group('Apache Beam (the beam extra: pip install "tf_mlm[beam]")')
+    g.add_argument(
+        "--runner",
+        nargs="?",
+        const="DirectRunner",
+        default=None,
+        metavar="NAME",
+        help="run the job on Apache Beam with this runner (default when given without "
+        "a name: DirectRunner); every argument after it is a Beam pipeline option "
+        "(--project, --region, --temp_location, --direct_num_workers, ...). The same "
+        "records as without it; see docs/cli.md",
+    )
+
+
+def split_runner_args(argv):
+    """``tf-mlm mask`` arguments -> (its own, Beam's pipeline options): the
+    arguments after ``--runner [NAME]`` are Beam's.
+
+    >>> split_runner_args(["mask", "x", "--runner", "DataflowRunner", "--project", "p"])
+    (['mask', 'x', '--runner', 'DataflowRunner'], ['--project', 'p'])
+    >>> split_runner_args(["mask", "x", "--runner", "--direct_num_workers=2"])
+    (['mask', 'x', '--runner'], ['--direct_num_workers=2'])
+    """
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("--runner="):
+            return argv[: i + 1], argv[i + 1 :]
+        if arg == "--runner":
+            end = i + 2 if i + 1 < len(argv) and not argv[i + 1].startswith("-") else i + 1
+            return argv[:end], argv[end:]
+    return argv, []
 
 
 def add_inspect_parser(sub) -> None:

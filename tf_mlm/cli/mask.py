@@ -30,8 +30,14 @@ def run(args) -> int:
     vocab, vocab_size, text_tokenizer = _vocabulary(args)
     if span and args.inputs_length is not None:
         args.max_seq_length = t5_raw_length(args)
+    # --runner: Beam's file systems match and open the inputs.
+    if span and getattr(args, "runner", None):
+        raise readers.InputError(
+            "--runner: span corruption runs on the local engine only (omit --runner)"
+        )
+    beam_lib = _beam_module() if getattr(args, "runner", None) else None
     reader = readers.SequenceReader(
-        readers.expand_inputs(args.inputs),
+        (beam_lib or readers).expand_inputs(args.inputs),
         input_format=args.input_format,
         feature=args.input_feature,
         vocab_size=vocab_size,
@@ -39,6 +45,7 @@ def run(args) -> int:
         long_sequences=args.long_sequences,
         text_tokenizer=text_tokenizer,
         sequence_markers=not span,  # T5's sequences have no [CLS] / [SEP]
+        opener=beam_lib.open_file if beam_lib else None,
     )
     raw_only = all(fmt == "raw" for fmt in reader.formats)
     if span:
@@ -47,6 +54,8 @@ def run(args) -> int:
         config = masking_config(
             args, vocab, vocab_size, text_tokenizer, words_from_vocab=not raw_only
         )
+    if beam_lib is not None:
+        return _run_on_beam(args, beam_lib, reader, config, vocab, text_tokenizer)
     writers.check_output_dir(args.output_dir, args.overwrite)
     # Every argument, input and the output checked: now TensorFlow.
     quiet.import_tensorflow(args.verbose)
@@ -54,23 +63,63 @@ def run(args) -> int:
         reader,
         config,
         args.output_dir,
+        num_parallel_calls=args.num_parallel_calls,
+        progress=progress.Progress(args.progress),
+        **_output_options(args, reader, config, vocab, text_tokenizer),
+    )
+    summary.update(sentences=reader.stats.sentences, documents=reader.stats.documents)
+    print(summary_line(summary, config, args))
+    return 0
+
+
+def _output_options(args, reader, config, vocab, text_tokenizer) -> Dict:
+    """The output options of both engines' ``run_mask``, and what
+    ``metadata.json`` records of the command line besides the run."""
+    span = args.objective == "span-corruption"
+    extra = {
+        "vocab": vocab.path if vocab is not None else None,
+        "inputs": [os.path.abspath(p) if p != "-" and "://" not in p else p for p in reader.inputs],
+        "input_formats": reader.formats,
+        "text_tokenizer": text_tokenizer.describe() if "raw" in reader.formats else None,
+        "word_pieces": args.word_pieces if config.continuation_table is not None else None,
+        "replacement_frequencies": None if span else args.replacement_frequencies,
+    }
+    return dict(
         output_format=args.output_format,
         num_shards=args.num_shards,
         compression="" if args.compression == "none" else "gzip",
         overwrite=args.overwrite,
-        num_parallel_calls=args.num_parallel_calls,
         shuffle_buffer=args.shuffle_buffer,
-        progress=progress.Progress(args.progress),
-        extra_metadata={
-            "vocab": vocab.path if vocab is not None else None,
-            "inputs": [os.path.abspath(p) if p != "-" else "-" for p in reader.inputs],
-            "input_formats": reader.formats,
-            "text_tokenizer": text_tokenizer.describe() if "raw" in reader.formats else None,
-            "word_pieces": args.word_pieces if config.continuation_table is not None else None,
-            "replacement_frequencies": None if span else args.replacement_frequencies,
-        },
+        extra_metadata=extra,
     )
-    summary.update(sentences=reader.stats.sentences, documents=reader.stats.documents)
+
+
+def _beam_module():
+    try:
+        from tf_mlm import beam
+    except ImportError as e:
+        raise readers.InputError(f"--runner: {e}") from None
+    return beam
+
+
+def _run_on_beam(args, beam_lib, reader, config, vocab, text_tokenizer) -> int:
+    """``tf-mlm mask --runner``: the job on Apache Beam (:mod:`tf_mlm.beam`);
+    Beam's workers log warnings and errors only, unless ``--verbose`` or an
+    option of the user's says otherwise."""
+    pipeline_args = list(args.pipeline_args)
+    if not args.verbose and not any(
+        a.startswith("--default_sdk_harness_log_level") for a in pipeline_args
+    ):
+        pipeline_args.append("--default_sdk_harness_log_level=WARNING")
+    quiet.import_tensorflow(args.verbose)
+    summary = beam_lib.run_mask(
+        reader,
+        config,
+        args.output_dir,
+        runner=args.runner,
+        pipeline_args=pipeline_args,
+        **_output_options(args, reader, config, vocab, text_tokenizer),
+    )
     print(summary_line(summary, config, args))
     return 0
 

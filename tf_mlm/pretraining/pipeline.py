@@ -77,16 +77,7 @@ def build_dataset(
                     tokens += len(rec.ids)
                     if not stdin and tokens > _CACHE_TOKENS:
                         cache = None
-                if (
-                    config.whole_word
-                    and rec.word_lengths is None
-                    and config.continuation_table is None
-                ):
-                    raise InputError(
-                        f"{rec.where}: --whole-word needs words: give --vocab "
-                        "(words grouped from its ## / \u2581 pieces) or lists of "
-                        "words, each a list of ids"
-                    )
+                check_words(rec, config)
                 if config.objective == "span_corruption":
                     n = len(rec.ids)
                     if n not in span_lengths:
@@ -101,22 +92,17 @@ def build_dataset(
             for item in records():
                 chunk.append(item)
                 if len(chunk) == _CHUNK:
-                    yield _pack(chunk)
+                    yield pack(chunk)
                     chunk = []
             if chunk:
-                yield _pack(chunk)
+                yield pack(chunk)
         except BaseException as e:
             holder.error = e
             raise
 
     scalars = tf.TensorSpec([None], tf.int64)
     ds = tf.data.Dataset.from_generator(chunks, output_signature=(scalars,) * 7)
-    ds = ds.flat_map(tf.autograph.experimental.do_not_convert(_unpack))
-    ds = ds.map(
-        make_record_fn(config, padded),
-        num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    ds = mask_chunks(ds, make_record_fn(config, padded), num_parallel_calls)
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, seed=config.seed % (2**31), reshuffle_each_iteration=False)
     ds = ds.batch(batch_size) if padded else ds.ragged_batch(batch_size)
@@ -127,7 +113,32 @@ _CHUNK = 256
 _CACHE_TOKENS = 1 << 26  # about 1 GB of raw-text records
 
 
-def _pack(chunk):
+def check_words(rec, config: MaskingConfig) -> None:
+    """Raises :class:`InputError` when ``config`` masks whole words and
+    ``rec`` has none, nor a vocabulary to group them from."""
+    if config.whole_word and rec.word_lengths is None and config.continuation_table is None:
+        raise InputError(
+            f"{rec.where}: --whole-word needs words: give --vocab "
+            "(words grouped from its ## / \u2581 pieces) or lists of "
+            "words, each a list of ids"
+        )
+
+
+def mask_chunks(chunks, mask_fn, num_parallel_calls: Optional[int] = None):
+    """The masked records of a dataset of :func:`pack`-ed chunks, one
+    record per ``mask_fn`` call (see :func:`~tf_mlm.pretraining.masker.make_mask_fn`),
+    in order: the step the local command and :mod:`tf_mlm.beam` share."""
+    import tensorflow as tf
+
+    ds = chunks.flat_map(tf.autograph.experimental.do_not_convert(_unpack))
+    return ds.map(
+        mask_fn,
+        num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def pack(chunk):
     """Records as flat arrays: (dupes, indices, ids, ids row splits, word
     lengths, word row splits, nbytes)."""
     recs = [r for _, _, r in chunk]
@@ -165,7 +176,7 @@ def _unpack(dupes, indices, ids, splits, words, word_splits, nbytes):
     )
 
 
-def _rows(batch: Dict) -> List[Dict]:
+def rows_of(batch: Dict) -> List[Dict]:
     """A batch from :func:`build_dataset` as per-record dicts of arrays."""
     n = len(batch["num_tokens"])
     out = [{} for _ in range(n)]
@@ -229,7 +240,9 @@ def run_mask(
     with writer:
         counts = _write_records(ds, writer, holder, padded, progress, _after_record)
         elapsed = time.perf_counter() - start
-        summary = _summary(reader, config, writer, output_format, compression, *counts)
+        summary = run_summary(
+            reader.stats, config, writer.final_names, output_format, compression, *counts
+        )
         summary.update(extra_metadata or {})
         writer.commit(metadata=summary)
     if progress is not None:
@@ -248,7 +261,7 @@ def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, aft
     records = tokens = masked = inputs = targets = 0
     try:
         for batch in ds.as_numpy_iterator():
-            rows = _rows(batch)
+            rows = rows_of(batch)
             for element in rows:
                 writer.write(element)
                 records += 1
@@ -277,10 +290,13 @@ def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, aft
     return records, tokens, masked, inputs, targets
 
 
-def _summary(
-    reader: SequenceReader,
+ORDER = "copy-major; record k of the whole run is in shard k % num_shards"
+
+
+def run_summary(
+    stats,
     config,
-    writer: writers_lib.ShardedWriter,
+    shards: List[str],
     output_format: str,
     compression: str,
     records: int,
@@ -288,17 +304,20 @@ def _summary(
     masked: int,
     inputs: int = 0,
     targets: int = 0,
+    order: str = ORDER,
 ) -> Dict:
-    """The summary of a run, as ``metadata.json`` records it."""
+    """The summary of a run, as ``metadata.json`` records it: ``stats``
+    the reader's :class:`~tf_mlm.pretraining.readers.ReadStats`, ``shards``
+    the shard names, ``inputs`` and ``targets`` the span-corruption token
+    counts."""
     import tf_mlm
 
-    stats = reader.stats
     summary = {
         "tf_mlm_version": tf_mlm.__version__,
         "objective": config.objective,
         "format": output_format,
         "compression": compression or None,
-        "shards": writer.final_names,
+        "shards": list(shards),
         "records": records,
         "input_records": stats.records,
         "tokens": tokens,
@@ -326,7 +345,7 @@ def _summary(
             vocab_size=config.vocab_size,
             masking=config.to_json(),
         )
-    summary["order"] = "copy-major; record k of the whole run is in shard k % num_shards"
+    summary["order"] = order
     if output_format == "tfrecord" and config.objective == "span_corruption":
         # int64 lists of any length (records.span_feature_spec)
         summary["feature_spec"] = {

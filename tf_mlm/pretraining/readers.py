@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import zlib
-from typing import BinaryIO, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -153,10 +153,10 @@ def detect_format(path: str, head: bytes = b"") -> str:
     return "tfrecord"
 
 
-def _sniff(path: str) -> bytes:
+def _sniff(path: str, opener=None) -> bytes:
     try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
+        with _open(path, opener) as raw:
+            f = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
             return f.read(512)
     except (OSError, EOFError, zlib.error) as e:
         raise InputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from e
@@ -177,6 +177,10 @@ class SequenceReader:
       text_tokenizer: tokenizes ``raw`` inputs (a ``raw_text`` tokenizer).
       sequence_markers: raw text is packed into ``[CLS] ... [SEP]``
         sequences (BERT's); else into sentences only (T5's).
+      opener: opens a path for reading bytes (default: the local file
+        system; :mod:`tf_mlm.beam` passes Beam's file systems). With an
+        opener, TFRecords are read without TensorFlow
+        (:mod:`~tf_mlm.pretraining.tfrecords`).
 
     >>> r = SequenceReader(["-"], vocab_size=10, stdin=io.BytesIO(b"1 2 3\\n\\n4 5\\n"))
     >>> [rec.ids.tolist() for rec in r]
@@ -196,6 +200,7 @@ class SequenceReader:
         stdin: Optional[BinaryIO] = None,
         text_tokenizer=None,
         sequence_markers: bool = True,
+        opener: Optional[Callable[[str], BinaryIO]] = None,
     ):
         if input_format != "auto" and input_format not in FORMATS:
             raise ValueError(
@@ -211,6 +216,7 @@ class SequenceReader:
         self.text_tokenizer = text_tokenizer
         self.sequence_markers = sequence_markers
         self._stdin = stdin
+        self.opener = opener
         self._stdin_head = b""
         self.formats = [self._format(path, input_format) for path in self.inputs]
         if "raw" in self.formats:
@@ -229,11 +235,11 @@ class SequenceReader:
         elif input_format != "auto":
             return input_format
         else:
-            fmt = format_from_name(path) or detect_format(path, head := _sniff(path))
+            fmt = format_from_name(path) or detect_format(path, head := _sniff(path, self.opener))
         if self.text_tokenizer is not None and input_format == "auto":
             from tf_mlm.pretraining import raw_text
 
-            fmt = raw_text.auto_format(path, fmt, head or _sniff(path))
+            fmt = raw_text.auto_format(path, fmt, head or _sniff(path, self.opener))
         if path == "-" and fmt == "tfrecord":
             raise InputError("TFRecord input cannot be read from stdin; give a file")
         return fmt
@@ -340,7 +346,7 @@ class SequenceReader:
             if path == "-":
                 stream: BinaryIO = self._stdin_stream()
             else:
-                raw = open(path, "rb")
+                raw = _open(path, self.opener)
                 stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
             lineno, last_pos = 0, 0
             while True:
@@ -390,6 +396,9 @@ class SequenceReader:
     # -- TFRecords ------------------------------------------------------------
 
     def _tfrecords(self, path: str) -> Iterator[Record]:
+        if self.opener is not None:
+            yield from self._examples(path, self._frames(path))
+            return
         import tensorflow as tf
 
         ds = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz") else "")
@@ -406,9 +415,36 @@ class SequenceReader:
                     f"({e.message.splitlines()[0]})"
                 ) from None
             index += 1
+            yield from self._examples(path, [serialized], index)
+
+    def _frames(self, path: str) -> Iterator[bytes]:
+        """The serialized records of a TFRecord file, read through the opener."""
+        from tf_mlm.pretraining import tfrecords
+
+        index = 0
+        try:
+            with _open(path, self.opener) as raw:
+                stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+                for index, serialized in enumerate(tfrecords.frames(stream), 1):
+                    yield serialized
+        except tfrecords.RecordError as e:
+            raise InputError(
+                f"{path}: record {index + 1}: not a readable TFRecord file ({e})"
+            ) from None
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+            raise InputError(
+                f"{path}: record {index + 1}: not a readable TFRecord file "
+                f"(corrupted or truncated compressed data: {e})"
+            ) from None
+
+    def _examples(self, path: str, serialized_records, first: int = 1) -> Iterator[Record]:
+        """The records of serialized ``tf.train.Example`` s, numbered from ``first``."""
+        from tf_mlm.pretraining import tfrecords
+
+        for index, serialized in enumerate(serialized_records, first):
             where = f"{path}: record {index}"
             try:
-                example = tf.train.Example.FromString(serialized)
+                example = tfrecords.example_class().FromString(serialized)
             except Exception:
                 raise InputError(f"{where}: not a tf.train.Example") from None
             features = example.features.feature
@@ -428,6 +464,10 @@ class SequenceReader:
                 # Our own (padded) output fed back in: drop the padding.
                 ids = ids[: int(np.sum(features["input_mask"].int64_list.value))]
             yield Record(ids, None, len(serialized) + 16, where)
+
+
+def _open(path: str, opener=None) -> BinaryIO:
+    return open(path, "rb") if opener is None else opener(path)
 
 
 def _int_array(values: list, where: str) -> np.ndarray:

@@ -57,29 +57,35 @@ def iter_records(path: str) -> Iterator[bytes]:
 def _frames(path: str) -> Iterator[bytes]:
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
-        index = 0
-        while True:
-            index += 1
-            header = f.read(_HEADER.size)
-            if not header:
-                return
-            if len(header) != _HEADER.size:
-                raise RecordError(f"record {index}: truncated length")
-            (crc,) = _CRC.unpack(_read_exactly(f, _CRC.size, "length checksum", index))
-            if crc != _masked_crc(header):
-                raise RecordError(f"record {index}: corrupted length (checksum mismatch)")
-            (length,) = _HEADER.unpack(header)
-            data = _read_exactly(f, length, "data", index)
-            (crc,) = _CRC.unpack(_read_exactly(f, _CRC.size, "data checksum", index))
-            if crc != _masked_crc(data):
-                raise RecordError(f"record {index}: corrupted data (checksum mismatch)")
-            yield data
+        yield from frames(f)
+
+
+def frames(f: BinaryIO) -> Iterator[bytes]:
+    """The serialized records of the (uncompressed) TFRecord stream ``f``,
+    checksums verified; :class:`RecordError` on a truncated or corrupted frame."""
+    index = 0
+    while True:
+        index += 1
+        header = f.read(_HEADER.size)
+        if not header:
+            return
+        if len(header) != _HEADER.size:
+            raise RecordError(f"record {index}: truncated length")
+        (crc,) = _CRC.unpack(_read_exactly(f, _CRC.size, "length checksum", index))
+        if crc != _masked_crc(header):
+            raise RecordError(f"record {index}: corrupted length (checksum mismatch)")
+        (length,) = _HEADER.unpack(header)
+        data = _read_exactly(f, length, "data", index)
+        (crc,) = _CRC.unpack(_read_exactly(f, _CRC.size, "data checksum", index))
+        if crc != _masked_crc(data):
+            raise RecordError(f"record {index}: corrupted data (checksum mismatch)")
+        yield data
 
 
 _EXAMPLE = None
 
 
-def _example_class():
+def example_class():
     """The ``Example`` message class, built once from its descriptor."""
     global _EXAMPLE
     if _EXAMPLE is not None:
@@ -139,7 +145,7 @@ def parse_example(data: bytes) -> Dict[str, np.ndarray]:
     bytes. ``ValueError`` when ``data`` is not an Example."""
     from google.protobuf.message import DecodeError
 
-    example = _example_class()()
+    example = example_class()()
     try:
         example.ParseFromString(data)
     except DecodeError as e:

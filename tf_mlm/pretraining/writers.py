@@ -85,6 +85,23 @@ def cancel_all(timeout: float = 1.0) -> List[str]:
     return [w.cancel(timeout) for w in active]
 
 
+@contextlib.contextmanager
+def cancellable(job):
+    """Lets :func:`cancel_all` cancel ``job`` (any object with a
+    ``cancel(timeout) -> state`` method, as :meth:`ShardedWriter.cancel`)
+    while inside; KeyboardInterrupt when the process is being cancelled."""
+    with _ACTIVE_LOCK:
+        if _CANCELLED:
+            raise KeyboardInterrupt
+        _ACTIVE.append(job)
+    try:
+        yield job
+    finally:
+        with _ACTIVE_LOCK:
+            if job in _ACTIVE:
+                _ACTIVE.remove(job)
+
+
 def check_output_dir(output_dir: str, overwrite: bool = False) -> None:
     """Raises :class:`InputError` when ``output_dir`` cannot take a new
     dataset: a file, a mount point, or (without ``overwrite``) a non-empty
@@ -205,25 +222,12 @@ class ShardedWriter:
         with publishing.output_errors(f"write to {self.tmp_dir}"):
             for name in self.final_names:
                 path = os.path.join(self.tmp_dir, name)
-                if self.fmt == "tfrecord":
-                    options = tf.io.TFRecordOptions(compression_type=self.compression.upper())
-                    self._files.append((tf.io.TFRecordWriter(path, options),))
-                    continue
-                raw = open(path, "wb")
-                if self.compression == "gzip":
-                    # No name and no time in the header: reproducible bytes.
-                    self._files.append(
-                        (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0), raw)
-                    )
-                else:
-                    self._files.append((raw,))
+                self._files.append(open_shard(path, self.fmt, self.compression))
 
     def write(self, element: Dict) -> None:
         """Appends one record (a dict of NumPy arrays from the pipeline)."""
         k = self._count % self.num_shards
-        data = (
-            example_bytes(element) if self.fmt == "tfrecord" else json_line(element).encode("utf-8")
-        )
+        data = record_bytes(element, self.fmt)
         try:
             self._files[k][0].write(data)
         except self._io_errors as e:
@@ -279,11 +283,7 @@ class ShardedWriter:
         for k, name in enumerate(self.final_names):
             path = os.path.join(self.tmp_dir, name)
             with publishing.output_errors(f"write {path}"):
-                entry = {
-                    "name": name,
-                    "records": self._count // self.num_shards
-                    + (1 if k < self._count % self.num_shards else 0),
-                }
+                entry = {"name": name, "records": shard_records(self._count, self.num_shards, k)}
                 entry.update(_digest_and_sync(path))
             info.append(entry)
         if metadata is not None:
@@ -294,32 +294,73 @@ class ShardedWriter:
         self._publish()
 
     def _publish(self) -> None:
-        out, tmp = self._out, self.tmp_dir
         with self._lock:
             if self._cancelled:
                 raise KeyboardInterrupt
-            with publishing.output_errors(f"publish {self.output_dir}"):
-                if os.path.isdir(out) and publishing.visible_entries(out):
-                    if not self.overwrite:
-                        raise InputError(
-                            f"output directory {self.output_dir} is no longer "
-                            "empty (another process wrote to it)"
-                        )
-                    publishing.carry_over(out, tmp)
-                    publishing.fsync_dir(tmp)
-                    if _exchange(tmp, out):
-                        old = tmp  # now holds the previous dataset
-                    else:
-                        old = tmp + "-old"
-                        os.rename(out, old)
-                        os.rename(tmp, out)
-                else:
-                    old = None
-                    if os.path.isdir(out):
-                        for leftover in os.listdir(out):  # old-release temporaries
-                            publishing.remove_path(os.path.join(out, leftover))
-                    os.replace(tmp, out)
-                self._committed = True
-                publishing.fsync_dir(os.path.dirname(out))
+            old = publish_directory(self.tmp_dir, self.output_dir, self.overwrite)
+            self._committed = True
         if old is not None:
             _discard_previous(old)
+
+
+def publish_directory(tmp: str, output_dir: str, overwrite: bool) -> Optional[str]:
+    """Makes the complete dataset in the directory ``tmp`` (a sibling of
+    ``output_dir``) visible as ``output_dir`` with one atomic rename (see
+    the module's docstring); returns the directory now holding the previous
+    dataset, for the caller to delete (None when there was none)."""
+    out = os.path.realpath(output_dir)
+    with publishing.output_errors(f"publish {output_dir}"):
+        if os.path.isdir(out) and publishing.visible_entries(out):
+            if not overwrite:
+                raise InputError(
+                    f"output directory {output_dir} is no longer "
+                    "empty (another process wrote to it)"
+                )
+            publishing.carry_over(out, tmp)
+            publishing.fsync_dir(tmp)
+            if _exchange(tmp, out):
+                old = tmp  # now holds the previous dataset
+            else:
+                old = tmp + "-old"
+                os.rename(out, old)
+                os.rename(tmp, out)
+        else:
+            old = None
+            if os.path.isdir(out):
+                for leftover in os.listdir(out):  # old-release temporaries
+                    publishing.remove_path(os.path.join(out, leftover))
+            os.replace(tmp, out)
+        publishing.fsync_dir(os.path.dirname(out))
+    return old
+
+
+def open_shard(path: str, fmt: str, compression: str = "") -> tuple:
+    """One shard file opened for writing, as its layers (the outer one
+    first: ``layers[0].write(record_bytes(...))``, then close every layer
+    in order). TFRecords through TensorFlow's writer; JSON Lines gzipped
+    with no name and no time in the header (reproducible bytes)."""
+    if fmt == "tfrecord":
+        import tensorflow as tf
+
+        options = tf.io.TFRecordOptions(compression_type=compression.upper())
+        return (tf.io.TFRecordWriter(path, options),)
+    raw = open(path, "wb")
+    if compression == "gzip":
+        return (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0), raw)
+    return (raw,)
+
+
+def record_bytes(element: Dict, fmt: str) -> bytes:
+    """One output record (a dict of NumPy arrays from the pipeline) as the
+    bytes a shard of ``fmt`` holds for it."""
+    return example_bytes(element) if fmt == "tfrecord" else json_line(element).encode("utf-8")
+
+
+def shard_records(total: int, num_shards: int, shard: int) -> int:
+    """How many of ``total`` records are in ``shard`` (record k in shard
+    k % num_shards).
+
+    >>> [shard_records(7, 3, k) for k in range(3)]
+    [3, 2, 2]
+    """
+    return total // num_shards + (1 if shard < total % num_shards else 0)
