@@ -8,7 +8,9 @@ built under ``seqio.utils.map_seed_manager(7)``. A pass builds the pipeline
 Python step per record, as a trainer reads them); the systems take turns.
 A first pass of each checks that both give the same records.
 Reported: the median pass in ms, records per second, and t5's time over
-tf_mlm's.
+tf_mlm's; and TensorFlow's floor, a pass of the same shape that does no
+work: one record per document (its first tokens as ``inputs`` and
+``targets``, through one map), read the same way.
 
 Needs t5 and seqio (t5 0.9.4, as tests/t5_job.sh installs them):
 ``PYTHONPATH=DIR python -m benchmarks.bench_t5 [--repeats N]``.
@@ -64,8 +66,16 @@ def pipeline(module, docs, ref) -> tf.data.Dataset:
         return module.span_corruption(docs, ref["sequence_length"], features)
 
 
+def floor_pipeline(docs, ref) -> tf.data.Dataset:
+    lengths = ref["sequence_length"]
+    return docs.map(
+        lambda x: {k: x["targets"][: n - 1] for k, n in lengths.items()},
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
 def one_pass(module, docs, ref, keep=False):
-    ds = pipeline(module, docs, ref)
+    ds = floor_pipeline(docs, ref) if module is None else pipeline(module, docs, ref)
     if keep:
         return None, list(ds.as_numpy_iterator())
     # consumed as a trainer would: padded batches (no Python step per record)
@@ -90,9 +100,10 @@ def run(repeats: int = 5, ref=None) -> dict:
     first = {name: one_pass(module, docs, ref, keep=True) for name, module in SYSTEMS.items()}
     if not same_records(first["tf_mlm"][1], first["t5"][1]):
         raise AssertionError("tf_mlm.t5 and t5 gave different records")
-    seconds = {name: [] for name in SYSTEMS}
+    systems = {**SYSTEMS, "floor": None}
+    seconds = {name: [] for name in systems}
     for _ in range(repeats):
-        for name, module in SYSTEMS.items():
+        for name, module in systems.items():
             seconds[name].append(one_pass(module, docs, ref)[0])
     ms = {name: 1000 * statistics.median(s) for name, s in seconds.items()}
     count = len(first["t5"][1])
@@ -100,7 +111,8 @@ def run(repeats: int = 5, ref=None) -> dict:
         "ms": ms,
         "ratio": {"t5": ms["t5"] / ms["tf_mlm"]},
         "records": count,
-        "records_per_s": {name: 1000 * count / t for name, t in ms.items()},
+        "records_per_s": {name: 1000 * count / t for name, t in ms.items() if name != "floor"},
+        "floor_records": ref["documents"],
         "repeats": repeats,
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg()[0],
@@ -117,8 +129,13 @@ def main(argv=None):
         f"{result['repeats']} passes (load average {result['load_average']:.1f} on "
         f"{result['cpus']} CPUs)"
     )
-    for name, ms in result["ms"].items():
+    for name in SYSTEMS:
+        ms = result["ms"][name]
         print(f"  {name:7s} {ms:9.1f} ms   {result['records_per_s'][name]:10,.0f} records/s")
+    print(
+        f"  floor   {result['ms']['floor']:9.1f} ms   (TensorFlow's own: "
+        f"{result['floor_records']} records through one map, read the same way)"
+    )
     print(f"  tf_mlm.t5 is {result['ratio']['t5']:.1f}x faster")
 
 
