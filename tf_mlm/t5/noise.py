@@ -83,7 +83,7 @@ def random_prefix_noise_mask(length, noise_density, seeds):
     ``length - 1``, drawn with ``seeds[0]``. ``noise_density`` must be at
     most 0.5 (``NotImplementedError``)."""
     if noise_density > 0.5:
-        raise NotImplementedError("random_prefix_noise_mask supports noise_density <= 0.5 only")
+        raise NotImplementedError("noise density must not exceed 0.5 for random_prefix_noise_mask")
     last = tf.cast(length, tf.int32) - 1
     fraction = tf.constant(1 - 2 * noise_density, tf.float32)
     shortest = tf.cast(tf.math.round(fraction * tf.cast(last, tf.float32)), tf.int32)
