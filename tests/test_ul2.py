@@ -25,7 +25,6 @@ from tests.test_t5 import (
     build,
     dataset,
     documents,
-    pieces_of,
     records,
 )
 
@@ -143,57 +142,77 @@ def rebuild(inputs, targets):
     return piece, (sum(map(len, noise_spans)), spans)
 
 
-def check_span_task(rows, pieces, density, mean):
-    assert len(rows) == len(pieces)
-    for r, piece in zip(rows, pieces):
-        rebuilt, counts = rebuild(r["inputs"], r["targets"])
-        assert rebuilt == piece.tolist()
-        # t5's counts; a 1-token piece's mask is cut from one of 2 (its noise token dropped)
-        assert counts == (span_counts(len(piece), density, mean)[1:] if len(piece) > 1 else (0, 0))
+def piece_of(record, task, denoisers):
+    """The piece a record came from, its law checked: a span denoiser's
+    noise and span counts as t5 counts them, prefix LM's split inside."""
+    if denoisers[task] is None:  # prefix LM
+        n = len(record["inputs"]) + len(record["targets"])
+        assert 1 <= len(record["inputs"]) <= n - 1 or n == 1
+        return record["inputs"].tolist() + record["targets"].tolist()
+    mean, density = denoisers[task]
+    piece, counts = rebuild(record["inputs"], record["targets"])
+    # t5's counts; a 1-token piece's mask is cut from one of 2 (its noise token dropped)
+    assert counts == (span_counts(len(piece), density, mean)[1:] if len(piece) > 1 else (0, 0))
+    return piece
 
 
-def check_prefix_task(rows, pieces):
-    assert len(rows) == len(pieces)
-    for r, piece in zip(rows, pieces):
-        assert r["inputs"].tolist() + r["targets"].tolist() == piece.tolist()
-        assert 1 <= len(r["inputs"]) <= len(piece) - 1 or len(piece) == 1
+def pieces_with_tasks(rows):
+    """``(piece, denoiser)`` of each record, read from its task prefix."""
+    tasks = [int(r["inputs"][0]) - TASK_IDS[0][0] for r in rows]
+    unprefixed = [{**r, "inputs": r["inputs"][1:]} for r in rows]
+    return [(piece_of(r, t, DENOISERS), t) for r, t in zip(unprefixed, tasks)]
+
+
+def assert_pieces_tile_the_blocks(pieces, blocks, lengths):
+    """``pieces`` (tokens, denoiser) in order cut ``blocks`` one after the
+    other, each piece its denoiser's length but a block's last, shorter."""
+    pieces = iter(pieces)
+    for block in blocks:
+        at = 0
+        while at < len(block):
+            tokens, task = next(pieces)
+            assert tokens == block[at : at + len(tokens)].tolist()
+            at += len(tokens)
+            last = at == len(block)
+            assert len(tokens) == lengths[task] or (last and len(tokens) < lengths[task])
+    assert next(pieces, None) is None
+
+
+def merged_blocks(docs):
+    """The documents merged 128 at a time, zeros dropped."""
+    blocks = [np.concatenate(docs[b : b + 128]) for b in range(0, len(docs), 128)]
+    return [b[b != 0] for b in blocks if np.any(b != 0)]
 
 
 def tokens_length(density, mean, inputs_length=64):
     return ours.random_spans_helper(inputs_length, density, mean, 1, 1)[0]
 
 
+MIXTURE = dict(
+    use_prefix_lm_task=True, mean_noise_span_lengths=(R[0], X[0]), noise_densities=(R[1], X[1]),
+    optional_task_prefixes=TASK_IDS[:3],
+)  # fmt: skip
+DENOISERS = [R, X, None]  # (mean, density) of each, prefix LM's None
+LENGTHS = [tokens_length(R[1], R[0]), tokens_length(X[1], X[0]), 63]  # 64, less EOS for S
+
+
 @pytest.mark.parametrize("merge", [True, False])
-def test_each_denoiser_rebuilds_its_shard(merge):
+def test_the_pieces_rebuild_the_documents(merge):
     docs = documents(400, seed=23)
-    rows = records(
-        ul2(dataset(docs), use_prefix_lm_task=True, mean_noise_span_lengths=(R[0], X[0]),
-            noise_densities=(R[1], X[1]), optional_task_prefixes=TASK_IDS[:3],
-            merge_examples_to_reduce_padding=merge)
-    )  # fmt: skip
-    groups = by_task(rows)
-    assert sorted(groups) == [0, 1, 2]
-
-    def pieces(shard, length):  # documents dealt round robin: shard i gets docs[i::3]
-        if merge:
-            return pieces_of(docs[shard::3], length)
-        kept = [d for d in docs[shard::3] if len(d)]
-        return [d[s : s + length] for d in kept for s in range(0, len(d), length)]
-
-    for task, (mean, density) in enumerate((R, X)):
-        check_span_task(groups[task], pieces(task, tokens_length(density, mean)), density, mean)
-    check_prefix_task(groups[2], pieces(2, 63))  # 64 less the EOS the inputs feature appends
+    rows = records(ul2(dataset(docs), merge_examples_to_reduce_padding=merge, **MIXTURE))
+    pieces = pieces_with_tasks(rows)
+    assert {task for _, task in pieces} == {0, 1, 2}
+    blocks = merged_blocks(docs) if merge else [d for d in docs if len(d)]
+    assert_pieces_tile_the_blocks(pieces, blocks, LENGTHS)
 
 
 def test_without_sharding_every_denoiser_reads_every_document():
     docs = documents(200, seed=24)
-    rows = records(
-        ul2(dataset(docs), use_prefix_lm_task=True, mean_noise_span_lengths=(X[0],),
-            noise_densities=(X[1],), optional_task_prefixes=TASK_IDS[:2], shard_ds=False)
-    )  # fmt: skip
+    rows = records(ul2(dataset(docs), shard_ds=False, **MIXTURE))
     groups = by_task(rows)
-    check_span_task(groups[0], pieces_of(docs, tokens_length(X[1], X[0])), X[1], X[0])
-    check_prefix_task(groups[1], pieces_of(docs, 63))
+    for task in range(3):
+        pieces = [(piece_of(r, task, DENOISERS), task) for r in groups[task]]
+        assert_pieces_tile_the_blocks(pieces, merged_blocks(docs), LENGTHS)
 
 
 def test_the_share_of_each_denoiser_is_its_rate():
@@ -296,18 +315,18 @@ def test_element_spec_keys_and_lengths(dtype):
 
 
 def test_seeds():
-    # seqio's map seed draws the corruption, `seed` the order of the denoisers
+    # seqio's map seed and `seed` draw the denoisers; seqio's the corruption
     docs = documents(150, seed=30)
-    kwargs = dict(use_prefix_lm_task=True, optional_task_prefixes=TASK_IDS[:2])
-    a, b = (records(ul2(dataset(docs), **kwargs)) for _ in range(2))
+    a, b = (records(ul2(dataset(docs), **MIXTURE)) for _ in range(2))
     assert_same_records_by_position(a, b)
-    reordered = records(ul2(dataset(docs), seed=8, **kwargs))
-    assert [int(r["inputs"][0]) for r in reordered] != [int(r["inputs"][0]) for r in a]
-    for task, rows in by_task(a).items():
-        assert_same_records_by_position(by_task(reordered)[task], rows)
-    recorrupted = records(ul2(dataset(docs), map_seed=11, **kwargs))
-    assert [int(r["inputs"][0]) for r in recorrupted] == [int(r["inputs"][0]) for r in a]
-    assert [r["inputs"].tolist() for r in recorrupted] != [r["inputs"].tolist() for r in a]
+
+    def text(rows):  # the documents' tokens, as the records cut them
+        return sum((piece for piece, _ in pieces_with_tasks(rows)), [])
+
+    for other in (records(ul2(dataset(docs), seed=8, **MIXTURE)),
+                  records(ul2(dataset(docs), map_seed=11, **MIXTURE))):  # fmt: skip
+        assert [int(r["inputs"][0]) for r in other] != [int(r["inputs"][0]) for r in a]
+        assert text(other) == text(a)
 
 
 def test_errors():
@@ -320,6 +339,15 @@ def test_errors():
                            optional_task_prefixes=["[NLU]"])  # fmt: skip
     with pytest.raises(ValueError, match="rates has 1 values for 2 tasks"):
         ours.ul2_objective(docs, lengths, FEATURES, use_prefix_lm_task=True, rates=[1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        ours.ul2_objective(docs, lengths, FEATURES, use_prefix_lm_task=True, rates=[1.0, -0.5])
+    other = {"inputs": seqio.Feature(seqio.PassThroughVocabulary(size=5)),
+             "targets": FEATURES["targets"]}  # fmt: skip
+    with pytest.raises(ValueError, match="different vocabularies"):
+        ours.ul2_objective(docs, lengths, other)
+    with pytest.raises(TypeError, match="int32 or int64 token ids, got uint16"):
+        ours.ul2_objective(docs.map(lambda x: {"targets": tf.cast(x["targets"], tf.uint16)}),
+                           lengths, FEATURES)  # fmt: skip
     with pytest.raises(ValueError, match="at least one denoiser"):
         ours.ul2_objective(docs, lengths, FEATURES, mean_noise_span_lengths=(),
                            noise_densities=())  # fmt: skip
@@ -332,3 +360,20 @@ def test_errors():
             mean_noise_span_lengths=(3.0, 32.0),
             noise_densities=(0.15, 0.5),
         )
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_a_long_document_gives_one_chunk(merge):
+    long_doc = documents(0, long_docs=1)[0]  # 70,000 tokens: chunks [0, 65536), [65536, 70000)
+    rows = records(ul2(dataset([long_doc]), merge_examples_to_reduce_padding=merge, **MIXTURE))
+    text = sum((piece for piece, _ in pieces_with_tasks(rows)), [])
+    assert text in (long_doc[:65536].tolist(), long_doc[65536:].tolist())
+
+
+def test_documents_of_one_static_length_and_other_features():
+    docs = np.random.default_rng(31).integers(1, 400, size=(300, 40)).astype(np.int32)
+    static = tf.data.Dataset.from_tensor_slices({"targets": docs, "id": np.arange(300)})
+    assert static.element_spec["targets"].shape == [40]
+    rows = records(ul2(static, **MIXTURE))
+    assert set(rows[0]) == {"inputs", "targets"}
+    assert_pieces_tile_the_blocks(pieces_with_tasks(rows), merged_blocks(list(docs)), LENGTHS)

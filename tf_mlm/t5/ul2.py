@@ -2,76 +2,197 @@
 Learning Paradigms"): ``ul2_objective``, with the arguments of the function
 the paper's appendix publishes.
 
-Each denoiser is a pipeline of its own over its share of the documents:
-span corruption (R- and X-denoisers, one ``mean_noise_span_length`` and
-``noise_density`` each) through :func:`~tf_mlm.t5.span_corruption`, whose
-batches go through the fused kernel, and prefix LM (the S-denoiser). Their
-examples, each with its denoiser's task prefix, are drawn at the
-configured rates with ``tf.data.Dataset.sample_from_datasets``.
+One pipeline serves all the denoisers: documents are chunked and merged
+128 at a time (one map call), each merged block is cut into pieces whose
+denoisers are drawn one after the other at the configured rates (each
+piece as long as its denoiser's inputs allow), and the pieces are denoised
+128 at a time: the span denoisers' rows through the fused kernel, one call
+per denoiser with its mean span length and density, the prefix LM rows
+split at a uniform point, every row given its task prefix. Without
+``shard_ds`` every denoiser runs such a pipeline over all the documents
+and ``tf.data.Dataset.sample_from_datasets`` draws between them.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import tensorflow as tf
 
+from tf_mlm._tf import t5 as _kernels
+from tf_mlm.t5 import _seqio
 from tf_mlm.t5 import datasets as _datasets
 from tf_mlm.t5 import noise as _noise
-from tf_mlm.t5.corruption import span_corruption
-from tf_mlm.t5.prefix import prefix_denoise
 
 AUTOTUNE = tf.data.AUTOTUNE
-PREFIX_LM_NOISE_DENSITY = 0.5  # the S-denoiser's: a prefix uniform over 1 .. n - 1 tokens
+# fold-ins of a batch's seed: the denoisers' draws, the pieces' mask seeds, prefix LM's splits
+_DRAW_SALT, _PIECE_SALT, _SPLIT_SALT = 0x5C2, 0x5C3, 0x5C4
 
 TaskPrefix = Union[str, Sequence[int], None]
 
 
-def _targets_lengths(inputs_length, span_options):
-    """Each span denoiser's targets length (with EOS) for its pieces."""
-    return [
-        _noise.random_spans_helper(inputs_length, density, mean, 1, 1)[1]
-        for mean, density in span_options
-    ]
+class _Denoiser(NamedTuple):
+    tokens_length: int  # of its pieces
+    span: Optional[tuple]  # (mean_noise_span_length, noise_density); None for prefix LM
 
 
-def _prefix_ids(prefix: TaskPrefix, vocabulary) -> Optional[tf.Tensor]:
-    """A task prefix as token ids: a string encoded with ``vocabulary``, a
-    sequence of ints as given; ``None`` for an empty or no prefix."""
-    if prefix is None or len(prefix) == 0:
-        return None
-    if isinstance(prefix, str):
-        return tf.reshape(vocabulary.encode_tf(tf.constant(prefix)), [-1])
-    return tf.constant(list(prefix))
-
-
-def _prepend(dataset, ids: Optional[tf.Tensor], key):
-    if ids is None:
-        return dataset
-
-    def add(x):
-        return {**x, key: tf.concat([tf.cast(ids, x[key].dtype), x[key]], axis=0)}
-
-    return dataset.map(add, num_parallel_calls=AUTOTUNE)
-
-
-def _prefix_lm_task(
-    dataset, sequence_length, output_features, input_feature_key, merge, reserved_for_packing
-):
-    """The S-denoiser: pieces of the inputs length (less one for an EOS the
-    inputs feature appends), each cut at a uniform point."""
-    feature = output_features.get(input_feature_key, output_features["targets"])
-    tokens_length = sequence_length[input_feature_key] - (reserved_for_packing or 0)
-    tokens_length -= 1 if feature.add_eos else 0
-    chunks = _datasets.select_random_chunk(
-        dataset, output_features, feature_key="targets", max_length=_datasets.CHUNK_LENGTH
-    )
-    if merge:
-        chunks = _datasets.reduce_concat_tokens(
-            chunks, feature_key="targets", batch_size=_datasets.CONCAT_BATCH
+def _check(mean_noise_span_lengths, noise_densities, num_tasks, prefixes, rates):
+    if len(mean_noise_span_lengths) != len(noise_densities):
+        raise ValueError(
+            f"mean_noise_span_lengths ({len(mean_noise_span_lengths)}) and noise_densities "
+            f"({len(noise_densities)}) must have one value per span denoiser"
         )
-    pieces = _datasets.split_tokens(chunks, max_tokens_per_segment=tokens_length)
-    return prefix_denoise(pieces, output_features, PREFIX_LM_NOISE_DENSITY, input_feature_key)
+    if num_tasks == 0:
+        raise ValueError("ul2_objective needs at least one denoiser")
+    if prefixes and len(prefixes) != num_tasks:
+        raise ValueError("Number of task prefixes must match number of tasks.")
+    if rates is not None:
+        if len(rates) != num_tasks:
+            raise ValueError(f"rates has {len(rates)} values for {num_tasks} tasks")
+        if min(rates) < 0 or sum(rates) <= 0:
+            raise ValueError(f"rates must be non-negative with a positive sum, got {rates}")
+
+
+def _prefix_table(prefixes, num_tasks, vocabulary) -> tf.RaggedTensor:
+    """``[num_tasks, (ids)]``: each denoiser's task prefix as token ids (a
+    string encoded with ``vocabulary``; ``""`` or ``None`` for none)."""
+    rows = []
+    for prefix in prefixes or [None] * num_tasks:
+        if prefix is None or len(prefix) == 0:
+            rows.append(tf.zeros([0], tf.int64))
+        elif isinstance(prefix, str):
+            rows.append(tf.cast(tf.reshape(vocabulary.encode_tf(prefix), [-1]), tf.int64))
+        else:
+            rows.append(tf.constant(list(prefix), tf.int64, shape=[len(prefix)]))
+    lengths = tf.stack([tf.size(r, tf.int64) for r in rows])
+    return tf.RaggedTensor.from_row_lengths(tf.concat(rows, axis=0), lengths)
+
+
+def _chunks(batch: tf.RaggedTensor, seeds) -> tf.RaggedTensor:
+    """``select_random_chunk(max_length=65536)`` of a batch of documents:
+    rows that fit whole, a longer row one of its chunks."""
+    lengths = tf.cast(batch.row_lengths(), tf.int32)
+    max_length = _datasets.CHUNK_LENGTH
+
+    def starts():
+        return tf.map_fn(
+            lambda a: _datasets.chunk_start(a[0], max_length, a[1]),
+            (lengths, seeds),
+            fn_output_signature=tf.int32,
+        )
+
+    start = tf.cond(tf.reduce_any(lengths > max_length), starts, lambda: tf.zeros_like(lengths))
+    end = tf.minimum(start + max_length, lengths)
+    offsets = tf.cast(batch.row_starts(), tf.int32)
+    positions = tf.ragged.range(start + offsets, end + offsets)
+    return tf.RaggedTensor.from_row_lengths(
+        tf.gather(batch.values, positions.flat_values), tf.cast(end - start, tf.int64)
+    )
+
+
+def _cut(blocks: tf.RaggedTensor, lengths, logits, seed):
+    """Each block cut into consecutive pieces, each piece's denoiser drawn
+    (``logits``) and the piece as long as that denoiser's ``lengths`` (the
+    last piece of a block shorter): ``(pieces, denoisers)``."""
+    block_lengths = blocks.row_lengths()
+    most = tf.reduce_max(tf.concat([block_lengths, [0]], axis=0))
+    draws_per_block = tf.cast((most + min(lengths) - 1) // min(lengths), tf.int32)
+    nblocks = blocks.nrows()
+    tasks = tf.random.stateless_categorical(
+        tf.tile(logits[tf.newaxis], [nblocks, 1]), draws_per_block, seed
+    )
+    piece_lengths = tf.gather(tf.constant(lengths, tf.int64), tasks)
+    ends = tf.cumsum(piece_lengths, axis=1)
+    starts = ends - piece_lengths
+    kept = starts < block_lengths[:, tf.newaxis]
+    ends = tf.minimum(ends, block_lengths[:, tf.newaxis])
+    offsets = blocks.row_starts()[:, tf.newaxis]
+    starts = tf.boolean_mask(starts + offsets, kept)
+    ends = tf.boolean_mask(ends + offsets, kept)
+    positions = tf.ragged.range(starts, ends)
+    pieces = tf.RaggedTensor.from_row_lengths(
+        tf.gather(blocks.values, positions.flat_values), ends - starts
+    )
+    return pieces, tf.boolean_mask(tasks, kept)
+
+
+def _split_points(lengths, seed):
+    """Prefix LM's cut of rows of ``lengths`` tokens: uniform over
+    ``1 .. n - 1`` (0 for a single token)."""
+    uniform = tf.random.stateless_uniform(tf.shape(lengths), seed=seed, dtype=tf.float64)
+    after = 1 + tf.cast(tf.floor(uniform * tf.cast(lengths - 1, tf.float64)), tf.int64)
+    return tf.where(lengths > 1, tf.minimum(after, lengths - 1), 0)
+
+
+def _ragged_slices(tokens: tf.RaggedTensor, begin, end) -> tf.RaggedTensor:
+    """Row ``i`` of ``tokens`` from ``begin[i]`` to ``end[i]``."""
+    starts = tokens.row_starts()
+    positions = tf.ragged.range(starts + begin, starts + end)
+    return tf.RaggedTensor.from_row_lengths(
+        tf.gather(tokens.values, positions.flat_values), end - begin
+    )
+
+
+def _denoise(pieces: tf.RaggedTensor, tasks, denoisers, first_sentinel, seed):
+    """``(inputs, targets)`` of each piece by its denoiser: one kernel call
+    per span denoiser on its rows, the prefix LM rows split in two."""
+    mask_seeds = tf.random.stateless_uniform(
+        [pieces.nrows(), 2, 2], seed=seed, dtype=tf.int64, minval=None, maxval=None
+    )
+    split_seed = tf.random.experimental.stateless_fold_in(seed, _SPLIT_SALT)
+    rows, inputs, targets = [], [], []
+    for task, denoiser in enumerate(denoisers):
+        picked = tf.where(tf.equal(tasks, task))[:, 0]
+        mine = tf.gather(pieces, picked)
+        if denoiser.span is None:
+            lengths = mine.row_lengths()
+            after = _split_points(lengths, split_seed)
+            inputs.append(_ragged_slices(mine, tf.zeros_like(after), after))
+            targets.append(_ragged_slices(mine, after, lengths))
+        else:
+            mean, density = denoiser.span
+            out = _kernels.corrupt(
+                mine.values, mine.row_splits, tf.gather(mask_seeds, picked), density, mean,
+                False, first_sentinel,
+            )  # fmt: skip
+            inputs.append(tf.RaggedTensor.from_row_splits(out.inputs, out.inputs_row_splits))
+            targets.append(tf.RaggedTensor.from_row_splits(out.targets, out.targets_row_splits))
+        rows.append(picked)
+    order = tf.math.invert_permutation(tf.concat(rows, axis=0))
+    return tf.gather(tf.concat(inputs, axis=0), order), tf.gather(tf.concat(targets, axis=0), order)
+
+
+def _mixture(dataset, denoisers, logits, prefixes, options):
+    """One pipeline of ``denoisers``: 128 documents per map call, chunked
+    (and merged), cut into pieces with their denoisers drawn, denoised,
+    prefixed; one element per piece."""
+    merge, seed, first_sentinel, input_key = options
+    lengths = [d.tokens_length for d in denoisers]
+    docs = dataset  # empty documents give no pieces
+    if set(docs.element_spec) != {"targets"}:
+        docs = docs.map(lambda x: {"targets": x["targets"]}, num_parallel_calls=AUTOTUNE)
+    batches = _seqio.zip_seeds(docs, _datasets.CONCAT_BATCH)
+
+    def examples(batch, seeds):
+        batch = batch["targets"]
+        if not isinstance(batch, tf.RaggedTensor):  # documents of one static length
+            batch = tf.RaggedTensor.from_tensor(batch, row_splits_dtype=tf.int64)
+        seeds = seeds[: batch.nrows()]
+        chunks = _chunks(batch, seeds)
+        if merge:
+            values = tf.boolean_mask(chunks.values, tf.not_equal(chunks.values, 0))
+            chunks = tf.RaggedTensor.from_row_lengths(values, tf.size(values, tf.int64)[None])
+        draw_seed = tf.random.experimental.stateless_fold_in(seeds[0], _DRAW_SALT)
+        if seed is not None:
+            draw_seed = tf.random.experimental.stateless_fold_in(draw_seed, seed)
+        pieces, tasks = _cut(chunks, lengths, logits, draw_seed)
+        piece_seed = tf.random.experimental.stateless_fold_in(seeds[0], _PIECE_SALT)
+        inputs, targets = _denoise(pieces, tasks, denoisers, first_sentinel, piece_seed)
+        if prefixes is not None:
+            inputs = tf.concat([tf.cast(tf.gather(prefixes, tasks), inputs.dtype), inputs], axis=1)
+        return {input_key: inputs, "targets": targets}
+
+    return _seqio.dense_elements(batches.map(examples, num_parallel_calls=AUTOTUNE).unbatch())
 
 
 def ul2_objective(
@@ -92,80 +213,65 @@ def ul2_objective(
     """UL2's mixture of denoisers: span corruption with each pair of
     ``mean_noise_span_lengths`` and ``noise_densities`` (R- and
     X-denoisers), and prefix LM last when ``use_prefix_lm_task`` (the
-    S-denoiser).
+    S-denoiser). Each record comes from one denoiser, drawn with
+    probabilities ``rates`` (uniform when ``None``).
 
-    With ``shard_ds`` the documents are dealt round robin to the denoisers
-    (``dataset.shard``); without, every denoiser reads all of them. Each
-    denoiser's share is then processed as by
-    :func:`~tf_mlm.t5.span_corruption` (chunks, merged 128 at a time with
-    ``merge_examples_to_reduce_padding``, pieces that fill
-    ``sequence_length[input_feature_key]`` less ``reserved_for_packing``
-    once corrupted) or, for prefix LM, cut into pieces of that length (one
-    fewer when the inputs feature appends EOS), each split at a point
-    uniform over ``1 .. n - 1`` into ``inputs`` and ``targets``.
+    The documents are chunked (at most 65,536 tokens each) and, with
+    ``merge_examples_to_reduce_padding``, merged 128 at a time (zeros
+    dropped). With ``shard_ds`` each merged block (each chunk without
+    merging) is cut into consecutive pieces, each piece's denoiser drawn
+    independently (the draws seeded by seqio's seeds and ``seed``): every
+    token goes to one denoiser. A span denoiser's piece has as many tokens
+    as fill ``sequence_length[input_feature_key]`` less
+    ``reserved_for_packing`` once corrupted (as in
+    :func:`~tf_mlm.t5.span_corruption`); a prefix LM piece that length, one
+    fewer when the inputs feature appends EOS, split after a uniform
+    ``1 .. n - 1`` tokens into inputs and targets. Without ``shard_ds``
+    every denoiser reads every document, and the records are drawn between
+    the denoisers by ``tf.data.Dataset.sample_from_datasets`` with ``seed``.
 
     ``optional_task_prefixes``, one per denoiser (prefix LM's last), are
     prepended to the inputs: a string is encoded with the inputs'
     vocabulary, a sequence of ints is taken as ids; ``""`` or ``None`` adds
     nothing. They come on top of the inputs length (reserve room with
-    ``reserved_for_packing``).
-
-    The examples are drawn from the denoisers with probabilities ``rates``
-    (uniform when ``None``) by ``tf.data.Dataset.sample_from_datasets``
-    with ``seed``; a denoiser that runs out leaves the draws to the
-    others. The corruption itself draws its seeds from seqio, as
-    :func:`~tf_mlm.t5.span_corruption`. No EOS is appended.
+    ``reserved_for_packing``). The corruption draws its seeds from seqio.
+    No EOS is appended.
     """
-    if len(mean_noise_span_lengths) != len(noise_densities):
-        raise ValueError(
-            f"mean_noise_span_lengths ({len(mean_noise_span_lengths)}) and noise_densities "
-            f"({len(noise_densities)}) must have one value per span denoiser"
-        )
     span_options = list(zip(mean_noise_span_lengths, noise_densities))
     num_tasks = len(span_options) + int(use_prefix_lm_task)
-    if num_tasks == 0:
-        raise ValueError("ul2_objective needs at least one denoiser")
-    if optional_task_prefixes and len(optional_task_prefixes) != num_tasks:
-        raise ValueError("Number of task prefixes must match number of tasks.")
-    if rates is not None and len(rates) != num_tasks:
-        raise ValueError(f"rates has {len(rates)} values for {num_tasks} tasks")
+    _check(mean_noise_span_lengths, noise_densities, num_tasks, optional_task_prefixes, rates)
     inputs_length = sequence_length[input_feature_key] - (reserved_for_packing or 0)
-    targets_lengths = _targets_lengths(inputs_length, span_options)
-    if targets_lengths and sequence_length["targets"] < max(targets_lengths):
+    helped = [_noise.random_spans_helper(inputs_length, d, m, 1, 1) for m, d in span_options]
+    if helped and sequence_length["targets"] < max(t for _, t in helped):
         raise ValueError(
-            f"Expected max targets length for span corruption ({max(targets_lengths)}) is "
-            f"greater than configured targets length ({sequence_length['targets']})"
+            f"Expected max targets length for span corruption ({max(t for _, t in helped)}) "
+            f"is greater than configured targets length ({sequence_length['targets']})"
         )
+    dtype = dataset.element_spec["targets"].dtype
+    if dtype not in _noise.ID_DTYPES:
+        raise TypeError(f"ul2_objective needs int32 or int64 token ids, got {dtype.name}")
+    vocabulary = output_features["targets"].vocabulary
+    inputs_feature = output_features.get(input_feature_key, output_features["targets"])
+    if inputs_feature.vocabulary != vocabulary:
+        raise ValueError(
+            "ul2_objective creates inputs from the tokenized targets, but the task's inputs "
+            "and targets have different vocabularies"
+        )
+    denoisers = [_Denoiser(n, span) for (n, _), span in zip(helped, span_options)]
+    if use_prefix_lm_task:  # pieces of the inputs length, less the EOS the inputs get
+        denoisers.append(_Denoiser(inputs_length - int(bool(inputs_feature.add_eos)), None))
+    prefixes = _prefix_table(optional_task_prefixes, num_tasks, vocabulary)
+    weights = [1.0] * num_tasks if rates is None else [float(r) for r in rates]
+    options = (merge_examples_to_reduce_padding, seed, _noise.sentinel_id(vocabulary),
+               input_feature_key)  # fmt: skip
 
-    shards = [dataset.shard(num_tasks, i) if shard_ds else dataset for i in range(num_tasks)]
-    tasks = [
-        span_corruption(
-            shard,
-            sequence_length,
-            output_features,
-            mean_noise_span_length=mean,
-            noise_density=density,
-            input_feature_key=input_feature_key,
-            merge_examples_to_reduce_padding=merge_examples_to_reduce_padding,
-            reserved_for_packing=reserved_for_packing,
-        )
-        for shard, (mean, density) in zip(shards, span_options)
-    ]
-    if use_prefix_lm_task:
-        tasks.append(
-            _prefix_lm_task(
-                shards[-1],
-                sequence_length,
-                output_features,
-                input_feature_key,
-                merge_examples_to_reduce_padding,
-                reserved_for_packing,
-            )
-        )
-    if optional_task_prefixes:
-        vocabulary = output_features.get(input_feature_key, output_features["targets"]).vocabulary
-        tasks = [
-            _prepend(task, _prefix_ids(prefix, vocabulary), input_feature_key)
-            for task, prefix in zip(tasks, optional_task_prefixes)
-        ]
-    return tf.data.Dataset.sample_from_datasets(tasks, weights=rates, seed=seed)
+    def mixture(tasks, task_weights):
+        logits = tf.math.log(tf.constant(task_weights, tf.float32) / sum(task_weights))
+        subset = [denoisers[t] for t in tasks]
+        mine = tf.gather(prefixes, tasks) if optional_task_prefixes else None
+        return _mixture(dataset, subset, logits, mine, options)
+
+    if shard_ds:
+        return mixture(list(range(num_tasks)), weights)
+    copies = [mixture([t], [1.0]) for t in range(num_tasks)]
+    return tf.data.Dataset.sample_from_datasets(copies, weights=rates, seed=seed)
