@@ -9,8 +9,8 @@ recipe on t5 0.9.4: documents chunked and merged, the merged blocks dealt
 to the denoisers, each shard split and denoised by t5's ``split_tokens`` and
 ``denoise`` (prefix LM: t5's ``prefix_lm``), the prefixes prepended, the
 denoisers drawn by ``sample_from_datasets``. The two draw different
-records (the documents are dealt at a different stage), so both are
-reported in records per second. A pass builds the pipeline (not timed) and
+records (the same law per record, not the same cut of the documents), so
+both are reported in records per second. A pass builds the pipeline (not timed) and
 reads all its records in padded batches of 256 (timed); the systems take
 turns.
 
@@ -37,7 +37,7 @@ from benchmarks.bench_t5 import documents  # noqa: E402
 from tf_mlm import t5 as tf_mlm_preprocessors  # noqa: E402
 
 REFERENCE = dict(
-    T5_REFERENCE,
+    T5_REFERENCE,  # the documents: 2,000 of 400 to 800 tokens
     sequence_length={"inputs": 512, "targets": 512},
     means=(3.0, 8.0, 3.0, 8.0, 64.0, 64.0),
     densities=(0.15, 0.15, 0.5, 0.5, 0.15, 0.5),
