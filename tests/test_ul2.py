@@ -10,6 +10,7 @@ an error there).
 """
 
 import collections
+import functools
 
 import numpy as np
 import pytest
@@ -348,6 +349,11 @@ def test_errors():
     with pytest.raises(TypeError, match="int32 or int64 token ids, got uint16"):
         ours.ul2_objective(docs.map(lambda x: {"targets": tf.cast(x["targets"], tf.uint16)}),
                            lengths, FEATURES)  # fmt: skip
+    with pytest.raises(ValueError, match="of one dimension"):
+        ours.ul2_objective(docs.map(lambda x: {"targets": x["targets"][None]}), lengths, FEATURES)
+    with pytest.raises(ValueError, match="an inputs length of 1 leaves no token"):
+        ours.ul2_objective(docs, {"inputs": 1, "targets": 5}, FEATURES, use_prefix_lm_task=True,
+                           mean_noise_span_lengths=(), noise_densities=())  # fmt: skip
     with pytest.raises(ValueError, match="at least one denoiser"):
         ours.ul2_objective(docs, lengths, FEATURES, mean_noise_span_lengths=(),
                            noise_densities=())  # fmt: skip
@@ -377,3 +383,33 @@ def test_documents_of_one_static_length_and_other_features():
     rows = records(ul2(static, **MIXTURE))
     assert set(rows[0]) == {"inputs", "targets"}
     assert_pieces_tile_the_blocks(pieces_with_tasks(rows), merged_blocks(list(docs)), LENGTHS)
+
+
+def test_in_a_seqio_task():
+    docs = documents(200, seed=32)
+    name = "tf_mlm_ul2_test"
+    seqio.TaskRegistry.remove(name)
+    task = seqio.TaskRegistry.add(
+        name,
+        source=seqio.FunctionDataSource(
+            lambda split, shuffle_files, seed=None: dataset(docs), ["train"]
+        ),
+        preprocessors=[
+            functools.partial(ours.ul2_objective, **MIXTURE),
+            seqio.preprocessors.append_eos_after_trim,
+        ],
+        output_features=FEATURES,
+        metric_fns=[],
+    )
+    try:
+        lengths = {"inputs": 64, "targets": 64}
+        a, b = (
+            records(task.get_dataset(lengths, split="train", shuffle=False, seed=3))
+            for _ in range(2)
+        )
+        assert_same_records_by_position(a, b)
+        assert len(a) > 100
+        assert all(r["inputs"][-1] == 1 and r["targets"][-1] == 1 for r in a)  # EOS
+        assert all(len(r["inputs"]) <= 64 for r in a)
+    finally:
+        seqio.TaskRegistry.remove(name)

@@ -1,4 +1,5 @@
-"""T5 span corruption, a drop-in for ``t5.data.preprocessors``::
+"""T5 span corruption, a drop-in for ``t5.data.preprocessors``, and UL2's
+mixture of denoisers (:func:`ul2_objective`)::
 
     from tf_mlm import t5 as preprocessors   # instead of: from t5.data import preprocessors
 

@@ -247,9 +247,11 @@ def ul2_objective(
             f"Expected max targets length for span corruption ({max(t for _, t in helped)}) "
             f"is greater than configured targets length ({sequence_length['targets']})"
         )
-    dtype = dataset.element_spec["targets"].dtype
-    if dtype not in _noise.ID_DTYPES:
-        raise TypeError(f"ul2_objective needs int32 or int64 token ids, got {dtype.name}")
+    spec = dataset.element_spec["targets"]
+    if spec.dtype not in _noise.ID_DTYPES:
+        raise TypeError(f"ul2_objective needs int32 or int64 token ids, got {spec.dtype.name}")
+    if spec.shape.rank != 1:
+        raise ValueError(f"ul2_objective needs documents of one dimension, got {spec.shape}")
     vocabulary = output_features["targets"].vocabulary
     inputs_feature = output_features.get(input_feature_key, output_features["targets"])
     if inputs_feature.vocabulary != vocabulary:
@@ -260,6 +262,11 @@ def ul2_objective(
     denoisers = [_Denoiser(n, span) for (n, _), span in zip(helped, span_options)]
     if use_prefix_lm_task:  # pieces of the inputs length, less the EOS the inputs get
         denoisers.append(_Denoiser(inputs_length - int(bool(inputs_feature.add_eos)), None))
+    if min(d.tokens_length for d in denoisers) < 1:
+        raise ValueError(
+            f"an inputs length of {inputs_length} leaves no token to some denoiser's pieces "
+            f"({[d.tokens_length for d in denoisers]})"
+        )
     prefixes = _prefix_table(optional_task_prefixes, num_tasks, vocabulary)
     weights = [1.0] * num_tasks if rates is None else [float(r) for r in rates]
     options = (merge_examples_to_reduce_padding, seed, _noise.sentinel_id(vocabulary),
