@@ -32,6 +32,7 @@ from tests.test_t5 import (
 seqio = _import("seqio")
 
 from tf_mlm import t5 as ours  # noqa: E402
+from tf_mlm.t5 import prefix  # noqa: E402
 
 FIRST_SENTINEL = VOCAB.vocab_size - 1
 TASK_IDS = [[500], [501], [502], [503]]  # above the documents' ids, below the sentinels
@@ -413,3 +414,16 @@ def test_in_a_seqio_task():
         assert all(len(r["inputs"]) <= 64 for r in a)
     finally:
         seqio.TaskRegistry.remove(name)
+
+
+def test_batched_prefix_lengths_are_random_prefix_noise_masks():
+    # the batched draw against the per-example mask it stands for (t5's)
+    rng = np.random.default_rng(33)
+    lengths = rng.integers(0, 3000, size=500)
+    lengths[:4] = [0, 1, 2, 3]
+    seeds = rng.integers(-(2**63), 2**63 - 1, size=(500, 2), dtype=np.int64)
+    for density in (0.0, 0.1, 0.25, 0.5):
+        got = prefix.prefix_lengths(tf.constant(lengths), tf.constant(seeds), density).numpy()
+        masks = [ours.random_prefix_noise_mask(n, density, s[None]) for n, s in zip(lengths, seeds)]
+        expected = [int(np.sum(m.numpy())) for m in masks]
+        assert np.maximum(got, 0).tolist() == expected

@@ -3,16 +3,25 @@ the two token functions it denoises with.
 
 Each piece of text is cut at one point: the tokens before it are the
 inputs, the tokens after it the targets. The cut is t5's
-``random_prefix_noise_mask`` (the prefix is the "noise").
+``random_prefix_noise_mask`` (the prefix is the "noise"), drawn here for
+128 pieces at a time: the prefix length is ``shortest + u % (last + 1 -
+shortest)`` (TensorFlow's int32 uniform), ``u`` the first 32-bit word of
+the stream of the mask's seed, which is the low half of the first seed
+split from it (TensorFlow's ``stateless_split`` takes the stream's words in
+order), so the batched stateless split of the span corruption kernels
+gives t5's draws for a whole batch.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from tf_mlm._tf import t5 as _kernels
+from tf_mlm.t5 import _seqio
 from tf_mlm.t5 import datasets as _datasets
 from tf_mlm.t5 import noise as _noise
-from tf_mlm.t5.corruption import denoise
+
+AUTOTUNE = tf.data.AUTOTUNE
 
 
 def drop_noise_tokens(tokens, noise_mask, vocabulary, seeds):
@@ -29,19 +38,68 @@ def drop_nonnoise_tokens(tokens, noise_mask, vocabulary, seeds):
     return tf.boolean_mask(tokens, noise_mask)
 
 
-def prefix_denoise(pieces, output_features, noise_density=0.5, input_feature_key="inputs"):
-    """Each piece's ``targets`` cut in two by ``random_prefix_noise_mask``:
-    the prefix as the ``input_feature_key`` feature, the rest as
-    ``targets`` (one seeded map, as t5's ``denoise``)."""
-    return denoise(
-        pieces,
-        output_features,
-        noise_density=noise_density,
-        noise_mask_fn=_noise.random_prefix_noise_mask,
-        inputs_fn=drop_nonnoise_tokens,
-        targets_fn=drop_noise_tokens,
-        input_feature_key=input_feature_key,
+def inputs_feature(output_features, input_feature_key, caller):
+    """The feature of the inputs (the targets' without one), checked to
+    share the targets' vocabulary: the inputs are made of target tokens."""
+    feature = output_features.get(input_feature_key, output_features["targets"])
+    if feature.vocabulary != output_features["targets"].vocabulary:
+        raise ValueError(
+            f"{caller} creates inputs from the tokenized targets, but the task's inputs and "
+            "targets have different vocabularies"
+        )
+    return feature
+
+
+def prefix_lengths(lengths, mask_seeds, noise_density):
+    """``random_prefix_noise_mask``'s prefix length of each row of
+    ``lengths`` tokens, drawn with its ``[rows, 2]`` int64 mask seed (the
+    ``seeds[0]`` of the mask function), as t5 draws it."""
+    shortest, last = _noise.prefix_range(lengths, noise_density)
+    first_word = tf.bitwise.bitwise_and(
+        _kernels.denoise_mask_seeds(mask_seeds)[:, 0, 0], tf.constant(0xFFFFFFFF, tf.int64)
     )
+    choices = tf.cast(last + 1 - shortest, tf.int64)
+    return tf.cast(shortest, tf.int64) + first_word % choices
+
+
+def slices(tokens: tf.RaggedTensor, begin, end) -> tf.RaggedTensor:
+    """Row ``i`` of ``tokens`` from ``begin[i]`` to ``end[i]``."""
+    starts = tokens.row_starts()
+    positions = tf.ragged.range(starts + begin, starts + end)
+    return tf.RaggedTensor.from_row_lengths(
+        tf.gather(tokens.values, positions.flat_values), end - begin
+    )
+
+
+def split_rows(tokens: tf.RaggedTensor, mask_seeds, noise_density):
+    """``(prefixes, rests)`` of the rows of ``tokens``, each cut by
+    :func:`prefix_lengths` with its mask seed."""
+    lengths = tokens.row_lengths()
+    cut = tf.maximum(prefix_lengths(lengths, mask_seeds, noise_density), 0)
+    return slices(tokens, tf.zeros_like(cut), cut), slices(tokens, cut, lengths)
+
+
+def prefix_denoise(pieces, output_features, noise_density=0.5, input_feature_key="inputs"):
+    """t5's ``denoise`` with ``random_prefix_noise_mask``,
+    ``drop_nonnoise_tokens`` and ``drop_noise_tokens``: each piece's
+    ``targets`` cut in two, the prefix as the ``input_feature_key``
+    feature, the rest as ``targets``, with the seeds seqio hands t5's
+    ``denoise``; 128 pieces per map call."""
+    _noise.prefix_range(0, noise_density)  # NotImplementedError above 0.5, as t5's
+    inputs_feature(output_features, input_feature_key, "denoise")
+    if set(pieces.element_spec) != {"targets"}:
+        pieces = pieces.map(lambda x: {"targets": x["targets"]}, num_parallel_calls=AUTOTUNE)
+
+    def cut(batch, seeds):
+        tokens = batch["targets"]
+        if not isinstance(tokens, tf.RaggedTensor):  # pieces of one static length
+            tokens = tf.RaggedTensor.from_tensor(tokens, row_splits_dtype=tf.int64)
+        mask_seeds = _kernels.denoise_mask_seeds(seeds[: tokens.nrows()])[:, 0]
+        inputs, targets = split_rows(tokens, mask_seeds, noise_density)
+        return {input_feature_key: inputs, "targets": targets}
+
+    batches = _seqio.zip_seeds(pieces, _datasets.BATCH_SIZE)
+    return _seqio.dense_elements(batches.map(cut, num_parallel_calls=AUTOTUNE).unbatch())
 
 
 def prefix_lm(dataset, sequence_length, output_features, noise_density=0.5):

@@ -23,10 +23,12 @@ from tf_mlm._tf import t5 as _kernels
 from tf_mlm.t5 import _seqio
 from tf_mlm.t5 import datasets as _datasets
 from tf_mlm.t5 import noise as _noise
+from tf_mlm.t5 import prefix as _prefix
 
 AUTOTUNE = tf.data.AUTOTUNE
-# fold-ins of a batch's seed: the denoisers' draws, the pieces' mask seeds, prefix LM's splits
-_DRAW_SALT, _PIECE_SALT, _SPLIT_SALT = 0x5C2, 0x5C3, 0x5C4
+# fold-ins of a batch's seed: the denoisers' draws, the pieces' mask seeds
+_DRAW_SALT, _PIECE_SALT = 0x5C2, 0x5C3
+PREFIX_LM_NOISE_DENSITY = 0.5  # the S-denoiser's: a prefix of 1 .. n - 1 tokens
 
 TaskPrefix = Union[str, Sequence[int], None]
 
@@ -116,39 +118,22 @@ def _cut(blocks: tf.RaggedTensor, lengths, logits, seed):
     return pieces, tf.boolean_mask(tasks, kept)
 
 
-def _split_points(lengths, seed):
-    """Prefix LM's cut of rows of ``lengths`` tokens: uniform over
-    ``1 .. n - 1`` (0 for a single token)."""
-    uniform = tf.random.stateless_uniform(tf.shape(lengths), seed=seed, dtype=tf.float64)
-    after = 1 + tf.cast(tf.floor(uniform * tf.cast(lengths - 1, tf.float64)), tf.int64)
-    return tf.where(lengths > 1, tf.minimum(after, lengths - 1), 0)
-
-
-def _ragged_slices(tokens: tf.RaggedTensor, begin, end) -> tf.RaggedTensor:
-    """Row ``i`` of ``tokens`` from ``begin[i]`` to ``end[i]``."""
-    starts = tokens.row_starts()
-    positions = tf.ragged.range(starts + begin, starts + end)
-    return tf.RaggedTensor.from_row_lengths(
-        tf.gather(tokens.values, positions.flat_values), end - begin
-    )
-
-
 def _denoise(pieces: tf.RaggedTensor, tasks, denoisers, first_sentinel, seed):
     """``(inputs, targets)`` of each piece by its denoiser: one kernel call
     per span denoiser on its rows, the prefix LM rows split in two."""
     mask_seeds = tf.random.stateless_uniform(
         [pieces.nrows(), 2, 2], seed=seed, dtype=tf.int64, minval=None, maxval=None
     )
-    split_seed = tf.random.experimental.stateless_fold_in(seed, _SPLIT_SALT)
     rows, inputs, targets = [], [], []
     for task, denoiser in enumerate(denoisers):
         picked = tf.where(tf.equal(tasks, task))[:, 0]
         mine = tf.gather(pieces, picked)
         if denoiser.span is None:
-            lengths = mine.row_lengths()
-            after = _split_points(lengths, split_seed)
-            inputs.append(_ragged_slices(mine, tf.zeros_like(after), after))
-            targets.append(_ragged_slices(mine, after, lengths))
+            prefixes, rests = _prefix.split_rows(
+                mine, tf.gather(mask_seeds, picked)[:, 0], PREFIX_LM_NOISE_DENSITY
+            )
+            inputs.append(prefixes)
+            targets.append(rests)
         else:
             mean, density = denoiser.span
             out = _kernels.corrupt(
@@ -253,12 +238,7 @@ def ul2_objective(
     if spec.shape.rank != 1:
         raise ValueError(f"ul2_objective needs documents of one dimension, got {spec.shape}")
     vocabulary = output_features["targets"].vocabulary
-    inputs_feature = output_features.get(input_feature_key, output_features["targets"])
-    if inputs_feature.vocabulary != vocabulary:
-        raise ValueError(
-            "ul2_objective creates inputs from the tokenized targets, but the task's inputs "
-            "and targets have different vocabularies"
-        )
+    inputs_feature = _prefix.inputs_feature(output_features, input_feature_key, "ul2_objective")
     denoisers = [_Denoiser(n, span) for (n, _), span in zip(helped, span_options)]
     if use_prefix_lm_task:  # pieces of the inputs length, less the EOS the inputs get
         denoisers.append(_Denoiser(inputs_length - int(bool(inputs_feature.add_eos)), None))
