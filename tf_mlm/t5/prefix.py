@@ -1,15 +1,17 @@
 """Prefix language modelling (Raffel et al., 2019): t5's ``prefix_lm`` and
-the two token functions it denoises with.
+the two token functions it denoises with, and the same cut for a batch of
+rows (UL2's S-denoiser).
 
 Each piece of text is cut at one point: the tokens before it are the
 inputs, the tokens after it the targets. The cut is t5's
-``random_prefix_noise_mask`` (the prefix is the "noise"), drawn here for
-128 pieces at a time: the prefix length is ``shortest + u % (last + 1 -
-shortest)`` (TensorFlow's int32 uniform), ``u`` the first 32-bit word of
-the stream of the mask's seed, which is the low half of the first seed
-split from it (TensorFlow's ``stateless_split`` takes the stream's words in
-order), so the batched stateless split of the span corruption kernels
-gives t5's draws for a whole batch.
+``random_prefix_noise_mask`` (the prefix is the "noise"). ``prefix_lm``
+maps one piece at a time, as t5 does: the cut is a few ops, and batching
+the pieces would cost tf.data more per element than it saves. For a batch,
+:func:`prefix_lengths` draws t5's prefix lengths at once: a length is
+``shortest + u % (last + 1 - shortest)`` (TensorFlow's int32 uniform),
+``u`` the first 32-bit word of the stream of the mask's seed, which is the
+low half of the first seed split from it (``stateless_split`` takes the
+stream's words in order): the kernels' batched stateless split gives them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_mlm._tf import t5 as _kernels
-from tf_mlm.t5 import _seqio
 from tf_mlm.t5 import datasets as _datasets
 from tf_mlm.t5 import noise as _noise
-
-AUTOTUNE = tf.data.AUTOTUNE
+from tf_mlm.t5.corruption import denoise
 
 
 def drop_noise_tokens(tokens, noise_mask, vocabulary, seeds):
@@ -36,18 +36,6 @@ def drop_nonnoise_tokens(tokens, noise_mask, vocabulary, seeds):
     others); ``vocabulary`` and ``seeds`` are unused."""
     del vocabulary, seeds
     return tf.boolean_mask(tokens, noise_mask)
-
-
-def inputs_feature(output_features, input_feature_key, caller):
-    """The feature of the inputs (the targets' without one), checked to
-    share the targets' vocabulary: the inputs are made of target tokens."""
-    feature = output_features.get(input_feature_key, output_features["targets"])
-    if feature.vocabulary != output_features["targets"].vocabulary:
-        raise ValueError(
-            f"{caller} creates inputs from the tokenized targets, but the task's inputs and "
-            "targets have different vocabularies"
-        )
-    return feature
 
 
 def prefix_lengths(lengths, mask_seeds, noise_density):
@@ -79,29 +67,6 @@ def split_rows(tokens: tf.RaggedTensor, mask_seeds, noise_density):
     return slices(tokens, tf.zeros_like(cut), cut), slices(tokens, cut, lengths)
 
 
-def prefix_denoise(pieces, output_features, noise_density=0.5, input_feature_key="inputs"):
-    """t5's ``denoise`` with ``random_prefix_noise_mask``,
-    ``drop_nonnoise_tokens`` and ``drop_noise_tokens``: each piece's
-    ``targets`` cut in two, the prefix as the ``input_feature_key``
-    feature, the rest as ``targets``, with the seeds seqio hands t5's
-    ``denoise``; 128 pieces per map call."""
-    _noise.prefix_range(0, noise_density)  # NotImplementedError above 0.5, as t5's
-    inputs_feature(output_features, input_feature_key, "denoise")
-    if set(pieces.element_spec) != {"targets"}:
-        pieces = pieces.map(lambda x: {"targets": x["targets"]}, num_parallel_calls=AUTOTUNE)
-
-    def cut(batch, seeds):
-        tokens = batch["targets"]
-        if not isinstance(tokens, tf.RaggedTensor):  # pieces of one static length
-            tokens = tf.RaggedTensor.from_tensor(tokens, row_splits_dtype=tf.int64)
-        mask_seeds = _kernels.denoise_mask_seeds(seeds[: tokens.nrows()])[:, 0]
-        inputs, targets = split_rows(tokens, mask_seeds, noise_density)
-        return {input_feature_key: inputs, "targets": targets}
-
-    batches = _seqio.zip_seeds(pieces, _datasets.BATCH_SIZE)
-    return _seqio.dense_elements(batches.map(cut, num_parallel_calls=AUTOTUNE).unbatch())
-
-
 def prefix_lm(dataset, sequence_length, output_features, noise_density=0.5):
     """T5's prefix LM objective as t5's preprocessor computes it, for the
     same seqio seeds: a chunk of at most 65,536 tokens of each document,
@@ -121,4 +86,11 @@ def prefix_lm(dataset, sequence_length, output_features, noise_density=0.5):
     pieces = _datasets.split_tokens_to_inputs_length(
         chunks, output_features=output_features, sequence_length=sequence_length
     )
-    return prefix_denoise(pieces, output_features, noise_density)
+    return denoise(
+        pieces,
+        output_features,
+        noise_density=noise_density,
+        noise_mask_fn=_noise.random_prefix_noise_mask,
+        inputs_fn=drop_nonnoise_tokens,
+        targets_fn=drop_noise_tokens,
+    )

@@ -238,7 +238,12 @@ def ul2_objective(
     if spec.shape.rank != 1:
         raise ValueError(f"ul2_objective needs documents of one dimension, got {spec.shape}")
     vocabulary = output_features["targets"].vocabulary
-    inputs_feature = _prefix.inputs_feature(output_features, input_feature_key, "ul2_objective")
+    inputs_feature = output_features.get(input_feature_key, output_features["targets"])
+    if inputs_feature.vocabulary != vocabulary:
+        raise ValueError(
+            "ul2_objective creates inputs from the tokenized targets, but the task's inputs "
+            "and targets have different vocabularies"
+        )
     denoisers = [_Denoiser(n, span) for (n, _), span in zip(helped, span_options)]
     if use_prefix_lm_task:  # pieces of the inputs length, less the EOS the inputs get
         denoisers.append(_Denoiser(inputs_length - int(bool(inputs_feature.add_eos)), None))
