@@ -229,6 +229,13 @@ def test_the_share_of_each_denoiser_is_its_rate():
     assert law_p(counts, rates) > P_FLOOR
     assert law_p(counts, [0.25] * 4) < P_FLOOR  # the test can tell a wrong law
     assert law_p(counts, [0.45, 0.35, 0.15, 0.05]) < P_FLOOR
+    # each record's denoiser independent of the one before (no runs of one denoiser)
+    tasks = np.array(first) - TASK_IDS[0][0]
+    pairs = np.bincount(tasks[:-1] * 4 + tasks[1:], minlength=16)
+    assert law_p(pairs, np.outer(rates, rates).ravel()) > P_FLOOR
+    in_runs = np.repeat(tasks[::50], 50)
+    runs = np.bincount(in_runs[:-1] * 4 + in_runs[1:], minlength=16)
+    assert law_p(runs, np.outer(rates, rates).ravel()) < P_FLOOR  # runs of 50 would fail
 
 
 def test_without_rates_the_denoisers_are_drawn_uniformly():
