@@ -38,5 +38,5 @@ export TF_MLM_T5_TESTS=required
 export PYTHONPATH="$dir${PYTHONPATH:+:$PYTHONPATH}"
 "$python" -c "import t5.data.preprocessors, seqio" 2>/dev/null ||
   { echo "t5 job: import t5.data.preprocessors failed with $dir on PYTHONPATH" >&2; exit 1; }
-exec "$python" -m pytest -q tests/test_t5.py tests/test_span_corruption.py tf_mlm/t5 \
+exec "$python" -m pytest -q tests/test_t5.py tests/test_ul2.py tests/test_span_corruption.py tf_mlm/t5 \
   "tests/test_docs.py::test_snippets_run[docs/t5.md]" "$@"

@@ -1,4 +1,5 @@
-"""T5 span corruption, a drop-in for ``t5.data.preprocessors``::
+"""T5 span corruption, a drop-in for ``t5.data.preprocessors``, and UL2's
+mixture of denoisers (:func:`ul2_objective`)::
 
     from tf_mlm import t5 as preprocessors   # instead of: from t5.data import preprocessors
 
@@ -26,11 +27,16 @@ from tf_mlm.t5.noise import (
     random_spans_noise_mask,
     sentinel_id,
 )
+from tf_mlm.t5.prefix import drop_noise_tokens, drop_nonnoise_tokens, prefix_lm
+from tf_mlm.t5.ul2 import ul2_objective
 
 __all__ = [
     "denoise",
+    "drop_noise_tokens",
+    "drop_nonnoise_tokens",
     "noise_span_to_unique_sentinel",
     "nonnoise_span_to_unique_sentinel",
+    "prefix_lm",
     "random_prefix_noise_mask",
     "random_spans_helper",
     "random_spans_noise_mask",
@@ -41,4 +47,5 @@ __all__ = [
     "split_tokens",
     "split_tokens_to_inputs_length",
     "split_tokens_to_targets_length",
+    "ul2_objective",
 ]

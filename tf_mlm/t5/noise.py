@@ -78,17 +78,25 @@ def random_spans_noise_mask(
     return mask
 
 
+def prefix_range(length, noise_density):
+    """``(shortest, last)``: a prefix of ``length`` tokens (any shape)
+    takes ``shortest`` to ``last`` of them, ``shortest`` being
+    ``round((1 - 2 * noise_density) * (length - 1))`` in float32, at least
+    1, and ``last`` ``length - 1`` (int32)."""
+    if noise_density > 0.5:
+        raise NotImplementedError("noise density must not exceed 0.5 for random_prefix_noise_mask")
+    last = tf.cast(length, tf.int32) - 1
+    fraction = tf.constant(1 - 2 * noise_density, tf.float32)
+    shortest = tf.cast(tf.math.round(fraction * tf.cast(last, tf.float32)), tf.int32)
+    return tf.minimum(last, tf.maximum(1, shortest)), last
+
+
 def random_prefix_noise_mask(length, noise_density, seeds):
     """Noise on a prefix: the first ``k`` tokens, ``k`` uniform between
     ``round((1 - 2 * noise_density) * (length - 1))`` (at least 1) and
     ``length - 1``, drawn with ``seeds[0]``. ``noise_density`` must be at
     most 0.5 (``NotImplementedError``)."""
-    if noise_density > 0.5:
-        raise NotImplementedError("random_prefix_noise_mask supports noise_density <= 0.5 only")
-    last = tf.cast(length, tf.int32) - 1
-    fraction = tf.constant(1 - 2 * noise_density, tf.float32)
-    shortest = tf.cast(tf.math.round(fraction * tf.cast(last, tf.float32)), tf.int32)
-    shortest = tf.minimum(last, tf.maximum(1, shortest))
+    shortest, last = prefix_range(length, noise_density)
     prefix = tf.random.stateless_uniform(
         [], minval=shortest, maxval=last + 1, dtype=tf.int32, seed=seeds[0]
     )
