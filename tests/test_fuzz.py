@@ -340,7 +340,6 @@ def op_case(draw):
                 "span_corruption",
                 "sentinels",
                 "split",
-                "random_elements",
             ]
         )
     )
@@ -452,16 +451,6 @@ def op_case(draw):
         shape = [n, 2] if draw(st.integers(0, 9)) else [n, 1]
         data = draw(st.lists(INT, min_size=n * shape[1], max_size=n * shape[1]))
         args.update(seeds=tensor(data, "int64", shape), num=py(draw(st.integers(0, 5))))
-    if op == "random_elements":
-        n = draw(st.integers(0, 5))
-        shape = [n] if draw(st.integers(0, 9)) else [n, 1]
-        args.update(
-            seed=draw(scalar("int64", INT)),
-            seed2=draw(scalar("int64", INT)),
-            indices=tensor(
-                draw(st.lists(INT | st.integers(-2, 9), min_size=n, max_size=n)), "int64", shape
-            ),
-        )
     if draw(st.integers(0, 25)) == 0:  # a wrong dtype somewhere
         key = draw(st.sampled_from(sorted(k for k, v in args.items() if v["t"] == "tensor")))
         args[key] = tensor(np.zeros(2).tolist(), "float32")
@@ -479,7 +468,6 @@ def op_case(draw):
         "span_corruption": "tfmlm_span_corruption",
         "sentinels": "tfmlm_noise_spans_to_sentinels",
         "split": "tfmlm_stateless_split",
-        "random_elements": "tfmlm_random_dataset_elements",
     }[op]
     return {"op": name, "args": args, "graph": draw(st.integers(0, 4)) == 0}
 

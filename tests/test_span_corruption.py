@@ -225,24 +225,3 @@ def test_a_density_float32_rounds_to_zero_still_makes_one_noise_token():
     zero = tf_mlm.span_corruption(tf.ragged.constant(rows), [1, 2], noise_density=0.0,
                                   vocab_size=100)  # fmt: skip
     assert not tf.reduce_any(zero.noise_mask.flat_values)
-
-
-def test_random_dataset_elements_read_tf_datas_stream_at_any_position():
-    # seqio hands example i the i-th elements of two Dataset.random streams;
-    # the op reads them at any position without reading up to it.
-    from tensorflow.python.data.util import random_seed as data_seed
-
-    from tf_mlm._tf import t5 as kernels
-
-    for op_seed in (7, 0, 2**40 + 3):
-        key = tuple(int(x) for x in data_seed.get_seed(op_seed))
-        stream = tf.data.Dataset.random(seed=op_seed)
-        want = [int(x) for x in stream.take(9).as_numpy_iterator()]
-        got = kernels.random_dataset_elements(key, tf.range(9, dtype=tf.int64))
-        assert got.numpy().tolist() == want
-        far = next(iter(stream.skip(100_001).take(1))).numpy()
-        assert kernels.random_dataset_elements(key, [100_001]).numpy().tolist() == [far]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="indices must be >= 0"):
-        kernels.random_dataset_elements((1, 2), [3, -1])
-    with pytest.raises(tf.errors.InvalidArgumentError, match="seed must be a scalar"):
-        _library.ops().tfmlm_random_dataset_elements(seed=[1], seed2=2, indices=[0])

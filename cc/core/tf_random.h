@@ -15,14 +15,6 @@
 //   * an int32 uniform in [lo, hi) is lo + u % (hi - lo);
 //   * a full-range int64 is u[2i] | u[2i + 1] << 32.
 //
-// And tf.data.Dataset.random(seed) (RandomDataset with the pair (seed,
-// seed2) that tf.data derives from `seed`): element i is word i % 4 of the
-// Philox block on the counter {lo(i / 4), hi(i / 4), lo(seed2), hi(seed2)}
-// with the key {lo(seed), hi(seed)} (no scramble), as a nonnegative int64.
-// seqio hands each example of a seeded map the i-th elements of two such
-// streams; TfRandomDatasetElement gives any of them without reading the
-// stream up to it.
-//
 // The Philox rounds are philox.h's.
 #ifndef TF_MLM_CC_CORE_TF_RANDOM_H_
 #define TF_MLM_CC_CORE_TF_RANDOM_H_
@@ -82,17 +74,6 @@ inline void TfStatelessSplit(int64_t seed0, int64_t seed1, int64_t num, int64_t*
     out[2 * i + 1] =
         static_cast<int64_t>(static_cast<uint64_t>(w[2]) | (static_cast<uint64_t>(w[3]) << 32));
   }
-}
-
-// Element `index` (>= 0) of tf.data.Dataset.random's stream for the seed
-// pair (seed, seed2): see the top of this file.
-inline int64_t TfRandomDatasetElement(int64_t seed, int64_t seed2, int64_t index) {
-  const uint64_t k = static_cast<uint64_t>(seed), c = static_cast<uint64_t>(seed2);
-  const uint64_t b = static_cast<uint64_t>(index) / 4;
-  const PhiloxBlock w = Philox4x32({static_cast<uint32_t>(b), static_cast<uint32_t>(b >> 32),
-                                    static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32)},
-                                   static_cast<uint32_t>(k), static_cast<uint32_t>(k >> 32));
-  return static_cast<int64_t>(w[static_cast<uint64_t>(index) % 4]);
 }
 
 }  // namespace tf_mlm

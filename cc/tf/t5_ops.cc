@@ -1,7 +1,6 @@
 // T5's span corruption ops: SpanCorruption (noise mask, inputs and targets
 // in one kernel), NoiseSpansToSentinels (inputs and targets for a given
-// mask), StatelessSplit (TensorFlow's stateless_split, batched) and
-// RandomDatasetElements (tf.data.Dataset.random's stream at any index), over the
+// mask) and StatelessSplit (TensorFlow's stateless_split, batched), over the
 // core (cc/core/span_corruption.h, cc/core/tf_random.h), which validates the
 // options.
 #include <cstdint>
@@ -100,24 +99,6 @@ REGISTER_OP("TFMLM>StatelessSplit")
     .Doc(R"doc(
 tf.random.experimental.stateless_split(seed, num) of each int64 seed of
 seeds [n, 2]: [n, num, 2].
-)doc");
-
-REGISTER_OP("TFMLM>RandomDatasetElements")
-    .Input("seed: int64")
-    .Input("seed2: int64")
-    .Input("indices: int64")
-    .Output("elements: int64")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle unused;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 0, &unused));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 0, &unused));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &unused));
-      c->set_output(0, c->input(2));
-      return absl::OkStatus();
-    })
-    .Doc(R"doc(
-The elements at `indices` (each >= 0) of tf.data.Dataset.random's stream
-for the seed pair (seed, seed2) that tf.data derives from its seed argument.
 )doc");
 
 namespace {
@@ -234,35 +215,10 @@ class StatelessSplitOp : public OpKernel {
   int64_t num_ = 0;
 };
 
-class RandomDatasetElementsOp : public OpKernel {
- public:
-  using OpKernel::OpKernel;
-
-  void Compute(OpKernelContext* ctx) override {
-    int64_t seed, seed2;
-    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "seed", &seed));
-    OP_REQUIRES_OK(ctx, ScalarInput(ctx, "seed2", &seed2));
-    const Tensor* indices;
-    OP_REQUIRES_OK(ctx, VectorInput(ctx, "indices", &indices));
-    const auto in = indices->flat<int64_t>();
-    for (int64_t i = 0; i < in.size(); ++i) {
-      OP_REQUIRES(ctx, in(i) >= 0,
-                  absl::InvalidArgumentError("indices must be >= 0, got " + std::to_string(in(i)) +
-                                             " at " + std::to_string(i)));
-    }
-    Tensor* out;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, indices->shape(), &out));
-    auto o = out->flat<int64_t>();
-    for (int64_t i = 0; i < in.size(); ++i) o(i) = TfRandomDatasetElement(seed, seed2, in(i));
-  }
-};
-
 TF_MLM_REGISTER_KERNELS_T_S("TFMLM>SpanCorruption", SpanCorruptionOp);
 TF_MLM_REGISTER_KERNELS_T_S("TFMLM>NoiseSpansToSentinels", NoiseSpansToSentinelsOp);
 REGISTER_KERNEL_BUILDER(Name("TFMLM>StatelessSplit").Device(::tensorflow::DEVICE_CPU),
                         StatelessSplitOp);
-REGISTER_KERNEL_BUILDER(Name("TFMLM>RandomDatasetElements").Device(::tensorflow::DEVICE_CPU),
-                        RandomDatasetElementsOp);
 
 }  // namespace
 }  // namespace tf_adapter

@@ -78,17 +78,6 @@ def denoise_mask_seeds(example_seeds: tf.Tensor) -> tf.Tensor:
     return split[:, :2]
 
 
-def random_dataset_elements(key, indices) -> tf.Tensor:
-    """Elements ``indices`` (int64, >= 0) of ``tf.data.Dataset.random``'s
-    stream for the seed pair ``key = (seed, seed2)`` that tf.data derived
-    from its seed: the stream read at any position, in one op."""
-    return _library.ops().tfmlm_random_dataset_elements(
-        seed=tf.cast(key[0], tf.int64),
-        seed2=tf.cast(key[1], tf.int64),
-        indices=tf.cast(indices, tf.int64),
-    )
-
-
 def _first_sentinel(vocab_size, first_sentinel):
     if (vocab_size is None) == (first_sentinel is None):
         raise ValueError("pass exactly one of `vocab_size` and `first_sentinel`")

@@ -11,13 +11,7 @@ dataset.
 
 from __future__ import annotations
 
-import secrets
-
 import tensorflow as tf
-
-# tf.data's derivation of a RandomDataset's seed pair from its `seed`
-# argument (the global seed and the op seed counter included).
-from tensorflow.python.data.util import random_seed as _data_seed
 
 try:
     import seqio
@@ -47,8 +41,9 @@ def _seed_arguments() -> tuple:
     """The ``seed`` arguments of the two ``Dataset.random`` streams the next
     ``map_over_dataset(num_seeds=1)`` application would make, advancing
     seqio's counter as that application does. Without a map seed they are
-    ``None`` (TensorFlow's global seed and op seed counter decide, or fresh
-    seeds are drawn), and seqio's counter stays unset."""
+    ``None``: TensorFlow's global seed and op seed counter decide (each
+    ``Dataset.random(seed=None)`` takes the next op seed, so these streams
+    are made instead of seqio's, not besides them), or fresh seeds are drawn."""
     start = seqio.utils._NEXT_MAP_SEED
     if start is None:
         return None, None
@@ -65,28 +60,14 @@ def seed_streams() -> tuple:
     return tuple(tf.data.Dataset.random(seed=s) for s in _seed_arguments())
 
 
-def seed_keys() -> tuple:
-    """The seed pairs of the two streams :func:`seed_streams` would make,
-    taken as ``Dataset.random`` takes them (TensorFlow's op seed counter
-    advances alike), for reading the streams at any position with
-    :func:`tf_mlm._tf.t5.random_dataset_elements`. Where TensorFlow would
-    draw fresh seeds (no seed anywhere), fresh ones are drawn here."""
-    keys = []
-    for s in _seed_arguments():
-        seed, seed2 = (int(x) for x in _data_seed.get_seed(s))
-        if seed == 0 and seed2 == 0:  # RandomDataset's "draw fresh seeds"
-            seed, seed2 = secrets.randbits(63), secrets.randbits(63)
-        keys.append((seed, seed2))
-    return tuple(keys)
-
-
-def zip_seeds(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
-    """``(batch, seeds)``: ``dataset`` ragged-batched, each batch with the
-    ``[batch_size, 2]`` int64 seeds of its elements and the next ones (the
-    last batch may be shorter than its seeds)."""
+def zip_seeds(dataset: tf.data.Dataset, batch_size: int, ragged: bool = True) -> tf.data.Dataset:
+    """``(batch, seeds)``: ``dataset`` batched (ragged-batched with
+    ``ragged``), each batch with the ``[batch_size, 2]`` int64 seeds of
+    its elements and the next ones (the last batch may be shorter than its
+    seeds)."""
     first, second = (s.batch(batch_size) for s in seed_streams())
     seeds = tf.data.Dataset.zip((first, second)).map(lambda a, b: tf.stack([a, b], axis=1))
-    batches = dataset.ragged_batch(batch_size)
+    batches = dataset.ragged_batch(batch_size) if ragged else dataset
     return tf.data.Dataset.zip((batches, seeds))
 
 

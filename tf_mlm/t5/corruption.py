@@ -11,10 +11,12 @@ import tensorflow as tf
 from tf_mlm._tf import t5 as _kernels
 from tf_mlm.t5 import _seqio
 from tf_mlm.t5 import datasets as _datasets
-from tf_mlm.t5 import merging as _merging
 from tf_mlm.t5 import noise as _noise
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The feature span_corruption's merged pieces carry their lengths in (their
+# targets padded to one width); a name no user feature has.
+PIECE_LENGTH = "_tf_mlm_piece_length"
 
 # which kernel output each sentinel function gives
 _SENTINEL_OUTPUTS = {
@@ -48,15 +50,20 @@ def _as_ragged(tokens) -> tf.RaggedTensor:
 
 def _fused_denoise(dataset, first_sentinel, noise_density, span_options, outputs, keys):
     """``denoise`` with a span mask and sentinel functions: one kernel call
-    per batch."""
+    per batch. With the key ``PIECE_LENGTH``, the elements are ``targets``
+    padded to one width, with their lengths (``span_corruption``'s pieces)."""
     mean, random_roll = span_options
     input_key, passthrough = keys
-    kept = ["targets", *passthrough]
+    padded = PIECE_LENGTH in dataset.element_spec
+    kept = ["targets", *passthrough] + ([PIECE_LENGTH] if padded else [])
     if set(dataset.element_spec) != set(kept):
         dataset = dataset.map(lambda x: {k: x[k] for k in kept}, num_parallel_calls=AUTOTUNE)
 
     def corrupt(batch, seeds):
-        tokens = _as_ragged(batch["targets"])
+        if padded:
+            tokens = tf.RaggedTensor.from_tensor(batch["targets"], lengths=batch[PIECE_LENGTH])
+        else:
+            tokens = _as_ragged(batch["targets"])
         seeds = _kernels.denoise_mask_seeds(seeds[: tokens.nrows()])
         out = _kernels.corrupt(
             tokens.values, tokens.row_splits, seeds, noise_density, mean, random_roll,
@@ -71,7 +78,9 @@ def _fused_denoise(dataset, first_sentinel, noise_density, span_options, outputs
         features.update({k: batch[k] for k in passthrough})
         return features
 
-    batches = _seqio.zip_seeds(dataset, _datasets.BATCH_SIZE)
+    if padded:
+        dataset = dataset.batch(_datasets.BATCH_SIZE)
+    batches = _seqio.zip_seeds(dataset, _datasets.BATCH_SIZE, ragged=not padded)
     return _seqio.dense_elements(batches.map(corrupt, num_parallel_calls=AUTOTUNE).unbatch())
 
 
@@ -89,29 +98,6 @@ def _composed_denoise(dataset, vocabulary, noise_density, fns, keys):
         return {input_key: inputs, "targets": targets, **{k: features[k] for k in passthrough}}
 
     return _seqio.map_seeded(example)(dataset)
-
-
-def _denoise_vocabulary(output_features, input_feature_key):
-    """The targets' vocabulary, which ``denoise`` builds the inputs from."""
-    vocabulary = output_features["targets"].vocabulary
-    if (
-        input_feature_key in output_features
-        and vocabulary != output_features[input_feature_key].vocabulary
-    ):
-        raise ValueError(
-            "denoise creates inputs from the tokenized targets, but the task's inputs and "
-            "targets have different vocabularies"
-        )
-    return vocabulary
-
-
-def _id_tokens(dataset) -> bool:
-    """Whether ``targets`` are one-dimensional int32 / int64 tensors (what
-    the kernels take)."""
-    spec = dataset.element_spec.get("targets") if isinstance(dataset.element_spec, dict) else None
-    return (
-        isinstance(spec, tf.TensorSpec) and spec.dtype in _noise.ID_DTYPES and spec.shape.rank == 1
-    )
 
 
 def denoise(
@@ -136,21 +122,76 @@ def denoise(
     passthrough = [k for k in (passthrough_feature_keys or ())]
     if input_feature_key in passthrough or "targets" in passthrough:
         raise ValueError(f"passthrough keys cannot contain '{input_feature_key}' or 'targets'")
-    vocabulary = _denoise_vocabulary(output_features, input_feature_key)
+    vocabulary = output_features["targets"].vocabulary
+    if (
+        input_feature_key in output_features
+        and vocabulary != output_features[input_feature_key].vocabulary
+    ):
+        raise ValueError(
+            "denoise creates inputs from the tokenized targets, but the task's inputs and "
+            "targets have different vocabularies"
+        )
     span_options = _span_mask_options(noise_mask_fn)
     passthrough = [k for k in dataset.element_spec if k in passthrough]
     keys = (input_feature_key, passthrough)
     outputs = (_SENTINEL_OUTPUTS.get(inputs_fn), _SENTINEL_OUTPUTS.get(targets_fn))
+    tokens_spec = dataset.element_spec["targets"]
     if (
         span_options is not None
         and inputs_fn is not None
         and None not in outputs
-        and _id_tokens(dataset)
+        and isinstance(tokens_spec, tf.TensorSpec)
+        and tokens_spec.dtype in _noise.ID_DTYPES
+        and tokens_spec.shape.rank == 1
     ):
         first = _noise.sentinel_id(vocabulary)
         return _fused_denoise(dataset, first, noise_density, span_options, outputs, keys)
     fns = (noise_mask_fn, inputs_fn, targets_fn)
     return _composed_denoise(dataset, vocabulary, noise_density, fns, keys)
+
+
+def _chunked_values(batch: tf.RaggedTensor, seeds, max_length) -> tf.Tensor:
+    """The flat values of ``select_random_chunk(max_length=...)`` on a batch:
+    rows that fit are kept whole, a longer row gives one of its chunks."""
+    lengths = tf.cast(batch.row_lengths(), tf.int32)
+
+    def cut():
+        starts = tf.map_fn(
+            lambda a: _datasets.chunk_start(a[0], max_length, a[1]),
+            (lengths, seeds),
+            fn_output_signature=tf.int32,
+        )
+        ends = tf.minimum(starts + max_length, lengths)
+        offsets = tf.cast(batch.row_starts(), tf.int32)
+        positions = tf.ragged.range(starts + offsets, ends + offsets)
+        return tf.gather(batch.values, positions.flat_values)
+
+    return tf.cond(tf.reduce_any(lengths > max_length), cut, lambda: batch.values)
+
+
+def _merged_pieces(dataset, tokens_length):
+    """``select_random_chunk``, ``reduce_concat_tokens`` and ``split_tokens``
+    of ``span_corruption``, one batch of 128 documents (a concatenation) per
+    map call, with their seeds."""
+    docs = dataset.filter(lambda x: tf.size(x["targets"]) > 0)
+    if set(docs.element_spec) != {"targets"}:
+        docs = docs.map(lambda x: {"targets": x["targets"]}, num_parallel_calls=AUTOTUNE)
+    batches = _seqio.zip_seeds(docs, _datasets.CONCAT_BATCH)  # select_random_chunk's seeds
+    _seqio.skip_seeded_map()  # split_tokens' (unused with a fixed length)
+
+    def concat_and_split(batch, seeds):
+        batch = _as_ragged(batch["targets"])
+        values = _chunked_values(batch, seeds[: batch.nrows()], _datasets.CHUNK_LENGTH)
+        tokens = tf.boolean_mask(values, tf.not_equal(values, 0))
+        splits = _datasets._segment_splits(tf.size(tokens), tokens_length)
+        pieces = tf.RaggedTensor.from_row_splits(tokens, splits, validate=False)
+        # padded to one width with their lengths: batched again without a map
+        return {
+            "targets": pieces.to_tensor(shape=[None, tokens_length]),
+            PIECE_LENGTH: pieces.row_lengths(),
+        }
+
+    return batches.map(concat_and_split, num_parallel_calls=AUTOTUNE).unbatch()
 
 
 def span_corruption(
@@ -189,21 +230,7 @@ def span_corruption(
                 "passthrough_feature_keys not supported with "
                 f"merge_examples_to_reduce_padding=True. Got: {passthrough_feature_keys}"
             )
-        if _id_tokens(dataset):
-            vocabulary = _denoise_vocabulary(output_features, input_feature_key)
-            return _merging.merged_records(
-                dataset,
-                tokens_length,
-                _noise.sentinel_id(vocabulary),
-                noise_density,
-                mean_noise_span_length,
-                input_feature_key,
-            )
-        chunks = _datasets.select_random_chunk(
-            dataset, output_features, max_length=_datasets.CHUNK_LENGTH
-        )
-        concatenated = _datasets.reduce_concat_tokens(chunks, batch_size=_datasets.CONCAT_BATCH)
-        pieces = _datasets.split_tokens(concatenated, max_tokens_per_segment=tokens_length)
+        pieces = _merged_pieces(dataset, tokens_length)
     else:
         passthrough = {"passthrough_feature_keys": passthrough_feature_keys}
         chunks = _datasets.select_random_chunk(
