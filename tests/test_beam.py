@@ -137,6 +137,36 @@ def test_in_process_records_are_the_local_commands(tmp_path, capsys, case):
     _same_as_local(tmp_path, inputs, options, capsys=capsys)
 
 
+@needs_beam
+@pytest.mark.parametrize("runner", [[], MULTI], ids=["in-process", "two-processes"])
+@pytest.mark.parametrize("output_format", ["tfrecord", "jsonl"])
+def test_span_corruption_gives_the_local_commands_records(tmp_path, capsys, runner, output_format):
+    rng = random.Random(5)
+    inputs = []
+    for i, n in enumerate((25, 40)):
+        path = tmp_path / f"in{i}.txt"
+        path.write_text(
+            "".join(
+                " ".join(str(rng.randrange(5, VOCAB)) for _ in range(rng.randrange(8, 40))) + "\n"
+                for _ in range(n)
+            )
+        )
+        inputs.append(str(path))
+    argv = [*inputs, "--vocab-size", "1000", "--objective", "span-corruption"]
+    argv += ["--max-seq-length", "32", "--num-shards", "3", "--dupe-factor", "2"]
+    argv += ["--noise-density", "0.3", "--output-format", output_format, "--progress", "none"]
+    for out, extra in (("local", []), ("beam", ["--runner", *runner])):
+        assert cli.main(["mask", *argv, "-o", str(tmp_path / out), *extra]) == 0
+    capsys.readouterr()
+    local, on_beam = _files(tmp_path / "local"), _files(tmp_path / "beam")
+    assert sorted(local) == sorted(on_beam)
+    for name in local:
+        assert local[name] == on_beam[name], name
+    meta = inspect.verify_output(str(tmp_path / "beam"))
+    assert meta["objective"] == "span_corruption" and meta["records"] == 2 * 65
+    assert meta["noise_tokens"] > 0 and meta["inputs_tokens"] > 0
+
+
 DEMO_VOCAB = os.path.join(os.path.dirname(cli.__file__), "..", "data", "demo_vocab.txt")
 
 

@@ -260,7 +260,6 @@ def test_inspect_fails_a_changed_shard_or_a_wrong_record(files, tmp_path, capsys
         (["--noise-density", "0"], "noise density must be in (0, 1), got 0.0"),
         (["--mean-noise-span-length", "0.5"], "mean noise span length must be a number >= 1"),
         (["--noise-density", "2"], "argument --noise-density: must be in [0, 1], got 2"),
-        (["--runner"], "--runner: span corruption runs on the local engine only"),
     ],
 )
 def test_conflicting_or_bad_options_are_usage_errors(files, tmp_path, capsys, extra, message):

@@ -145,8 +145,9 @@ class _ReadFile(beam.DoFn):
         reader = copy.copy(self._reader)
         reader.inputs, reader.formats = [path], [self._reader.formats[i]]
         reader.opener = reader.opener or open_file
+        length_errors = {}
         for j, rec in enumerate(reader):
-            pipeline.check_words(rec, self._config)
+            pipeline.check_record(rec, self._config, length_errors)
             yield "record", (i, j, rec.ids, rec.word_lengths)
         yield "stats", (i, dataclasses.asdict(reader.stats))
 
@@ -204,8 +205,9 @@ def _copies(record, index: Dict, dupe_factor: int):
 
 class _MaskBatch(beam.DoFn):
     """A batch of (k, dupe, index, ids, words) -> (shard, (order key, k,
-    record bytes, tokens, masked tokens)), masked by the local command's
-    map function (traced once per worker)."""
+    record bytes, tokens, masked (or noise) tokens, inputs tokens, targets
+    tokens)), masked (or span-corrupted) by the local command's map function
+    (traced once per worker)."""
 
     def __init__(self, config: MaskingConfig, fmt: str, num_shards: int, shuffle: bool):
         self._config, self._fmt = config, fmt
@@ -215,10 +217,10 @@ class _MaskBatch(beam.DoFn):
         import tensorflow as tf
 
         import tf_mlm  # noqa: F401  (loads the op library once per worker)
-        from tf_mlm.pretraining.masker import make_mask_fn
+        from tf_mlm.pretraining.masker import make_record_fn
 
-        padded = self._fmt == "tfrecord"
-        mask_fn = make_mask_fn(self._config, padded)
+        padded = self._padded()
+        mask_fn = make_record_fn(self._config, padded)
         spec = tf.TensorSpec([None], tf.int64)
 
         @tf.function(input_signature=[spec] * 7)
@@ -230,18 +232,28 @@ class _MaskBatch(beam.DoFn):
 
         self._mask = mask
 
+    def _padded(self) -> bool:
+        # as the local command: padded masked-LM features in TFRecords
+        return self._fmt == "tfrecord" and self._config.objective == "mlm"
+
     def process(self, batch):
         chunk = [(d, g, Record(ids, words, 0, "")) for _, d, g, ids, words in batch]
         out = self._mask(*pipeline.pack(chunk))
         masked = {name: _numpy(value) for name, value in out.items()}
-        padded = self._fmt == "tfrecord"
+        padded = self._padded()
         for (k, *_), row in zip(batch, pipeline.rows_of(masked)):
-            n_masked = (
-                int(row["masked_lm_weights"].sum()) if padded else len(row["masked_lm_positions"])
-            )
+            inputs = targets = 0
+            if "num_noise" in row:  # span corruption
+                n_masked = int(row["num_noise"])
+                inputs, targets = len(row["inputs"]), len(row["targets"])
+            elif padded:
+                n_masked = int(row["masked_lm_weights"].sum())
+            else:
+                n_masked = len(row["masked_lm_positions"])
             key = shuffle_key(self._config.seed, k) if self._shuffle else k
             data = writers.record_bytes(row, self._fmt)
-            yield k % self._num_shards, (key, k, data, int(row["num_tokens"]), n_masked)
+            counts = (int(row["num_tokens"]), n_masked, inputs, targets)
+            yield k % self._num_shards, (key, k, data, *counts)
 
 
 def _numpy(value):
@@ -331,6 +343,8 @@ class _WriteShard(beam.DoFn):
             records=len(rows),
             tokens=sum(r[3] for r in rows),
             masked=sum(r[4] for r in rows),
+            inputs=sum(r[5] for r in rows),
+            targets=sum(r[6] for r in rows),
         )
 
 
@@ -415,6 +429,8 @@ class _Publish(beam.DoFn):
             total,
             sum(by_shard[k]["tokens"] for k in by_shard),
             sum(by_shard[k]["masked"] for k in by_shard),
+            sum(by_shard[k]["inputs"] for k in by_shard),
+            sum(by_shard[k]["targets"] for k in by_shard),
             order=p.order,
         )
         summary.update(p.extra_metadata)

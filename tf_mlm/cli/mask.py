@@ -31,10 +31,6 @@ def run(args) -> int:
     if span and args.inputs_length is not None:
         args.max_seq_length = t5_raw_length(args)
     # --runner: Beam's file systems match and open the inputs.
-    if span and getattr(args, "runner", None):
-        raise readers.InputError(
-            "--runner: span corruption runs on the local engine only (omit --runner)"
-        )
     beam_lib = _beam_module() if getattr(args, "runner", None) else None
     reader = readers.SequenceReader(
         (beam_lib or readers).expand_inputs(args.inputs),

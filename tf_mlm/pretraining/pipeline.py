@@ -77,13 +77,7 @@ def build_dataset(
                     tokens += len(rec.ids)
                     if not stdin and tokens > _CACHE_TOKENS:
                         cache = None
-                check_words(rec, config)
-                if config.objective == "span_corruption":
-                    n = len(rec.ids)
-                    if n not in span_lengths:
-                        span_lengths[n] = config.length_error(n)
-                    if span_lengths[n]:
-                        raise InputError(f"{rec.where}: {span_lengths[n]}")
+                check_record(rec, config, span_lengths)
                 yield dupe, index, rec
 
     def chunks():
@@ -111,6 +105,20 @@ def build_dataset(
 
 _CHUNK = 256
 _CACHE_TOKENS = 1 << 26  # about 1 GB of raw-text records
+
+
+def check_record(rec, config, length_errors: Dict[int, Optional[str]]) -> None:
+    """Raises :class:`InputError` for a record ``config`` cannot mask:
+    whole words without words (:func:`check_words`), or, for span
+    corruption, a sequence too short for its noise spans (``length_errors``
+    caches the verdict per length)."""
+    check_words(rec, config)
+    if config.objective == "span_corruption":
+        n = len(rec.ids)
+        if n not in length_errors:
+            length_errors[n] = config.length_error(n)
+        if length_errors[n]:
+            raise InputError(f"{rec.where}: {length_errors[n]}")
 
 
 def check_words(rec, config: MaskingConfig) -> None:
