@@ -9,23 +9,13 @@ skip.
 """
 
 import functools
-import importlib
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests._t5_deps import t5_dependency as _import
 from tests._t5_oracle import oracle_mask
-
-REQUIRED = os.environ.get("TF_MLM_T5_TESTS") == "required"
-
-
-def _import(name):
-    if REQUIRED:
-        return importlib.import_module(name)
-    return pytest.importorskip(name, reason=f"{name} is not installed (see tests/t5_job.sh)")
-
 
 seqio = _import("seqio")
 

@@ -17,20 +17,20 @@ import pytest
 import tensorflow as tf
 
 from tests._stats import P_FLOOR, law_p, uniform_p
+from tests._t5_deps import t5_dependency as _import
 from tests._t5_oracle import span_counts
-from tests.test_t5 import (
+
+seqio = _import("seqio")
+
+from tests.test_t5 import (  # noqa: E402
     FEATURES,
     VOCAB,
-    _import,
     assert_same_datasets,
     build,
     dataset,
     documents,
     records,
 )
-
-seqio = _import("seqio")
-
 from tf_mlm import t5 as ours  # noqa: E402
 from tf_mlm.t5 import prefix  # noqa: E402
 
