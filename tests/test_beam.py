@@ -452,6 +452,16 @@ def test_arguments_after_runner_are_beams_pipeline_options(
     assert seen["num_shards"] == 2 and seen["output_dir"] == str(tmp_path / "out")
 
 
+def test_a_tf_mlm_option_after_runner_is_a_usage_error(tmp_path, capsys):
+    # Beam would drop an option it does not know with a log line only.
+    with pytest.raises(SystemExit) as exit_:
+        _mask([_text(tmp_path / "in.txt", 5, 1)], tmp_path / "out", runner=["--num-shards=8"])
+    err = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith("tf-mlm mask: error: --num-shards is an option of tf-mlm mask: ")
+    assert not (tmp_path / "out").exists()
+
+
 def _hide_beam(monkeypatch):
     import tf_mlm
 

@@ -414,3 +414,35 @@ def test_copies_from_stdin_equal_copies_from_a_file(files, tmp_path, monkeypatch
     )
     assert status == 0
     assert _records(a) == _records(b)
+
+
+def test_with_a_vocabulary_the_sentinels_lie_above_it(tmp_path, capsys):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(f"w{i}\n" for i in range(50)))
+    (tmp_path / "ids.txt").write_text("".join(f"{i} {i + 1} {i + 2} 7 8 9\n" for i in range(40)))
+    base = ["mask", str(tmp_path / "ids.txt"), "--vocab", str(vocab)]
+    base += ["--objective", "span-corruption", "--progress", "none"]
+    # without --vocab-size: T5's 100 extra ids after the vocabulary
+    assert cli.main([*base, "-o", str(tmp_path / "a")]) == 0
+    meta = json.loads((tmp_path / "a" / "metadata.json").read_text())
+    assert meta["vocab_size"] == 150 and meta["first_sentinel"] == 149
+    capsys.readouterr()
+    # a --vocab-size that leaves no ids above the vocabulary is a usage error
+    assert cli.main([*base, "-o", str(tmp_path / "b"), "--vocab-size", "50"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--vocab-size 50 leaves no sentinel ids above the vocabulary" in err[0]
+    assert not (tmp_path / "b").exists()
+
+
+def test_an_id_among_the_sequences_sentinels_is_an_error(tmp_path, capsys):
+    # 20 tokens at 0.15 / 3: 3 noise tokens in 1 span, so sentinel 99 only;
+    # 98 may appear, 99 may not
+    lines = ["5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 98", "5 6 7 99 " + "8 " * 16]
+    (tmp_path / "ids.txt").write_text("\n".join(lines) + "\n")
+    argv = ["mask", str(tmp_path / "ids.txt"), "--vocab-size", "100", "--progress", "none"]
+    argv += ["--objective", "span-corruption", "-o", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "ids.txt:2" in err[0], err
+    assert "id 99 is one of this sequence's sentinel ids (99 to 99)" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -15,6 +15,7 @@ from tf_mlm.pretraining import (
     SequenceReader,
     feature_spec,
     inspect,
+    pipeline,
     read_records,
     run_mask,
     summarize,
@@ -192,6 +193,11 @@ def test_jsonl_output_and_shuffle(data, tmp_path):
     _run([paths["jsonl"]], tmp_path / "shuf", output_format="jsonl", shuffle_buffer=500)
     shuffled = (tmp_path / "shuf" / "masked-00000-of-00001.jsonl").read_text().splitlines()
     assert sorted(shuffled) == sorted(lines) and shuffled != lines
+    order = {
+        name: json.loads((tmp_path / name / "metadata.json").read_text())["order"]
+        for name in ("out", "shuf")
+    }
+    assert order == {"out": pipeline.ORDER, "shuf": pipeline.SHUFFLE_BUFFER_ORDER}
 
 
 def test_whole_words_never_split_and_budget_kept(tmp_path):

@@ -667,12 +667,17 @@ def run_mask(
         extra_metadata=extra_metadata,
     )
     start = time.perf_counter()
+    result = None
     try:
         with writers.cancellable(_Staging(job.staging, output_dir)):
             p = beam.Pipeline(options=options)
             _ = p | "MaskCorpus" >> job
-            p.run().wait_until_finish()
+            result = p.run()
+            result.wait_until_finish()
     except BaseException as e:
+        if result is not None:  # a job on a service keeps running unless cancelled
+            with contextlib.suppress(Exception):
+                result.cancel()
         _remove(job.staging)
         raise _input_error(e) or e
     _remove(job.staging)  # gone once published; a replaced dataset may remain

@@ -38,7 +38,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from tf_mlm import _core
-from tf_mlm._shared import seeds
+from tf_mlm._shared import seeds, t5_lengths
 from tf_mlm.collator import _check_seed
 
 __all__ = ["DataCollatorForT5MLM", "compute_input_and_target_lengths"]
@@ -62,17 +62,9 @@ def compute_input_and_target_lengths(inputs_length, noise_density, mean_noise_sp
     (568, 114)
     """
 
-    def corrupted(tokens):
-        noise = int(round(tokens * noise_density))
-        spans = int(round(noise / mean_noise_span_length))
-        return tokens - noise + spans + 1, noise + spans + 1
-
-    tokens = inputs_length
-    while corrupted(tokens + 1)[0] <= inputs_length:
-        tokens += 1
-    targets = corrupted(tokens)[1]
-    if noise_density == 0.5 and targets > corrupted(tokens)[0]:
-        tokens, targets = tokens - 1, targets - 1
+    tokens, targets, _ = t5_lengths.raw_lengths(
+        inputs_length, noise_density, mean_noise_span_length, start=inputs_length
+    )
     return tokens, targets
 
 

@@ -5,7 +5,7 @@ length whose corrupted inputs fit a given inputs length (t5's
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 
 def encoded_lengths(
@@ -35,10 +35,13 @@ def raw_lengths(
     mean_noise_span_length: float,
     extra_tokens_per_span_inputs: int = 1,
     extra_tokens_per_span_targets: int = 1,
+    start: Optional[int] = None,
 ) -> Tuple[int, int, int]:
     """``(tokens_length, targets_length, encoded_inputs_length)``: the most
     raw tokens whose corrupted inputs (with EOS) fit in ``inputs_length``,
-    the length of their targets (with EOS), and of their inputs.
+    the length of their targets (with EOS), and of their inputs. The search
+    starts at ``start`` tokens: t5's ``inputs_length - 1`` by default
+    (transformers' Flax example starts at ``inputs_length``).
 
     >>> raw_lengths(512, 0.15, 3.0)
     (568, 114, 512)
@@ -49,7 +52,7 @@ def raw_lengths(
         extra_tokens_per_span_inputs,
         extra_tokens_per_span_targets,
     )
-    tokens_length = inputs_length - 1
+    tokens_length = inputs_length - 1 if start is None else start
     while encoded_lengths(tokens_length + 1, *args)[0] <= inputs_length:
         tokens_length += 1
     encoded_inputs, targets_length = encoded_lengths(tokens_length, *args)

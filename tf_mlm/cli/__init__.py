@@ -49,10 +49,18 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         arguments.split_runner_args(argv) if argv[:1] == ["mask"] else (list(argv), [])
     )
     args, extra = parser.parse_known_args(argv)
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     if args.command == "mask":
         args.pipeline_args = pipeline_args
+        mask_options = commands.choices["mask"]._option_string_actions
+        for arg in pipeline_args:  # Beam would drop an option it does not know, unsaid
+            name = arg.split("=", 1)[0]
+            if name.startswith("--") and name in mask_options:
+                commands.choices["mask"].error(
+                    f"{name} is an option of tf-mlm mask: give it before --runner "
+                    "(the arguments after --runner [NAME] are Beam's)"
+                )
     if extra:
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
@@ -185,7 +193,9 @@ def _inspect_spans(args, meta, vocab) -> int:
         )
     if shown:
         print("noise spans are shown as <extra_id_K: tokens>, K the span's sentinel")
-    first = span_statistics.first_sentinel_of(shown[0], options) if shown else None
+    # the metadata's, else the first record with a sentinel shows it
+    guesses = (span_statistics.first_sentinel_of(rec, options) for rec in shown)
+    first = next((g for g in guesses if g is not None), None)
     for i, rec in enumerate(shown):
         print(
             f"\nrecord {i}: inputs {len(rec['inputs'])} tokens, "

@@ -45,7 +45,7 @@ def run(args) -> int:
     )
     raw_only = all(fmt == "raw" for fmt in reader.formats)
     if span:
-        config = span_corruption_config(args, vocab_size)
+        config = span_corruption_config(args, vocab_size, vocab)
     else:
         config = masking_config(
             args, vocab, vocab_size, text_tokenizer, words_from_vocab=not raw_only
@@ -120,8 +120,21 @@ def _run_on_beam(args, beam_lib, reader, config, vocab, text_tokenizer) -> int:
     return 0
 
 
-def span_corruption_config(args, vocab_size: int) -> config_lib.SpanCorruptionConfig:
-    """The validated span-corruption configuration that ``args`` give."""
+def span_corruption_config(
+    args, vocab_size: int, vocab: Optional[vocab_lib.Vocabulary] = None
+) -> config_lib.SpanCorruptionConfig:
+    """The validated span-corruption configuration that ``args`` give. With
+    a vocabulary, the sentinels are ids above it: ``--vocab-size`` must
+    exceed it, and without ``--vocab-size`` T5's 100 extra ids follow it."""
+    if vocab is not None:
+        if args.vocab_size is None:
+            vocab_size = len(vocab) + config_lib.T5_EXTRA_IDS
+        elif args.vocab_size <= len(vocab):
+            raise readers.InputError(
+                f"--vocab-size {args.vocab_size} leaves no sentinel ids above the vocabulary "
+                f"({len(vocab)} tokens): give more (T5: {len(vocab)} + 100 extra ids), or "
+                "omit it for that"
+            )
     config = config_lib.SpanCorruptionConfig(
         vocab_size=vocab_size,
         noise_density=args.noise_density,

@@ -168,6 +168,8 @@ class MaskingConfig:
 
 
 OBJECTIVES = ("mlm", "span_corruption")
+# The sentinel (extra) ids T5's vocabularies reserve above their pieces.
+T5_EXTRA_IDS = 100
 
 
 @dataclasses.dataclass
@@ -239,6 +241,13 @@ class SpanCorruptionConfig:
             f"and {padded - noise} non-noise tokens (noise density {self.noise_density}, "
             f"mean noise span length {self.mean_noise_span_length})"
         )
+
+    def lowest_sentinel(self, length: int) -> int:
+        """The lowest sentinel a sequence of ``length`` tokens gets (its
+        last noise span's); its ids must lie below it, or its records could
+        not be told apart from sentinels."""
+        _, spans = expected_noise(max(length, 2), self.noise_density, self.mean_noise_span_length)
+        return self.first_sentinel - spans + 1
 
     def to_json(self) -> Dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

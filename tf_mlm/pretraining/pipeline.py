@@ -111,7 +111,7 @@ def check_record(rec, config, length_errors: Dict[int, Optional[str]]) -> None:
     """Raises :class:`InputError` for a record ``config`` cannot mask:
     whole words without words (:func:`check_words`), or, for span
     corruption, a sequence too short for its noise spans (``length_errors``
-    caches the verdict per length)."""
+    caches the verdict per length) or holding ids of its sentinels."""
     check_words(rec, config)
     if config.objective == "span_corruption":
         n = len(rec.ids)
@@ -119,6 +119,12 @@ def check_record(rec, config, length_errors: Dict[int, Optional[str]]) -> None:
             length_errors[n] = config.length_error(n)
         if length_errors[n]:
             raise InputError(f"{rec.where}: {length_errors[n]}")
+        lowest = config.lowest_sentinel(n)
+        if n and int(rec.ids.max()) >= lowest:
+            raise InputError(
+                f"{rec.where}: id {int(rec.ids.max())} is one of this sequence's sentinel ids "
+                f"({lowest} to {config.first_sentinel}): give a larger --vocab-size"
+            )
 
 
 def check_words(rec, config: MaskingConfig) -> None:
@@ -249,7 +255,13 @@ def run_mask(
         counts = _write_records(ds, writer, holder, padded, progress, _after_record)
         elapsed = time.perf_counter() - start
         summary = run_summary(
-            reader.stats, config, writer.final_names, output_format, compression, *counts
+            reader.stats,
+            config,
+            writer.final_names,
+            output_format,
+            compression,
+            *counts,
+            order=SHUFFLE_BUFFER_ORDER if shuffle_buffer > 1 else ORDER,
         )
         summary.update(extra_metadata or {})
         writer.commit(metadata=summary)
@@ -299,6 +311,10 @@ def _write_records(ds, writer, holder: _ErrorHolder, padded: bool, progress, aft
 
 
 ORDER = "copy-major; record k of the whole run is in shard k % num_shards"
+SHUFFLE_BUFFER_ORDER = (
+    "copy-major, then shuffled with a buffer seeded by the seed; record k of the "
+    "shuffled run is in shard k % num_shards"
+)
 
 
 def run_summary(
